@@ -1,0 +1,59 @@
+"""onechat-async: an asyncio client for the OneChat Midjourney API.
+
+Submit tasks, fan out the U1-U4/V1-V4 children of a grid, and track any number of tasks with
+one poller, against every quirk of the real servers.
+"""
+
+from ._client import DEFAULT_BASE_URL, ImageInput, Mode, OneChatClient
+from ._clock import Clock, SystemClock
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BannedPromptError,
+    InvalidRequestError,
+    OneChatError,
+    QueueFullError,
+    RateLimitError,
+    ServerError,
+    SubmitRejectedError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+)
+from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
+from ._retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AccountFilter",
+    "AuthenticationError",
+    "BannedPromptError",
+    "Button",
+    "Clock",
+    "ImageInput",
+    "InvalidRequestError",
+    "Mode",
+    "OneChatClient",
+    "OneChatError",
+    "QueueFullError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmitRejectedError",
+    "SubmitResult",
+    "SystemClock",
+    "Task",
+    "TaskAction",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "__version__",
+]

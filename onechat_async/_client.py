@@ -1,0 +1,491 @@
+"""``OneChatClient``: the thin asyncio shell around the pure request and response modules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from . import _requests as rq
+from ._clock import Clock, SystemClock
+from ._errors import (
+    APIConnectionError,
+    InvalidRequestError,
+    OneChatError,
+    QueueFullError,
+    RateLimitError,
+    SubmitRejectedError,
+)
+from ._models import AccountFilter, SubmitResult, Task
+from ._requests import Request
+from ._responses import (
+    Response,
+    is_missing_route,
+    read_raw_task_list,
+    read_seed,
+    read_submit,
+    read_task,
+    read_task_list,
+)
+from ._retry import RetryPolicy, seconds
+from ._transport import AiohttpTransport, Transport
+
+__all__ = ["DEFAULT_BASE_URL", "ImageInput", "Mode", "OneChatClient"]
+
+_T = TypeVar("_T")
+_log = logging.getLogger("onechat_async")
+
+DEFAULT_BASE_URL = "https://gpts.onechat.fun"
+_VERSION = "0.1.0"
+_CHUNK = 100
+_MODES = {"fast": "/mj-fast/mj", "relax": "/mj-relax/mj", "turbo": "/mj-turbo/mj", None: "/mj"}
+Mode = Literal["fast", "relax", "turbo"]
+ImageInput = bytes | str | os.PathLike[str]
+"""Image bytes, a path to an image file, or a ``data:`` URL."""
+
+_SimpleRoute = Literal["simple-change", "change", "action"]
+
+
+class OneChatClient:
+    """An async client for the OneChat Midjourney API.
+
+    Use it as an async context manager, or call :meth:`aclose` when done. ``api_key`` and
+    ``base_url`` default to the ``ONECHAT_API_KEY`` and ``ONECHAT_BASE_URL`` environment
+    variables. A ``session`` you pass in is borrowed and left open.
+
+    Queries (fetch, list, image-seed) are retried after transient failures according to
+    ``retry``. Submits are never re-sent after a failure that may have reached the server;
+    with ``submit_retry`` set, those the server refused without creating a task (429,
+    queue full, connection refused) are retried by that policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        mode: Mode | None = None,
+        session: Any = None,
+        timeout: float | timedelta = 30.0,
+        retry: RetryPolicy | None = None,
+        submit_retry: RetryPolicy | None = None,
+        poll: Any = None,
+        clock: Clock | None = None,
+        transport: Transport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if mode not in _MODES:
+            raise InvalidRequestError(
+                f"mode must be 'fast', 'relax', 'turbo' or None, got {mode!r}"
+            )
+        self._api_key = api_key if api_key is not None else os.environ.get("ONECHAT_API_KEY", "")
+        self._base_url = (
+            base_url or os.environ.get("ONECHAT_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
+        if not self._base_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(f"base_url must be an http(s) URL, got {self._base_url!r}")
+        self._mode = mode
+        self._prefix = self._base_url + _MODES[mode]
+        self._timeout = seconds(timeout)
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._submit_retry = submit_retry
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._transport: Transport = transport or AiohttpTransport(session)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._poll_policy = poll
+        self._simple_route: _SimpleRoute | None = None
+        self._closed = False
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"onechat-async/{_VERSION}",
+        }
+        if self._api_key:
+            # The gateway reads Authorization; a bare proxy reads mj-api-secret.
+            self._headers["Authorization"] = f"Bearer {self._api_key}"
+            self._headers["mj-api-secret"] = self._api_key
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "unset"
+        return f"OneChatClient(base_url={self._base_url!r}, mode={self._mode!r}, api_key=<{key}>)"
+
+    @property
+    def base_url(self) -> str:
+        """The server this client talks to."""
+        return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop tracking and close what the client owns; a closed client cannot be reused."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._transport.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this OneChatClient is closed; make a new one")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _send(self, request: Request, timeout: float) -> Response:
+        self._check_open()
+        body = None
+        if request.body is not None:
+            body = json.dumps(request.body, ensure_ascii=False).encode()
+        response = await self._transport.send(
+            request.method,
+            self._prefix + request.path,
+            headers=self._headers,
+            body=body,
+            timeout=timeout,
+        )
+        _log.debug("%s %s -> %s", request.method, request.path, response.status)
+        return response
+
+    async def _call(
+        self,
+        request: Request,
+        reader: Callable[..., _T],
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> _T:
+        """Send, read, and retry what the policy and the request kind allow."""
+        policy = retry or (self._submit_retry if request.is_submit else self._retry)
+        started = self._clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send(request, timeout or self._timeout)
+                return reader(response, request, now_wall=self._clock.wall())
+            except OneChatError as exc:
+                self._annotate(exc, request)
+                if policy is None or not self._may_retry(exc, request):
+                    raise
+                wait = policy.next_wait(
+                    attempt,
+                    self._clock.now() - started,
+                    retry_after=getattr(exc, "retry_after", None),
+                    rng=self._rng,
+                )
+                if wait is None:
+                    raise
+                _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, exc)
+                await self._clock.sleep(wait)
+
+    def _annotate(self, exc: OneChatError, request: Request) -> None:
+        exc.endpoint = exc.endpoint or request.endpoint
+        exc.task_id = exc.task_id or request.task_id
+        exc.state = exc.state or request.state
+        if exc.status == 401 and not self._api_key:
+            exc.message += " (no API key was given: pass api_key or set ONECHAT_API_KEY)"
+
+    @staticmethod
+    def _may_retry(exc: OneChatError, request: Request) -> bool:
+        if not request.is_submit:
+            return exc.retryable
+        # Only answers that prove no task was created may be sent again.
+        if isinstance(exc, RateLimitError | QueueFullError):
+            return True
+        return isinstance(exc, APIConnectionError) and not exc.request_sent
+
+    async def _submit(self, request: Request) -> SubmitResult:
+        return await self._call(request, read_submit)
+
+    async def _image(self, image: ImageInput) -> str:
+        if isinstance(image, bytes | bytearray):
+            return rq.data_url(bytes(image))
+        if isinstance(image, str) and image.startswith("data:"):
+            return image
+        if isinstance(image, str | os.PathLike):
+            path = Path(image)
+            try:
+                data = await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise InvalidRequestError(
+                    f"image {str(image)[:80]!r} is neither a data: URL nor a readable file"
+                ) from exc
+            return rq.data_url(data)
+        raise InvalidRequestError(f"an image must be bytes, a path or a data: URL, got {image!r}")
+
+    async def _images(self, images: Sequence[ImageInput]) -> list[str]:
+        if isinstance(images, bytes | str):
+            raise InvalidRequestError("pass a list of images, not a single one")
+        return [await self._image(image) for image in images]
+
+    # -- submits ---------------------------------------------------------------------------
+
+    async def imagine(
+        self,
+        prompt: str,
+        *,
+        images: Sequence[ImageInput] = (),
+        bot_type: str | None = None,
+        account_filter: AccountFilter | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Start a grid from a prompt, optionally with reference images."""
+        return await self._submit(
+            rq.imagine(
+                prompt,
+                await self._images(images),
+                bot_type=bot_type,
+                account_filter=account_filter,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def change(
+        self,
+        task_id: str,
+        action: str,
+        index: int | None = None,
+        *,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Upscale, vary (``index`` 1..4) or reroll a finished grid through ``/submit/change``."""
+        return await self._submit(
+            rq.change(task_id, action, index, notify_hook=notify_hook, state=state)
+        )
+
+    async def simple_change(
+        self,
+        content: str,
+        op: str | None = None,
+        *,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Upscale, vary or reroll by ``"<task id> U1..U4|V1..V4|R"`` (or ``(task_id, "U2")``).
+
+        Works on every server kind: the body carries what the gateway needs to route it; a
+        server that lacks the endpoint is asked through ``/change``, then through ``/action``
+        with the parent's button. Only answers that prove no task was made lead to the next
+        route, so one call creates at most one task. The route that worked is remembered.
+        """
+        task_id, parsed = rq.parse_simple_change(content, op)
+        routes: tuple[_SimpleRoute, ...] = ("simple-change", "change", "action")
+        if self._simple_route is not None:
+            routes = routes[routes.index(self._simple_route) :]
+        for route in routes:
+            request = await self._simple_change_request(route, task_id, parsed, notify_hook, state)
+            result = await self._call(request, _submit_unless_missing_route)
+            if result is None:
+                _log.info("%s is not served here; trying the next route", request.endpoint)
+                continue
+            self._simple_route = route
+            return result
+        raise SubmitRejectedError(
+            "the server offers none of simple-change, change or action",
+            task_id=task_id,
+            state=state,
+            endpoint="simple-change",
+        )
+
+    async def _simple_change_request(
+        self,
+        route: _SimpleRoute,
+        task_id: str,
+        op: str,
+        notify_hook: str | None,
+        state: str | None,
+    ) -> Request:
+        if route == "simple-change":
+            return rq.simple_change(task_id, op, notify_hook=notify_hook, state=state)
+        if route == "change":
+            action, index = rq.op_action_index(op)
+            return rq.change(task_id, action, index, notify_hook=notify_hook, state=state)
+        parent = await self.fetch(task_id)
+        prefix = rq.change_op_button_prefix(op)
+        button = next((b for b in parent.buttons if b.custom_id.startswith(prefix)), None)
+        if button is None:
+            raise SubmitRejectedError(
+                f"task {task_id} has no {op} button (status {parent.status.value}); "
+                "only a finished grid can be changed",
+                task_id=task_id,
+                state=state,
+                endpoint="action",
+            )
+        return rq.action(task_id, button.custom_id, notify_hook=notify_hook, state=state)
+
+    async def action(
+        self,
+        task_id: str,
+        custom_id: str,
+        *,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ..."""
+        return await self._submit(
+            rq.action(task_id, custom_id, notify_hook=notify_hook, state=state)
+        )
+
+    async def modal(
+        self,
+        task_id: str,
+        *,
+        prompt: str | None = None,
+        mask: ImageInput | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Complete a task waiting in MODAL (Custom Zoom prompt, Vary Region mask)."""
+        mask_url = await self._image(mask) if mask is not None else None
+        return await self._submit(
+            rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state)
+        )
+
+    async def blend(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        dimensions: Literal["PORTRAIT", "SQUARE", "LANDSCAPE"] = "SQUARE",
+        bot_type: str | None = None,
+        account_filter: AccountFilter | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Blend two to five images into a grid."""
+        return await self._submit(
+            rq.blend(
+                await self._images(images),
+                dimensions,
+                bot_type=bot_type,
+                account_filter=account_filter,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def describe(
+        self,
+        image: ImageInput,
+        *,
+        bot_type: str | None = None,
+        account_filter: AccountFilter | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Ask for four prompts describing an image (answer in ``Task.final_prompt``)."""
+        return await self._submit(
+            rq.describe(
+                await self._image(image),
+                bot_type=bot_type,
+                account_filter=account_filter,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def shorten(
+        self,
+        prompt: str,
+        *,
+        bot_type: str | None = None,
+        account_filter: AccountFilter | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Analyse a prompt (answer in ``Task.final_prompt``)."""
+        return await self._submit(
+            rq.shorten(
+                prompt,
+                bot_type=bot_type,
+                account_filter=account_filter,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def swap_face(
+        self,
+        source: ImageInput,
+        target: ImageInput,
+        *,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Put the face from ``source`` onto ``target`` (InsightFace)."""
+        return await self._submit(
+            rq.swap_face(
+                await self._image(source),
+                await self._image(target),
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    async def fetch(self, task_id: str) -> Task:
+        """The task's current snapshot; raises TaskNotFoundError for an unknown id."""
+        return await self._call(rq.fetch(task_id), read_task)
+
+    async def list_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """Snapshots of many tasks, in the order asked; ids the server does not know are left out.
+
+        Asks in chunks of at most 100 ids, concurrently.
+        """
+        if isinstance(task_ids, str):
+            raise InvalidRequestError("list_tasks takes a list of ids, not one id")
+        wanted = list(dict.fromkeys(rq.check_task_id(t) for t in task_ids))
+        chunks = [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+        answers = await asyncio.gather(
+            *(self._call(rq.list_by_condition(chunk), read_task_list) for chunk in chunks)
+        )
+        found = {task.id: task for answer in answers for task in answer}
+        return [found[t] for t in wanted if t in found]
+
+    async def image_seed(self, task_id: str, *, timeout: float | timedelta = 90.0) -> str:
+        """The Midjourney seed of a finished task (the server may take up to a minute)."""
+        return await self._call(rq.image_seed(task_id), read_seed, timeout=seconds(timeout))
+
+    # -- what the poller uses: one request each, no retries, the poller paces itself -------
+
+    async def _poll_list(self, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Raw task objects for one chunk of ids, for the poller's cheap change detection."""
+        return await self._call(
+            rq.list_by_condition(task_ids), read_raw_task_list, retry=RetryPolicy.off()
+        )
+
+    async def _poll_fetch(self, task_id: str) -> Task:
+        """One fetch, no retries."""
+        return await self._call(rq.fetch(task_id), read_task, retry=RetryPolicy.off())
+
+
+def _submit_unless_missing_route(
+    response: Response, request: Request, *, now_wall: float
+) -> SubmitResult | None:
+    """The submit's result, or None when the server lacks this endpoint (no task was made)."""
+    if is_missing_route(response):
+        return None
+    return read_submit(response, request, now_wall=now_wall)

@@ -1,0 +1,194 @@
+"""The exceptions onechat-async raises.
+
+Every one of them derives from :class:`OneChatError`; the tree is deliberately shallow::
+
+    OneChatError
+    ├── InvalidRequestError      bad input caught before anything was sent (also a ValueError)
+    ├── APIError                 the server answered, and the answer is a refusal or unusable
+    │   ├── AuthenticationError  401/403: missing, wrong or exhausted key, model not allowed
+    │   ├── RateLimitError       429 or code 30; retryable after ``retry_after``
+    │   ├── QueueFullError       code 23, or code 9 saying the queue is full; retryable later
+    │   ├── BannedPromptError    code 24; carries ``banned_word``
+    │   ├── SubmitRejectedError  any other refusal of a submit (codes 3, 4, 9, ...)
+    │   ├── TaskNotFoundError    the server does not know the task id
+    │   └── ServerError          5xx, HTML, empty or undecodable bodies
+    ├── APIConnectionError       the request may not have reached the server, or its answer was lost
+    │   └── APITimeoutError      ... because it took too long (also a TimeoutError)
+    ├── TaskFailedError          a tracked task ended in FAILURE or CANCEL; carries the task
+    └── TaskTimeoutError         a tracked task outlived the caller's deadline (also a TimeoutError)
+
+Each carries what a caller needs to decide what to do next: the HTTP ``status``, the API
+``code``, the server's ``message``, the ``task_id`` and the submit's ``state`` where known, and
+whether retrying can help (``retryable``). None of them ever carries the API key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Task
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BannedPromptError",
+    "InvalidRequestError",
+    "OneChatError",
+    "QueueFullError",
+    "RateLimitError",
+    "ServerError",
+    "SubmitRejectedError",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+]
+
+
+class OneChatError(Exception):
+    """Root of every error this library raises.
+
+    :attr:`retryable` says whether the same request may succeed later; for a submit it is
+    only true when the server certainly created no task.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        task_id: str | None = None,
+        state: str | None = None,
+        endpoint: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            # Some answers of an otherwise retryable kind are not worth repeating (an HTML
+            # page on a wrong path is a 200 that will never become JSON).
+            self.retryable = retryable
+        self.message = message
+        self.status = status
+        self.code = code
+        self.task_id = task_id
+        self.state = state
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        details = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("endpoint", self.endpoint),
+                ("status", self.status),
+                ("code", self.code),
+                ("task_id", self.task_id),
+                ("state", self.state),
+            )
+            if value is not None
+        ]
+        return f"{self.message} ({', '.join(details)})" if details else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class InvalidRequestError(OneChatError, ValueError):
+    """The request was refused locally, before anything reached the network."""
+
+
+class APIError(OneChatError):
+    """The server answered, and the answer is a refusal or cannot be used."""
+
+
+class AuthenticationError(APIError):
+    """The key is missing, wrong, exhausted, or not allowed to use this model."""
+
+
+class RateLimitError(APIError):
+    """Too many requests (HTTP 429 or code 30); try again after :attr:`retry_after` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class QueueFullError(APIError):
+    """The upstream account's queue is full; no task was created. Retry later."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class BannedPromptError(APIError):
+    """Midjourney refused the prompt (code 24); :attr:`banned_word` says why when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        banned_word: str | None = None,
+        prompt_en: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.banned_word = banned_word
+        self.prompt_en = prompt_en
+
+
+class SubmitRejectedError(APIError):
+    """The server refused a submit without creating a task; :attr:`code` says how."""
+
+
+class TaskNotFoundError(APIError):
+    """The server does not know this task id (any more)."""
+
+
+class ServerError(APIError):
+    """The server failed: a 5xx, an HTML page, an empty or undecodable body."""
+
+    retryable = True
+
+
+class APIConnectionError(OneChatError):
+    """The request failed in transit; for a submit, a task may or may not have been created.
+
+    A submit that fails this way is never re-sent automatically: :attr:`state` (the
+    ``state`` you passed) lets you find the task again if the server did create it.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, request_sent: bool = True, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        #: False only when the connection itself failed, so the server cannot have seen it.
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """No answer came within the request timeout."""
+
+
+class TaskFailedError(OneChatError):
+    """A tracked task ended in FAILURE or CANCEL; :attr:`task` is its last snapshot."""
+
+    def __init__(self, message: str, *, task: Task) -> None:
+        super().__init__(message, task_id=task.id, state=task.state or None)
+        self.task = task
+
+
+class TaskTimeoutError(OneChatError, TimeoutError):
+    """A tracked task did not finish before the caller's deadline; :attr:`task` is its last snapshot."""
+
+    def __init__(self, message: str, *, task_id: str, task: Task | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.task = task

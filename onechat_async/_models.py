@@ -1,0 +1,176 @@
+"""The values the API deals in: submit results, tasks, buttons, statuses and actions.
+
+These are plain attrs classes with Python names and Python types. How they look on the wire
+(camelCase, ``"45%"``, ids as numbers, ``""`` statuses, epoch milliseconds) is the business of
+the private converter in :mod:`onechat_async._wire`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = ["AccountFilter", "Button", "SubmitResult", "Task", "TaskAction", "TaskStatus"]
+
+
+class _OpenStrEnum(enum.StrEnum):
+    """A string enum that keeps values it does not know instead of refusing them.
+
+    Servers add statuses and actions without notice; an unknown value becomes a pseudo-member
+    named ``UNKNOWN`` whose value is the raw string, so nothing is lost and nothing breaks.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> _OpenStrEnum | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this value is one the library was written for."""
+        return self._name_ != "UNKNOWN"
+
+
+class TaskStatus(_OpenStrEnum):
+    """Where a task is in its life; unknown strings are kept as ``UNKNOWN`` pseudo-members."""
+
+    NOT_START = "NOT_START"
+    SUBMITTED = "SUBMITTED"
+    MODAL = "MODAL"
+    IN_PROGRESS = "IN_PROGRESS"
+    FAILURE = "FAILURE"
+    SUCCESS = "SUCCESS"
+    CANCEL = "CANCEL"
+
+    @classmethod
+    def _missing_(cls, value: object) -> _OpenStrEnum | None:
+        # The gateway shows "" until its own poller first refreshes the task.
+        if value == "" or value is None:
+            return cls.NOT_START
+        return super()._missing_(value)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the task can no longer change."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL})
+
+
+class TaskAction(_OpenStrEnum):
+    """What a task does; an open set, so unknown actions are kept as ``UNKNOWN`` pseudo-members."""
+
+    IMAGINE = "IMAGINE"
+    UPSCALE = "UPSCALE"
+    VARIATION = "VARIATION"
+    REROLL = "REROLL"
+    DESCRIBE = "DESCRIBE"
+    BLEND = "BLEND"
+    SHORTEN = "SHORTEN"
+    SWAP_FACE = "SWAP_FACE"
+    ZOOM = "ZOOM"
+    PAN = "PAN"
+    INPAINT = "INPAINT"
+    CUSTOM_ZOOM = "CUSTOM_ZOOM"
+    HIGH_VARIATION = "HIGH_VARIATION"
+    LOW_VARIATION = "LOW_VARIATION"
+    MODAL = "MODAL"
+    UPLOAD = "UPLOAD"
+    VIDEO = "VIDEO"
+
+
+@attrs.frozen
+class Button:
+    """A button under a finished task; its ``custom_id`` drives :meth:`OneChatClient.action`."""
+
+    custom_id: str
+    label: str = ""
+    emoji: str = ""
+    type: int = 2
+    style: int = 2
+
+
+_QUEUE_AHEAD = re.compile(r"(\d+)")
+
+
+@attrs.frozen
+class SubmitResult:
+    """The server accepted a submit; follow :attr:`task_id` to see the task through."""
+
+    task_id: str
+    code: int = 1
+    description: str = ""
+    properties: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def queue_position(self) -> int | None:
+        """How many tasks wait ahead of this one, when the server said so.
+
+        The gateway rewrites code 22 ("queued") to 1 but keeps the description, so both the
+        code and the text are read.
+        """
+        number = self.properties.get("numberOfQueues")
+        if isinstance(number, int):
+            return number
+        if self.code == 22 or "排队" in self.description:
+            match = _QUEUE_AHEAD.search(self.description)
+            return int(match.group(1)) if match else None
+        return None
+
+
+@attrs.frozen
+class Task:
+    """A snapshot of one task as the server last described it."""
+
+    id: str
+    status: TaskStatus = TaskStatus.NOT_START
+    action: TaskAction | None = None
+    progress: int | None = None
+    prompt: str = ""
+    prompt_en: str = ""
+    description: str = ""
+    state: str = ""
+    custom_id: str = ""
+    bot_type: str = ""
+    submit_time: datetime | None = None
+    start_time: datetime | None = None
+    finish_time: datetime | None = None
+    image_url: str | None = None
+    fail_reason: str | None = None
+    buttons: tuple[Button, ...] = ()
+    properties: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the task has ended (SUCCESS, FAILURE or CANCEL)."""
+        return self.status.is_terminal
+
+    @property
+    def final_prompt(self) -> str | None:
+        """``properties.finalPrompt``: the prompt used, or describe/shorten's answer."""
+        value = self.properties.get("finalPrompt")
+        return value if isinstance(value, str) and value else None
+
+    def button(self, label: str) -> Button | None:
+        """The button labelled ``label`` (``"U2"``, ``"V1"``, ...), if the task has one."""
+        return next((b for b in self.buttons if b.label == label), None)
+
+
+@attrs.frozen
+class AccountFilter:
+    """Which upstream account may run an image task (``accountFilter``; gateways may strip it)."""
+
+    instance_id: str | None = None
+    modes: tuple[str, ...] = ()
+    remix: bool | None = None
+    remix_auto_considered: bool | None = None

@@ -1,0 +1,352 @@
+"""Reading answers: one pure function per kind of answer, from (status, headers, body) to a
+value or the right exception.
+
+The servers speak three error shapes (new-api's ``{"error": {...}}``, midjourney-proxy's
+``{"code", "description"}`` and the C# rewrite's ``{"success": false, ...}``), answer wrong
+paths with an HTML page and HTTP 200, and leave bodies empty when they feel like it. All of
+that is sorted out here, with no I/O.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BannedPromptError,
+    OneChatError,
+    QueueFullError,
+    RateLimitError,
+    ServerError,
+    SubmitRejectedError,
+    TaskNotFoundError,
+)
+from ._models import SubmitResult, Task
+from ._requests import Request
+from ._wire import WireError, decode_submit_result, decode_task, parse_json
+
+__all__ = [
+    "Response",
+    "is_missing_route",
+    "read_raw_task_list",
+    "read_seed",
+    "read_submit",
+    "read_task",
+    "read_task_list",
+    "retry_after",
+]
+
+_ACCEPTED = frozenset({1, 21, 22})
+_QUEUE_FULL_WORDS = ("队列已满", "queue is full", "queue full")
+_NO_CHANNEL_WORDS = ("无可用渠道", "no available channel")
+_NOT_FOUND_WORDS = ("task_no_found", "task_not_found", "not found", "不存在")
+
+
+@attrs.frozen
+class Response:
+    """One HTTP answer, as data: the shell fills it in, the functions below read it."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """A header by case-insensitive name."""
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
+    @property
+    def looks_like_html(self) -> bool:
+        """Whether the body is a web page rather than an API answer."""
+        head = self.body[:256].lstrip().lower()
+        return head.startswith((b"<!doctype", b"<html", b"<")) or "html" in (
+            self.header("content-type") or ""
+        )
+
+
+def retry_after(value: str | None, *, now_wall: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_wall)
+
+
+def _message(data: object) -> str:
+    """The human part of any of the three error shapes."""
+    if not isinstance(data, dict):
+        return ""
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"]).strip()
+    for key in ("description", "message", "msg"):
+        if data.get(key):
+            return str(data[key]).strip()
+    return ""
+
+
+def _code(data: object) -> int | None:
+    if isinstance(data, dict):
+        code = data.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code
+        if isinstance(code, str) and code.lstrip("-").isdigit():
+            return int(code)
+    return None
+
+
+def _json_or_none(response: Response) -> object:
+    try:
+        return parse_json(response.body) if response.body.strip() else None
+    except WireError:
+        return None
+
+
+def is_missing_route(response: Response) -> bool:
+    """Whether the answer says "no such endpoint here" rather than anything about the task.
+
+    Such answers certainly created no task, so another route may be tried: a 404 (the C#
+    upstream dropped ``/change`` and ``/simple-change``), an HTML page (the gateway's answer to
+    unknown paths), or new-api's 503 "no channel" (its simple-change routing defect).
+    """
+    if response.status in (404, 405):
+        return True
+    if response.status == 200 and response.looks_like_html:
+        return True
+    if response.status == 503:
+        message = _message(_json_or_none(response)).lower()
+        return any(word in message for word in _NO_CHANNEL_WORDS)
+    return False
+
+
+def _http_error(response: Response, request: Request, *, now_wall: float) -> OneChatError | None:
+    """The error that the HTTP layer alone decides, or None when the body must be read."""
+    data = _json_or_none(response)
+    message = _message(data)
+    code = _code(data)
+    common: dict[str, Any] = {
+        "status": response.status,
+        "code": code,
+        "task_id": request.task_id,
+        "state": request.state,
+        "endpoint": request.endpoint,
+    }
+    status = response.status
+    if status in (401, 403):
+        return AuthenticationError(message or f"HTTP {status}: the key was refused", **common)
+    if status == 429:
+        wait = retry_after(response.header("retry-after"), now_wall=now_wall)
+        return RateLimitError(message or "HTTP 429: too many requests", retry_after=wait, **common)
+    if (
+        status == 400
+        and any(w in message.lower() for w in _NOT_FOUND_WORDS)
+        and not request.is_submit
+    ):
+        return TaskNotFoundError(message or "task not found", **common)
+    if status >= 500:
+        # A submit the gateway failed on may or may not have created a task upstream.
+        return ServerError(
+            message or f"HTTP {status} from the server",
+            retryable=not request.is_submit or is_missing_route(response),
+            **common,
+        )
+    if status == 200 and response.looks_like_html:
+        return ServerError(
+            "the server answered with an HTML page: is the base URL right?",
+            retryable=False,
+            **common,
+        )
+    if status >= 300:
+        cls = SubmitRejectedError if request.is_submit and data is not None else APIError
+        return cls(message or f"unexpected HTTP {status}", **common)
+    return None
+
+
+def _body(response: Response, request: Request) -> object:
+    if not response.body.strip():
+        raise ServerError(
+            "the server answered with an empty body",
+            status=response.status,
+            task_id=request.task_id,
+            state=request.state,
+            endpoint=request.endpoint,
+        )
+    try:
+        return parse_json(response.body)
+    except WireError as exc:
+        raise ServerError(
+            str(exc),
+            status=response.status,
+            task_id=request.task_id,
+            state=request.state,
+            endpoint=request.endpoint,
+        ) from None
+
+
+def _submit_refusal(data: dict[str, Any], response: Response, request: Request) -> OneChatError:
+    code = _code(data)
+    message = _message(data) or f"submit refused with code {code}"
+    common: dict[str, Any] = {
+        "status": response.status,
+        "code": code,
+        "task_id": request.task_id,
+        "state": request.state,
+        "endpoint": request.endpoint,
+    }
+    properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+    assert isinstance(properties, dict)  # noqa: S101 - narrowed just above, for mypy
+    if code == 30:
+        return RateLimitError(message, **common)
+    if code == 23 or (code == 9 and any(w in message.lower() for w in _QUEUE_FULL_WORDS)):
+        return QueueFullError(message, **common)
+    if code == 24:
+        return BannedPromptError(
+            message,
+            banned_word=properties.get("bannedWord"),
+            prompt_en=properties.get("promptEn"),
+            **common,
+        )
+    if code == 5:
+        return ServerError(
+            f"{message} (the gateway lost the upstream answer: the task may exist)",
+            retryable=False,
+            **common,
+        )
+    return SubmitRejectedError(message, **common)
+
+
+def read_submit(response: Response, request: Request, *, now_wall: float) -> SubmitResult:
+    """The accepted submit, or the error that says why it was refused."""
+    error = _http_error(response, request, now_wall=now_wall)
+    if error is not None:
+        raise error
+    data = _body(response, request)
+    if not isinstance(data, dict):
+        raise ServerError(
+            f"submit answer is not a JSON object: {type(data).__name__}",
+            status=response.status,
+            endpoint=request.endpoint,
+            state=request.state,
+        )
+    if data.get("success") is False or _code(data) not in _ACCEPTED:
+        raise _submit_refusal(data, response, request)
+    try:
+        return decode_submit_result(data)
+    except WireError as exc:
+        raise ServerError(
+            str(exc),
+            status=response.status,
+            code=_code(data),
+            endpoint=request.endpoint,
+            state=request.state,
+        ) from None
+
+
+def _not_found(response: Response, request: Request, message: str = "") -> TaskNotFoundError:
+    return TaskNotFoundError(
+        message or f"the server does not know task {request.task_id}",
+        status=response.status,
+        task_id=request.task_id,
+        endpoint=request.endpoint,
+    )
+
+
+def _query_data(response: Response, request: Request, *, now_wall: float) -> object:
+    if request.task_id is not None and (
+        response.status == 204 or (response.status == 200 and not response.body.strip())
+    ):
+        # The C# upstream answers 204, the bare Java proxy an empty 200, for an unknown id.
+        raise _not_found(response, request)
+    error = _http_error(response, request, now_wall=now_wall)
+    if error is not None:
+        raise error
+    return _body(response, request)
+
+
+def _query_refusal(data: dict[str, Any], response: Response, request: Request) -> OneChatError:
+    message = _message(data)
+    if any(w in message.lower() for w in _NOT_FOUND_WORDS):
+        return _not_found(response, request, message)
+    return APIError(
+        message or "the server refused the query",
+        status=response.status,
+        code=_code(data),
+        task_id=request.task_id,
+        endpoint=request.endpoint,
+    )
+
+
+def read_task(response: Response, request: Request, *, now_wall: float) -> Task:
+    """One task from ``/task/{id}/fetch``."""
+    data = _query_data(response, request, now_wall=now_wall)
+    if data is None:
+        raise _not_found(response, request)
+    if isinstance(data, dict) and "id" not in data and ("code" in data or "error" in data):
+        raise _query_refusal(data, response, request)
+    try:
+        return decode_task(data)
+    except WireError as exc:
+        raise ServerError(
+            str(exc), status=response.status, task_id=request.task_id, endpoint=request.endpoint
+        ) from None
+
+
+def read_raw_task_list(
+    response: Response, request: Request, *, now_wall: float
+) -> list[dict[str, Any]]:
+    """The task objects from ``/task/list-by-condition``, still in wire form.
+
+    The poller compares these cheaply and decodes only the ones that changed.
+    """
+    data = _query_data(response, request, now_wall=now_wall)
+    if isinstance(data, dict):
+        raise _query_refusal(data, response, request)
+    if not isinstance(data, list):
+        raise ServerError(
+            "task list is not a JSON array", status=response.status, endpoint=request.endpoint
+        )
+    return [item for item in data if isinstance(item, dict)]
+
+
+def read_task_list(response: Response, request: Request, *, now_wall: float) -> list[Task]:
+    """The tasks from ``/task/list-by-condition``: any order, unknown ids left out.
+
+    An item that cannot be decoded is dropped rather than failing the whole chunk; whoever
+    asked for it notices its absence and asks for that id alone.
+    """
+    tasks = []
+    for item in read_raw_task_list(response, request, now_wall=now_wall):
+        try:
+            tasks.append(decode_task(item))
+        except WireError:
+            continue
+    return tasks
+
+
+def read_seed(response: Response, request: Request, *, now_wall: float) -> str:
+    """The seed from ``/task/{id}/image-seed``."""
+    data = _query_data(response, request, now_wall=now_wall)
+    if not isinstance(data, dict):
+        raise ServerError(
+            "seed answer is not a JSON object",
+            status=response.status,
+            task_id=request.task_id,
+            endpoint=request.endpoint,
+        )
+    result = data.get("result")
+    if _code(data) != 1 or result in (None, ""):
+        raise _query_refusal(data, response, request)
+    return str(result)
