@@ -1,0 +1,58 @@
+"""Automation: ``nox`` runs the tests, lint, typing and docs sessions; ``nox -s demo`` the demo."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typing", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite under coverage; warnings are errors (see pyproject.toml)."""
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=85")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff's linter and formatter check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and the benchmarks."""
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    session.run("mypy", "--strict")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; any warning fails the build."""
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The demo: imagine, then fan out U1-U4/V1-V4, against the built-in simulator."""
+    session.install("-e", ".[cli]")
+    session.run("onechat-mj", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks of benchmarks/, ours side by side with the loop users write today."""
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks", *session.posargs)
