@@ -187,7 +187,7 @@ class TaskFailedError(OneChatError):
 
 
 class TaskTimeoutError(OneChatError, TimeoutError):
-    """A tracked task did not finish before the caller's deadline; :attr:`task` is its last snapshot."""
+    """A tracked task outlived the caller's deadline; :attr:`task` is its last snapshot."""
 
     def __init__(self, message: str, *, task_id: str, task: Task | None = None) -> None:
         super().__init__(message, task_id=task_id)

@@ -7,7 +7,6 @@ and never closed; one made here is closed by :meth:`AiohttpTransport.aclose`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -79,14 +78,14 @@ class AiohttpTransport:
             ) as resp:
                 payload = await resp.read()
                 return Response(resp.status, dict(resp.headers), payload)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise APITimeoutError(f"no answer within {timeout:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
                 f"cannot connect: {exc.os_error or exc}", request_sent=False
             ) from exc
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"connection failed: {exc!s}" or type(exc).__name__) from exc
+            raise APIConnectionError(f"connection failed: {exc!s}") from exc
 
     async def aclose(self) -> None:
         """Close the session if this transport made it; a borrowed one stays open."""
