@@ -1,9 +1,9 @@
 """Reading answers: from (status, headers, body) to a value or the right exception.
 
-One pure function per kind of answer. The servers speak three error shapes (new-api's ``{"error": {...}}``, midjourney-proxy's
-``{"code", "description"}`` and the C# rewrite's ``{"success": false, ...}``), answer wrong
-paths with an HTML page and HTTP 200, and leave bodies empty when they feel like it. All of
-that is sorted out here, with no I/O.
+One pure function per kind of answer. The servers speak three error shapes (new-api's
+``{"error": {...}}``, midjourney-proxy's ``{"code", "description"}`` and the C# rewrite's
+``{"success": false, ...}``), answer wrong paths with an HTML page and HTTP 200, and leave
+bodies empty when they feel like it. All of that is sorted out here, with no I/O.
 """
 
 from __future__ import annotations
