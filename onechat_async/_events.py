@@ -1,0 +1,169 @@
+"""What tracking a task tells you: small frozen facts, in the past tense.
+
+Every event names the task it is about (``task_id``) and carries the snapshot it was read from
+(``task``), or ``None`` where no snapshot exists (a task never seen before it timed out, a
+fan-out child whose submit failed). Terminal events (``is_terminal``) end a task's stream: at
+most one per task, and nothing after it.
+
+    TaskEvent
+    ├── StatusChanged    a new ordinary status (NOT_START, SUBMITTED, IN_PROGRESS, unknown)
+    ├── ProgressChanged  the percentage went up
+    ├── NeedsModal       the task waits in MODAL for a ``/modal`` call
+    ├── Stalled          nothing changed for ``stall_after``; tracking goes on
+    ├── Submitted        a submit was accepted; the new task's id is ``task_id``
+    └── terminal: Succeeded, Failed, Cancelled, TimedOut, Lost, SubmitFailed
+
+Each status change yields exactly one status-kind event: ``StatusChanged`` for the ordinary
+statuses, ``NeedsModal`` for MODAL, and the terminal event for SUCCESS, FAILURE and CANCEL.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from ._errors import OneChatError
+from ._models import SubmitResult, Task, TaskStatus
+
+__all__ = [
+    "Cancelled",
+    "Event",
+    "Failed",
+    "Lost",
+    "NeedsModal",
+    "ProgressChanged",
+    "Stalled",
+    "StatusChanged",
+    "SubmitFailed",
+    "Submitted",
+    "Succeeded",
+    "TaskEvent",
+    "TimedOut",
+]
+
+
+@attrs.frozen
+class TaskEvent:
+    """Base of every event: the id of the task it is about."""
+
+    is_terminal: ClassVar[bool] = False
+
+    task_id: str
+
+
+@attrs.frozen
+class StatusChanged(TaskEvent):
+    """The task moved to an ordinary status; ``previous`` is None on the first sighting."""
+
+    task: Task
+    status: TaskStatus
+    previous: TaskStatus | None = None
+
+
+@attrs.frozen
+class ProgressChanged(TaskEvent):
+    """The task's progress rose to ``progress`` percent; it never goes down."""
+
+    task: Task
+    progress: int
+    previous: int | None = None
+
+
+@attrs.frozen
+class NeedsModal(TaskEvent):
+    """The task sits in MODAL and will not move until ``/modal`` is called for it."""
+
+    task: Task
+
+
+@attrs.frozen
+class Stalled(TaskEvent):
+    """Nothing changed for ``seconds``; tracking goes on and a later change re-arms this."""
+
+    task: Task | None
+    seconds: float
+
+
+@attrs.frozen
+class Submitted(TaskEvent):
+    """A submit was accepted: ``task_id`` is the new task; for a fan-out child, ``op`` made it."""
+
+    result: SubmitResult
+    parent_id: str | None = None
+    op: str | None = None
+    task: Task | None = None
+
+
+@attrs.frozen
+class Succeeded(TaskEvent):
+    """The task ended in SUCCESS; ``task.image_url`` and ``task.buttons`` are final."""
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task
+
+
+@attrs.frozen
+class Failed(TaskEvent):
+    """The task ended in FAILURE; ``reason`` is the server's ``failReason`` (may be empty)."""
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task
+    reason: str = ""
+
+
+@attrs.frozen
+class Cancelled(TaskEvent):
+    """The task ended in CANCEL."""
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task
+
+
+@attrs.frozen
+class TimedOut(TaskEvent):
+    """The deadline passed after ``seconds`` of tracking; the task may still run server-side."""
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task | None
+    seconds: float
+
+
+@attrs.frozen
+class Lost(TaskEvent):
+    """The server no longer knows the task (confirmed by a fetch); ``task`` is the last sighting."""
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task | None
+
+
+@attrs.frozen
+class SubmitFailed(TaskEvent):
+    """A fan-out child could not be submitted; ``task_id`` is the parent's, as no child exists."""
+
+    is_terminal: ClassVar[bool] = True
+
+    parent_id: str
+    op: str
+    error: OneChatError
+    task: Task | None = None
+
+
+Event: TypeAlias = (
+    StatusChanged
+    | ProgressChanged
+    | NeedsModal
+    | Stalled
+    | Submitted
+    | Succeeded
+    | Failed
+    | Cancelled
+    | TimedOut
+    | Lost
+    | SubmitFailed
+)

@@ -1,0 +1,236 @@
+"""The tracking state machine: snapshots and time in, state and events out.
+
+Pure functions over :class:`TrackedTask`, a plain-data record of what is known about one task.
+Nothing here awaits, reads a clock or touches the network: ``now`` is always handed in, on the
+scale of the poller's clock. The rules:
+
+- a task's events never go backwards: a snapshot ranking below the last accepted one (status
+  rank NOT_START < MODAL < SUBMITTED < IN_PROGRESS < terminal, then progress) is stale and
+  ignored; progress never decreases;
+- the same state never yields a second event;
+- one terminal event at most, and nothing after it;
+- ``Stalled`` once per stretch without change, re-armed by the next change;
+- ``TimedOut`` at the deadline, ``Lost`` when the server says it does not know the task.
+
+MODAL ranks below SUBMITTED because a ``/modal`` call sends a MODAL task back to SUBMITTED;
+unknown statuses rank with SUBMITTED, so they are shown but cannot undo real progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._events import (
+    Cancelled,
+    Event,
+    Failed,
+    Lost,
+    NeedsModal,
+    ProgressChanged,
+    Stalled,
+    StatusChanged,
+    Succeeded,
+    TimedOut,
+)
+from ._models import Task, TaskStatus
+from ._policy import PollPolicy
+
+__all__ = [
+    "Fingerprint",
+    "TrackedTask",
+    "alarm",
+    "expire",
+    "fingerprint",
+    "lose",
+    "observe",
+    "rank",
+    "replay",
+    "start",
+    "time_out",
+]
+
+#: The few raw fields whose change can produce an event; compared before anything is decoded.
+Fingerprint = tuple[Any, Any, Any, Any]
+
+_RANK = {
+    TaskStatus.NOT_START: 0,
+    TaskStatus.MODAL: 1,
+    TaskStatus.SUBMITTED: 2,
+    TaskStatus.IN_PROGRESS: 3,
+    TaskStatus.SUCCESS: 4,
+    TaskStatus.FAILURE: 4,
+    TaskStatus.CANCEL: 4,
+}
+_UNKNOWN_RANK = _RANK[TaskStatus.SUBMITTED]
+
+
+def rank(status: TaskStatus) -> int:
+    """Where a status sits on the one-way road from queued to ended."""
+    return _RANK.get(status, _UNKNOWN_RANK)
+
+
+def fingerprint(raw: Mapping[str, Any]) -> Fingerprint:
+    """The raw fields that matter to tracking, as found: cheap enough to take for every task.
+
+    ``imageUrl`` is left out on purpose: the gateway appends a fresh ``?rand=`` to it on
+    every answer while a task runs, which would make every snapshot look new.
+    """
+    return (raw.get("status"), raw.get("progress"), raw.get("failReason"), raw.get("finishTime"))
+
+
+@attrs.frozen(kw_only=True)
+class TrackedTask:
+    """What is known about one tracked task; plain data, so a store can keep and resume it.
+
+    Times are on the poller clock's scale (``Clock.now()``); :meth:`shifted` moves them onto
+    another clock when a saved state is resumed elsewhere.
+    """
+
+    task_id: str
+    started_at: float
+    changed_at: float
+    deadline_at: float | None = None
+    status: TaskStatus | None = None
+    progress: int | None = None
+    progress_at: float | None = None
+    rate: float | None = None
+    stalled: bool = False
+    ended: bool = False
+    fingerprint: Fingerprint | None = None
+
+    def shifted(self, by: float) -> TrackedTask:
+        """The same state with every time moved by ``by`` seconds."""
+        return attrs.evolve(
+            self,
+            started_at=self.started_at + by,
+            changed_at=self.changed_at + by,
+            deadline_at=None if self.deadline_at is None else self.deadline_at + by,
+            progress_at=None if self.progress_at is None else self.progress_at + by,
+        )
+
+
+def start(task_id: str, now: float, policy: PollPolicy) -> TrackedTask:
+    """A fresh record for a task first watched at ``now``."""
+    deadline = None if policy.deadline is None else now + policy.deadline
+    return TrackedTask(task_id=task_id, started_at=now, changed_at=now, deadline_at=deadline)
+
+
+def _terminal_event(task: Task) -> Event:
+    if task.status is TaskStatus.SUCCESS:
+        return Succeeded(task.id, task)
+    if task.status is TaskStatus.FAILURE:
+        return Failed(task.id, task, task.fail_reason or "")
+    return Cancelled(task.id, task)
+
+
+def _status_event(task: Task, previous: TaskStatus | None) -> Event:
+    if task.status.is_terminal:
+        return _terminal_event(task)
+    if task.status is TaskStatus.MODAL:
+        return NeedsModal(task.id, task)
+    return StatusChanged(task.id, task, task.status, previous)
+
+
+def observe(
+    state: TrackedTask, task: Task, now: float, *, seen: Fingerprint | None = None
+) -> tuple[TrackedTask, list[Event]]:
+    """Take in a snapshot; return the new state and what it tells that was not known yet.
+
+    ``seen`` is the raw snapshot's fingerprint, remembered so that the same answer is not
+    decoded again. A snapshot that is stale, or news of nothing, returns no events.
+    """
+    if state.ended:
+        return state, []
+    status, progress = task.status, task.progress
+    last = state.status
+    events: list[Event] = []
+    if last is None or rank(status) > rank(last):
+        events.append(_status_event(task, last))
+    elif status != last:
+        # Same rank, other name (an unknown status next to SUBMITTED): not provably newer.
+        return _remember(state, seen), []
+    if not status.is_terminal and progress is not None and progress > (state.progress or 0):
+        events.append(ProgressChanged(task.id, task, progress, state.progress))
+    if not events:
+        return _remember(state, seen), []
+    new_progress = state.progress
+    progress_at, rate = state.progress_at, state.rate
+    if progress is not None and progress > (state.progress or 0):
+        if state.progress is not None and state.progress_at is not None and now > state.progress_at:
+            rate = (progress - state.progress) / (now - state.progress_at)
+        new_progress, progress_at = progress, now
+    return (
+        attrs.evolve(
+            state,
+            status=status,
+            progress=new_progress,
+            progress_at=progress_at,
+            rate=rate,
+            changed_at=now,
+            stalled=False,
+            ended=status.is_terminal,
+            fingerprint=seen,
+        ),
+        events,
+    )
+
+
+def _remember(state: TrackedTask, seen: Fingerprint | None) -> TrackedTask:
+    if seen is None or seen == state.fingerprint:
+        return state
+    return attrs.evolve(state, fingerprint=seen)
+
+
+def replay(state: TrackedTask, task: Task | None) -> list[Event]:
+    """The events that tell a late subscriber where the task stands, as if first seen now."""
+    if task is None or state.ended or state.status is None:
+        return []
+    events: list[Event] = [_status_event(task, None)]
+    if state.progress:
+        events.append(ProgressChanged(task.id, task, state.progress, None))
+    return events
+
+
+def expire(
+    state: TrackedTask, now: float, policy: PollPolicy, task: Task | None
+) -> tuple[TrackedTask, list[Event]]:
+    """Apply the clock: ``TimedOut`` at the deadline, ``Stalled`` after a quiet stretch."""
+    if state.ended:
+        return state, []
+    if state.deadline_at is not None and now >= state.deadline_at:
+        return attrs.evolve(state, ended=True), [time_out(state, now, task)]
+    if (
+        not state.stalled
+        and policy.stall_after is not None
+        and now - state.changed_at >= policy.stall_after
+    ):
+        stalled = Stalled(state.task_id, task, now - state.changed_at)
+        return attrs.evolve(state, stalled=True), [stalled]
+    return state, []
+
+
+def alarm(state: TrackedTask, policy: PollPolicy) -> float | None:
+    """When :func:`expire` would next have something to say about this task."""
+    if state.ended:
+        return None
+    times = []
+    if state.deadline_at is not None:
+        times.append(state.deadline_at)
+    if not state.stalled and policy.stall_after is not None:
+        times.append(state.changed_at + policy.stall_after)
+    return min(times, default=None)
+
+
+def time_out(state: TrackedTask, now: float, task: Task | None) -> TimedOut:
+    """The ``TimedOut`` for this task at ``now`` (for the poller's and a caller's deadlines)."""
+    return TimedOut(state.task_id, task, max(0.0, now - state.started_at))
+
+
+def lose(state: TrackedTask, task: Task | None) -> tuple[TrackedTask, list[Event]]:
+    """The server confirmed it does not know the task: it ends ``Lost``."""
+    if state.ended:
+        return state, []
+    return attrs.evolve(state, ended=True), [Lost(state.task_id, task)]
