@@ -1,0 +1,136 @@
+"""Fault injection: what can go wrong between a client and the server, as data.
+
+A :class:`Fault` names an endpoint (or ``"*"``), a kind and a rate; the :class:`FaultBook`
+decides with a seeded RNG whether a given request is hit, so a failing run replays.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import attrs
+
+__all__ = ["ENDPOINTS", "FAULT_KINDS", "SUBMIT_ENDPOINTS", "Fault", "FaultBook"]
+
+#: Counter and fault names of the endpoints, in contract order.
+ENDPOINTS = (
+    "imagine", "change", "simple-change", "action", "modal", "blend", "describe", "shorten",
+    "swap-face", "fetch", "list-by-condition", "image-seed", "image", "unknown",
+)
+#: The endpoints that create a task (``stall`` and ``vanish`` faults apply to these).
+SUBMIT_ENDPOINTS = frozenset(ENDPOINTS[:9])
+
+FAULT_KINDS = (
+    "http_5xx_html", "http_429", "reset", "slow", "empty_body", "truncated_body",
+    "stall", "vanish",
+)
+_HTML_5XX = re.compile(r"^http_(5\d\d)_html$")
+
+
+def _check_kind(_: object, __: attrs.Attribute[str], kind: str) -> None:
+    if kind not in FAULT_KINDS and not _HTML_5XX.match(kind):
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+
+
+def _check_endpoint(_: object, __: attrs.Attribute[str], endpoint: str) -> None:
+    if endpoint != "*" and endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}; expected '*' or one of {ENDPOINTS}")
+
+
+def _check_rate(_: object, __: attrs.Attribute[float], rate: float) -> None:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be within 0..1")
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """One fault rule.
+
+    Kinds:
+
+    - ``http_5xx_html``: an HTML error page with HTTP ``status`` (default 502), as a reverse
+      proxy in front of the gateway sends; ``http_500_html``, ``http_503_html``, ... pin the
+      status in the name.
+    - ``http_429``: rate limited, with a ``Retry-After: <retry_after>`` header.
+    - ``reset``: the connection is dropped without an answer.
+    - ``slow``: the answer comes ``delay`` *real* seconds late (the network is not sped up
+      by a scaled clock).
+    - ``empty_body``: HTTP 200 with nothing in it.
+    - ``truncated_body``: the real answer cut in half (a consistent Content-Length, so the
+      client gets broken JSON rather than a transport error).
+    - ``stall`` / ``vanish`` (submit endpoints only): the created task stops moving, or is
+      forgotten by the server, ``after`` clock seconds after its submission.
+
+    ``phase="after"`` makes ``http_5xx_html``, ``http_429``, ``reset`` and ``empty_body``
+    strike after the request took effect: a submit that happened although its answer was
+    lost. ``count`` caps how many times the rule fires.
+    """
+
+    endpoint: str = attrs.field(default="*", validator=_check_endpoint)
+    kind: str = attrs.field(validator=_check_kind)
+    rate: float = attrs.field(default=1.0, validator=_check_rate)
+    count: int | None = None
+    status: int = 502
+    retry_after: float = 1.0
+    delay: float = 0.5
+    after: float = 0.0
+    phase: str = attrs.field(default="before", validator=attrs.validators.in_(("before", "after")))
+
+    @property
+    def http_status(self) -> int:
+        """The status an HTML error fault answers with."""
+        match = _HTML_5XX.match(self.kind)
+        return int(match.group(1)) if match else self.status
+
+    @property
+    def html_error(self) -> bool:
+        """Whether this is one of the ``http_5xx_html`` kinds."""
+        return self.kind == "http_5xx_html" or bool(_HTML_5XX.match(self.kind))
+
+
+@attrs.define
+class _Rule:
+    fault: Fault
+    fired: int = 0
+
+
+class FaultBook:
+    """The active rules and the seeded dice that decide when they strike."""
+
+    def __init__(self, seed: int) -> None:
+        # Not security: a replayable sequence is the point.
+        self._rng = random.Random(f"{seed}:faults")  # noqa: S311
+        self._rules: list[_Rule] = []
+        self.fired = 0
+
+    def add(self, fault: Fault) -> None:
+        """Activate a rule; rules are tried in the order they were added."""
+        self._rules.append(_Rule(fault))
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        self._rules.clear()
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def pick(self, endpoint: str, kinds: frozenset[str] | None = None) -> Fault | None:
+        """The rule that strikes this request, if any (at most one per request)."""
+        for rule in self._rules:
+            fault = rule.fault
+            if fault.endpoint not in ("*", endpoint):
+                continue
+            task_fault = fault.kind in ("stall", "vanish")
+            if kinds is None and task_fault:
+                continue
+            if kinds is not None and fault.kind not in kinds:
+                continue
+            if fault.count is not None and rule.fired >= fault.count:
+                continue
+            if fault.rate < 1.0 and self._rng.random() >= fault.rate:
+                continue
+            rule.fired += 1
+            self.fired += 1
+            return fault
+        return None
