@@ -11,8 +11,8 @@ import pytest
 
 from onechat_async._errors import OneChatError, TaskNotFoundError
 from onechat_async._models import SubmitResult, Task
-from onechat_async._poller import Poller
 from onechat_async._policy import PollPolicy
+from onechat_async._poller import Poller
 from onechat_async._wire import decode_task
 
 
@@ -70,6 +70,8 @@ class FakeServer:
         self._clock = clock
         self.timelines: dict[str, tuple[float, list[Step], dict[str, Any]]] = {}
         self.list_calls: list[list[str]] = []
+        self.list_times: list[float] = []
+        self.listed = asyncio.Event()
         self.fetch_calls: list[str] = []
         self.list_fault: Callable[[Sequence[str]], Exception | None] = lambda ids: None
         self.fetch_fault: Callable[[str], Exception | None] = lambda task_id: None
@@ -102,6 +104,8 @@ class FakeServer:
 
     async def _poll_list(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         self.list_calls.append(list(ids))
+        self.list_times.append(self._clock.now())
+        self.listed.set()
         await self._enter()
         try:
             fault = self.list_fault(ids)

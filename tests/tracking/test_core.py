@@ -56,10 +56,20 @@ def run(snapshots: list[tuple[str, int | None]]) -> list[list[str]]:
     ("snapshots", "expected"),
     [
         pytest.param(
-            [("NOT_START", None), ("SUBMITTED", 0), ("IN_PROGRESS", 12), ("IN_PROGRESS", 46),
-             ("SUCCESS", 100)],
-            [["StatusChanged"], ["StatusChanged"], ["StatusChanged", "ProgressChanged"],
-             ["ProgressChanged"], ["Succeeded"]],
+            [
+                ("NOT_START", None),
+                ("SUBMITTED", 0),
+                ("IN_PROGRESS", 12),
+                ("IN_PROGRESS", 46),
+                ("SUCCESS", 100),
+            ],
+            [
+                ["StatusChanged"],
+                ["StatusChanged"],
+                ["StatusChanged", "ProgressChanged"],
+                ["ProgressChanged"],
+                ["Succeeded"],
+            ],
             id="happy-path",
         ),
         pytest.param(
@@ -93,14 +103,17 @@ def run(snapshots: list[tuple[str, int | None]]) -> list[list[str]]:
             id="modal-then-modal-call",
         ),
         pytest.param(
-            [("NOT_START", None), ("QUEUED_SOMEWHERE", None), ("SUBMITTED", None),
-             ("IN_PROGRESS", None)],
+            [
+                ("NOT_START", None),
+                ("QUEUED_SOMEWHERE", None),
+                ("SUBMITTED", None),
+                ("IN_PROGRESS", None),
+            ],
             [["StatusChanged"], ["StatusChanged"], [], ["StatusChanged"]],
             id="unknown-status-ranks-with-submitted",
         ),
         pytest.param(
-            [("IN_PROGRESS", 40), ("IN_PROGRESS", None), ("IN_PROGRESS", 40),
-             ("IN_PROGRESS", 41)],
+            [("IN_PROGRESS", 40), ("IN_PROGRESS", None), ("IN_PROGRESS", 40), ("IN_PROGRESS", 41)],
             [["StatusChanged", "ProgressChanged"], [], [], ["ProgressChanged"]],
             id="progress-never-decreases",
         ),
@@ -241,7 +254,10 @@ def test_shifted_moves_every_time() -> None:
     state, _ = observe(state, snap("IN_PROGRESS", 10), 20.0)
     moved = state.shifted(-10.0)
     assert (moved.started_at, moved.changed_at, moved.progress_at, moved.deadline_at) == (
-        0.0, 10.0, 10.0, 3600.0,
+        0.0,
+        10.0,
+        10.0,
+        3600.0,
     )
 
 
@@ -269,7 +285,7 @@ def test_policy_delay(
 def test_policy_backoff_doubles_caps_and_honours_retry_after() -> None:
     """Backoff doubles per failure up to the cap, and Retry-After wins when longer."""
     policy = PollPolicy(backoff_initial=1, backoff_max=8, backoff_jitter=0)
-    rng = random.Random(0)
+    rng = random.Random(0)  # noqa: S311 - seeded, for repeatable jitter
     waits = [policy.backoff(n, retry_after=None, rng=rng) for n in range(1, 6)]
     assert waits == [1, 2, 4, 8, 8]
     assert policy.backoff(1, retry_after=30, rng=rng) == 30
@@ -288,7 +304,7 @@ def test_policy_accepts_timedeltas_and_validates() -> None:
     with pytest.raises(ValueError, match="deadline"):
         PollPolicy(deadline=-1)
     with pytest.raises(TypeError):
-        PollPolicy(5.0)  # type: ignore[misc]
+        PollPolicy(5.0)  # type: ignore[call-arg]
 
 
 def test_pacer_bursts_then_spaces_requests() -> None:

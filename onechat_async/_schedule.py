@@ -1,0 +1,248 @@
+"""The board of tracked tasks: who is due, what an answer changed, when to wake up next.
+
+:class:`Tracker` is sans-I/O like h11's ``Connection``: it keeps state between calls but never
+awaits, never reads a clock and never sends anything. The poller hands it ``now`` and the
+server's answers and routes the events it returns.
+
+Answers of list-by-condition arrive as raw dicts. Most of them repeat what is known already, so
+each is compared by :func:`~onechat_async._tracking.fingerprint` first and decoded only when
+those few fields moved: a tick over 10,000 quiet tasks costs little more than the JSON parsing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ._events import Event
+from ._models import Task
+from ._policy import PollPolicy
+from ._tracking import TrackedTask, alarm, expire, fingerprint, lose, observe, replay, start
+from ._wire import WireError, decode_task
+
+__all__ = ["Tracker", "chunked"]
+
+
+def chunked(ids: Sequence[str], size: int) -> list[Sequence[str]]:
+    """``ids`` cut into consecutive pieces of at most ``size``."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _or_inf(when: float | None) -> float:
+    return math.inf if when is None else when
+
+
+class _Entry:
+    # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
+    __slots__ = ("next_at", "polled_at", "state", "task")
+
+    def __init__(self, state: TrackedTask, task: Task | None, next_at: float) -> None:
+        self.state = state
+        self.task = task
+        self.next_at = next_at
+        self.polled_at: float | None = None
+
+
+class Tracker:
+    """Every tracked task's state and schedule; feed it answers, route what it returns."""
+
+    def __init__(self, policy: PollPolicy) -> None:
+        self.policy = policy
+        self._entries: dict[str, _Entry] = {}
+        self._hold_until = -math.inf
+        # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
+        self._next_poll = math.inf
+        self._next_alarm = math.inf
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
+
+    def state(self, task_id: str) -> TrackedTask | None:
+        """The tracked state of ``task_id``, or None when it is not tracked."""
+        entry = self._entries.get(task_id)
+        return None if entry is None else entry.state
+
+    def task(self, task_id: str) -> Task | None:
+        """The last accepted snapshot of ``task_id``, if any."""
+        entry = self._entries.get(task_id)
+        return None if entry is None else entry.task
+
+    def states(self) -> list[TrackedTask]:
+        """Every tracked state, for a store to save."""
+        return [entry.state for entry in self._entries.values()]
+
+    def watch(self, task_id: str, now: float) -> list[Event]:
+        """Track ``task_id`` from ``now``; for one already tracked, replay where it stands."""
+        entry = self._entries.get(task_id)
+        if entry is not None:
+            return replay(entry.state, entry.task)
+        self._add(start(task_id, now, self.policy), None, now)
+        return []
+
+    def resume(self, state: TrackedTask, now: float, task: Task | None = None) -> None:
+        """Track again a state saved earlier (already :meth:`~TrackedTask.shifted` if need be)."""
+        if not state.ended:
+            self._add(state, task, now)
+
+    def _add(self, state: TrackedTask, task: Task | None, now: float) -> None:
+        # The first question waits a batch window, so a burst of watches shares requests.
+        next_at = now + self.policy.batch_window
+        self._entries[state.task_id] = _Entry(state, task, next_at)
+        self._next_poll = min(self._next_poll, next_at)
+        self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
+
+    def forget(self, task_id: str) -> None:
+        """Stop tracking ``task_id`` (nobody watches it any more)."""
+        self._entries.pop(task_id, None)
+
+    def due(self, now: float) -> list[str]:
+        """The ids to ask about at ``now``, marked as asked.
+
+        Tasks due within the batch window join in; if the last request would go out part
+        empty, it is topped up with the tasks due soonest that were not asked about lately,
+        which also pulls tasks into the same rhythm.
+        """
+        if now < self._hold_until:
+            return []
+        policy = self.policy
+        horizon = now + policy.batch_window
+        entries = self._entries
+        due = [task_id for task_id, entry in entries.items() if entry.next_at <= horizon]
+        room = -len(due) % policy.chunk_size
+        if room and len(due) < len(entries):
+            soon, recent = now + policy.interval, now - policy.fast_interval
+            candidates = [
+                (entry.next_at, task_id)
+                for task_id, entry in entries.items()
+                if horizon < entry.next_at <= soon
+                and (entry.polled_at is None or entry.polled_at <= recent)
+            ]
+            due.extend(task_id for _, task_id in heapq.nsmallest(room, candidates))
+        next_poll = math.inf
+        for task_id in due:
+            entry = entries[task_id]
+            state = entry.state
+            entry.polled_at = now
+            entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
+        for entry in entries.values():
+            next_poll = min(next_poll, entry.next_at)
+        self._next_poll = next_poll
+        return due
+
+    def on_listed(
+        self, asked: Iterable[str], answer: Iterable[object], now: float
+    ) -> tuple[list[Event], list[str]]:
+        """Take in a list-by-condition answer; return the events and the ids it left out.
+
+        The ids left out may be lost, or the server may just have skipped them: confirm each
+        with a fetch before calling :meth:`on_unknown`.
+        """
+        events: list[Event] = []
+        answered: set[str] = set()
+        entries = self._entries
+        for raw in answer:
+            if not isinstance(raw, dict):
+                continue
+            raw_id = raw.get("id")
+            task_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+            answered.add(task_id)
+            entry = entries.get(task_id)
+            if entry is None:
+                continue
+            seen = fingerprint(raw)
+            if seen == entry.state.fingerprint:
+                continue
+            try:
+                task = decode_task(raw)
+            except WireError:
+                # One undecodable task must not sink the others; it is asked about again.
+                continue
+            self._apply(task_id, entry, task, now, seen=seen, events=events)
+        missing = [task_id for task_id in asked if task_id not in answered and task_id in entries]
+        return events, missing
+
+    def on_fetched(self, task_id: str, task: Task, now: float) -> list[Event]:
+        """Take in one fetched snapshot of ``task_id``."""
+        events: list[Event] = []
+        entry = self._entries.get(task_id)
+        if entry is not None:
+            self._apply(task_id, entry, task, now, seen=None, events=events)
+        return events
+
+    def _apply(
+        self,
+        task_id: str,
+        entry: _Entry,
+        task: Task,
+        now: float,
+        *,
+        seen: Any,
+        events: list[Event],
+    ) -> None:
+        state, news = observe(entry.state, task, now, seen=seen)
+        entry.state = state
+        if not news:
+            return
+        events.extend(news)
+        entry.task = task
+        if state.ended:
+            del self._entries[task_id]
+            return
+        # A task that started moving deserves its faster cadence now, not after the old wait.
+        asked = now if entry.polled_at is None else entry.polled_at
+        delay = self.policy.delay(state.status, state.progress, state.rate)
+        entry.next_at = min(entry.next_at, asked + delay)
+        self._next_poll = min(self._next_poll, entry.next_at)
+        self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
+
+    def on_unknown(self, task_id: str) -> list[Event]:
+        """The server confirmed it does not know ``task_id``: it ends ``Lost``."""
+        entry = self._entries.pop(task_id, None)
+        if entry is None:
+            return []
+        return lose(entry.state, entry.task)[1]
+
+    def on_failed(self, ids: Iterable[str], retry_at: float) -> None:
+        """Asking about ``ids`` failed: ask again at ``retry_at``."""
+        for task_id in ids:
+            entry = self._entries.get(task_id)
+            if entry is not None:
+                entry.next_at = retry_at
+                self._next_poll = min(self._next_poll, retry_at)
+
+    def hold(self, until: float) -> None:
+        """Ask nothing before ``until`` (the server asked us to slow down)."""
+        self._hold_until = max(self._hold_until, until)
+
+    def expire(self, now: float) -> list[Event]:
+        """Apply the clock to every task: ``Stalled`` and ``TimedOut`` events."""
+        if now < self._next_alarm:
+            return []
+        events: list[Event] = []
+        next_alarm = math.inf
+        policy = self.policy
+        for task_id, entry in list(self._entries.items()):
+            state, news = expire(entry.state, now, policy, entry.task)
+            if news:
+                events.extend(news)
+                if state.ended:
+                    del self._entries[task_id]
+                    continue
+                entry.state = state
+            next_alarm = min(next_alarm, _or_inf(alarm(state, policy)))
+        self._next_alarm = next_alarm
+        return events
+
+    def next_wake(self) -> float | None:
+        """When :meth:`due` or :meth:`expire` next have work; None when nothing is tracked."""
+        if not self._entries:
+            return None
+        return min(max(self._next_poll, self._hold_until), self._next_alarm)
