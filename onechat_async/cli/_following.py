@@ -1,0 +1,183 @@
+"""Following tasks from the command line: consume an event stream, report it, decide the exit.
+
+The library's streams do the polling; this module only routes their events to the
+:class:`~._output.Reporter`, remembers each task's terminal event, downloads images when
+asked, and turns the outcomes into one exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from .. import _follow
+from .._client import OneChatClient
+from .._events import (
+    Event,
+    Failed,
+    Lost,
+    SubmitFailed,
+    Submitted,
+    Succeeded,
+    TaskEvent,
+    TimedOut,
+)
+from .._models import SubmitResult, Task
+from .._policy import PollPolicy
+from .._poller import Poller
+from ._app import Run
+from ._download import download_image
+from ._exits import ExitCode
+from ._output import task_table
+from ._serialize import submit_json, task_json
+
+__all__ = ["Follower", "follow_stream", "follower", "outcome_code", "submit_and_report", "worst"]
+
+
+class Follower:
+    """What the ``_follow`` functions need of a client: its poller and ``simple_change``.
+
+    Bridges a client that does not own a poller yet; one that does is used as it is.
+    """
+
+    def __init__(self, client: OneChatClient, policy: PollPolicy | None) -> None:
+        self._client = client
+        self._poller = Poller(client, policy or PollPolicy())
+        self.simple_change = client.simple_change
+
+    async def aclose(self) -> None:
+        """Stop the poller (before the client closes, so it never polls a closed client)."""
+        await self._poller.aclose()
+
+
+async def follower(run: Run, client: OneChatClient) -> Any:
+    """The object to pass to the ``_follow`` functions for ``client``."""
+    if hasattr(client, "_poller"):
+        return client
+    bridge = Follower(client, getattr(client, "_poll_policy", None))
+    run.stack.push_async_callback(bridge.aclose)
+    return bridge
+
+
+def outcome_code(event: TaskEvent) -> ExitCode:
+    """What one task's terminal event means for the exit code."""
+    if isinstance(event, Succeeded):
+        return ExitCode.OK
+    if isinstance(event, TimedOut):
+        return ExitCode.TIMEOUT
+    return ExitCode.TASK_FAILED
+
+
+def worst(codes: list[ExitCode]) -> ExitCode:
+    """One code for many tasks: a failure outranks a timeout, which outranks success."""
+    for code in (ExitCode.TASK_FAILED, ExitCode.TIMEOUT):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+def describe_outcome(event: TaskEvent) -> str:
+    """One line saying how a task that did not succeed ended."""
+    if isinstance(event, Failed):
+        reason = f": {event.reason}" if event.reason else ""
+        return f"task {event.task_id} failed{reason}"
+    if isinstance(event, TimedOut):
+        return f"task {event.task_id} did not finish within {event.seconds:.0f} s"
+    if isinstance(event, Lost):
+        return f"task {event.task_id} is no longer known to the server"
+    if isinstance(event, SubmitFailed):
+        return f"{event.op} of {event.parent_id} could not be submitted: {event.error.message}"
+    return f"task {event.task_id} was cancelled"
+
+
+async def follow_stream(
+    run: Run,
+    stream: _follow.EventStream,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+) -> dict[str, Event]:
+    """Report every event of ``stream``; return the terminal event of each task by task id.
+
+    A fan-out child that could not be submitted has no id of its own: it is keyed by its op.
+    """
+    ended: dict[str, Event] = {}
+    async with stream:
+        async for event in stream:
+            run.reporter.event(event)
+            if on_event is not None:
+                on_event(event)
+            if event.is_terminal:
+                key = event.op if isinstance(event, SubmitFailed) else event.task_id
+                ended[key] = event
+    return ended
+
+
+async def save(run: Run, task: Task, directory: Path | None) -> str | None:
+    """Download a finished task's image into ``directory``, if one was given."""
+    if directory is None or not task.image_url:
+        return None
+    path = await download_image(task.image_url, directory, task.id)
+    return str(path)
+
+
+async def submit_and_report(
+    run: Run,
+    command: str,
+    client: OneChatClient,
+    submit: Awaitable[SubmitResult],
+    *,
+    wait: bool,
+    download: Path | None,
+) -> int:
+    """Submit; with ``wait``, follow the task to its end with live progress; report the result."""
+    if not wait and download is None:
+        result = await submit
+        run.reporter.result(
+            command,
+            {"ok": True, "submit": submit_json(result)},
+            lambda out: _print_submit(out, command, result),
+        )
+        if not run.reporter.json_mode:
+            queued = f" ({result.queue_position} ahead)" if result.queue_position else ""
+            run.reporter.note(f"{command} accepted{queued}; follow it with: onechat-mj watch ID")
+        return ExitCode.OK
+    accepted: list[SubmitResult] = []
+
+    def remember(event: Event) -> None:
+        if isinstance(event, Submitted):
+            accepted.append(event.result)
+
+    with run.reporter.live():
+        ended = await follow_stream(
+            run, _follow.submit_and_track(await follower(run, client), submit), on_event=remember
+        )
+    (final,) = ended.values()
+    task: Task | None = getattr(final, "task", None)
+    file = None
+    if isinstance(final, Succeeded):
+        file = await save(run, final.task, download)
+    code = outcome_code(final)
+    payload: dict[str, Any] = {
+        "ok": code == ExitCode.OK,
+        "outcome": type(final).__name__,
+        "submit": submit_json(accepted[0]) if accepted else None,
+        "task": task_json(task),
+        "file": file,
+    }
+
+    def human(out: Console) -> None:
+        if task is not None:
+            out.print(task_table(task, file=file))
+
+    run.reporter.result(command, payload, human)
+    if code != ExitCode.OK:
+        run.reporter.error_line(describe_outcome(final))
+    return code
+
+
+def _print_submit(out: Console, command: str, result: SubmitResult) -> None:
+    # Only the id on stdout, so that ``ID=$(onechat-mj imagine "a cat")`` just works.
+    out.print(result.task_id, highlight=False)

@@ -1,0 +1,247 @@
+"""Two faces of every command: rich, live output for people, JSON lines for scripts.
+
+With ``--json`` stdout carries one JSON object per line: every event as it happens
+(``"type": "event"``), then exactly one ``"type": "result"`` line, or a ``"type": "error"``
+line when the command fails. Without it, results go to stdout and everything live
+(progress bars, tables, the error line) to stderr, so ``> file`` captures only the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from .._events import (
+    Failed,
+    Lost,
+    NeedsModal,
+    ProgressChanged,
+    Stalled,
+    StatusChanged,
+    SubmitFailed,
+    Submitted,
+    Succeeded,
+    TaskEvent,
+    TimedOut,
+)
+from .._models import Task
+from ._serialize import error_json, event_json, task_json
+
+__all__ = ["Board", "Reporter", "status_style", "task_table"]
+
+_STYLES = {
+    "SUCCESS": "green",
+    "FAILURE": "red",
+    "CANCEL": "red",
+    "MODAL": "yellow",
+    "IN_PROGRESS": "cyan",
+    "SUBMITTED": "blue",
+    "NOT_START": "dim",
+}
+
+
+def status_style(status: str) -> str:
+    """The colour a status is shown in."""
+    return _STYLES.get(status, "magenta")
+
+
+def event_label(event: TaskEvent) -> str:
+    """A short human description of what the event means for its task's row."""
+    if isinstance(event, StatusChanged):
+        return event.status.value or "NOT_START"
+    if isinstance(event, ProgressChanged):
+        return "IN_PROGRESS"
+    if isinstance(event, NeedsModal):
+        return "MODAL (needs /modal)"
+    if isinstance(event, Stalled):
+        return f"stalled {event.seconds:.0f}s"
+    if isinstance(event, Submitted):
+        return "submitted"
+    if isinstance(event, Succeeded):
+        return "SUCCESS"
+    if isinstance(event, Failed):
+        return f"FAILURE {event.reason}".strip()
+    if isinstance(event, TimedOut):
+        return "timed out"
+    if isinstance(event, Lost):
+        return "lost by the server"
+    if isinstance(event, SubmitFailed):
+        return f"submit failed: {event.error.message}"
+    return "CANCEL"
+
+
+def task_table(task: Task, *, file: str | None = None) -> Table:
+    """A two-column summary of one task."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    status = task.status.value
+    table.add_row("task", task.id)
+    table.add_row("status", f"[{status_style(status)}]{status}[/]")
+    if task.action is not None:
+        table.add_row("action", task.action.value)
+    if task.progress is not None:
+        table.add_row("progress", f"{task.progress}%")
+    if task.prompt:
+        table.add_row("prompt", escape(task.prompt))
+    if task.fail_reason:
+        table.add_row("fail reason", escape(task.fail_reason))
+    if task.final_prompt:
+        table.add_row("final prompt", escape(task.final_prompt))
+    if task.image_url:
+        table.add_row("image", escape(task.image_url))
+    if file is not None:
+        table.add_row("saved to", escape(file))
+    if task.buttons:
+        labels = [b.label or b.emoji or b.custom_id for b in task.buttons]
+        table.add_row("buttons", escape(" ".join(labels)))
+    return table
+
+
+class Board:
+    """One progress bar per task, live on stderr; fan-out rows start before their task exists.
+
+    Rows have a key (a task id, or a fan-out op such as ``"U1"`` until its child is
+    submitted); events are routed to rows by task id, and :meth:`alias` ties a child's id to
+    its op's row.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=30),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._rows: dict[str, TaskID] = {}
+
+    def start(self) -> None:
+        """Begin drawing."""
+        self._progress.start()
+
+    def stop(self) -> None:
+        """Draw the last frame and stop."""
+        self._progress.stop()
+
+    def add(self, key: str, label: str, status: str = "waiting") -> None:
+        """A new row, keyed by a task id or a fan-out op."""
+        self._rows[key] = self._progress.add_task(label, total=100, status=status)
+
+    def alias(self, task_id: str, key: str) -> None:
+        """Route the events of ``task_id`` to the row of ``key``."""
+        if key in self._rows:
+            self._rows[task_id] = self._rows[key]
+
+    def apply(self, event: TaskEvent) -> None:
+        """Move the row the event is about."""
+        if isinstance(event, Submitted) and event.op is None:
+            # The command's own submit: its row appears once the id is known.
+            if event.task_id not in self._rows:
+                self.add(event.task_id, event.task_id)
+            key = event.task_id
+        elif isinstance(event, Submitted | SubmitFailed):
+            key = event.op or ""
+            if isinstance(event, Submitted):
+                self.alias(event.task_id, key)
+        else:
+            key = event.task_id
+        row = self._rows.get(key)
+        if row is None:
+            return
+        label = event_label(event)
+        style = "red" if isinstance(event, Failed | Lost | SubmitFailed | TimedOut) else None
+        if isinstance(event, Succeeded):
+            style = "green"
+        status = f"[{style}]{escape(label)}[/]" if style else escape(label)
+        update: dict[str, Any] = {"status": status}
+        task = getattr(event, "task", None)
+        if isinstance(event, ProgressChanged):
+            update["completed"] = event.progress
+        elif isinstance(task, Task) and task.progress is not None:
+            update["completed"] = task.progress
+        if isinstance(event, Succeeded):
+            update["completed"] = 100
+        self._progress.update(row, **update)
+
+
+class Reporter:
+    """Where a command's events, result and errors go, in the chosen format."""
+
+    def __init__(self, *, json_mode: bool, out: Console, err: Console) -> None:
+        self.json_mode = json_mode
+        self.out = out
+        self.err = err
+        self._board: Board | None = None
+
+    def emit(self, line: dict[str, Any]) -> None:
+        """Write one JSON line to stdout and flush it, so a pipe sees events as they come."""
+        click.echo(json.dumps(line, ensure_ascii=False, default=str))
+
+    @contextmanager
+    def live(self) -> Iterator[Board | None]:
+        """A progress board for the duration of the block (None in JSON mode)."""
+        if self.json_mode:
+            yield None
+            return
+        board = Board(self.err)
+        self._board = board
+        board.start()
+        try:
+            yield board
+        finally:
+            board.stop()
+            self._board = None
+
+    def event(self, event: TaskEvent) -> None:
+        """Report one tracking event."""
+        if self.json_mode:
+            self.emit(event_json(event))
+        elif self._board is not None:
+            self._board.apply(event)
+
+    def result(
+        self, command: str, payload: dict[str, Any], human: Callable[[Console], None]
+    ) -> None:
+        """Report the command's result: a JSON line, or ``human`` drawing it on stdout."""
+        if self.json_mode:
+            self.emit({"type": "result", "command": command, **payload})
+        else:
+            human(self.out)
+
+    def note(self, text: str) -> None:
+        """A remark for people, on stderr; nothing in JSON mode."""
+        if not self.json_mode:
+            self.err.print(escape(text), style="dim", highlight=False)
+
+    def error_line(self, message: str) -> None:
+        """One ``error:`` line on stderr, for an outcome the result line already describes."""
+        self.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+    def error(self, exc: BaseException, message: str, code: int) -> None:
+        """Report the error that ends the command, as one line."""
+        if self.json_mode:
+            self.emit({"type": "error", "exit_code": code, **error_json(exc, message)})
+        # Always on stderr too: a JSON consumer that ignores stdout still sees why.
+        self.error_line(message)
+
+
+def task_payload(task: Task, file: str | None = None) -> dict[str, Any]:
+    """The ``task`` (and ``file``) fields of a result line."""
+    return {"task": task_json(task), "file": file}
