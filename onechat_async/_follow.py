@@ -69,7 +69,7 @@ class _Client(Protocol):
     def _poller(self) -> Poller: ...
 
     async def simple_change(
-        self, task_id: str, op: str, *, state: str | None = None
+        self, task_id: str, op: str, /, *, state: str | None = None
     ) -> SubmitResult: ...
 
 

@@ -361,6 +361,9 @@ class Poller:
 
 def _lacks_list_endpoint(exc: Exception) -> bool:
     """Whether an error says the server has no list-by-condition (a 404, an HTML page...)."""
-    return isinstance(exc, ServerError) and (
-        exc.status in _NO_ENDPOINT_STATUSES or not exc.retryable
-    )
+    if not isinstance(exc, ServerError):
+        return False
+    if exc.status in _NO_ENDPOINT_STATUSES:
+        return True
+    # The gateway answers an unknown path with a 200 HTML page; a 5xx page is an outage.
+    return not exc.retryable and (exc.status is None or exc.status < 300)
