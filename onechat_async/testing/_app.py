@@ -67,8 +67,14 @@ class Backend:
 
     def render(self, record: TaskRecord, snap: Snapshot, *, flavour: str | None = None) -> Any:
         """The task object for ``snap``."""
-        return task_json(record, snap, flavour=flavour or self.flavour, base_url=self.base_url,
-                         wall_offset=self.wall_offset, now=self.clock.now())
+        return task_json(
+            record,
+            snap,
+            flavour=flavour or self.flavour,
+            base_url=self.base_url,
+            wall_offset=self.wall_offset,
+            now=self.clock.now(),
+        )
 
     def render_upstream(self, record: TaskRecord, snap: Snapshot) -> dict[str, Any]:
         """The task object the upstream posts to a notifyHook (Java-shaped behind a gateway)."""
@@ -92,8 +98,9 @@ def _new_api_error(status: int, message: str) -> web.Response:
 
 def _gateway_error(description: str, code: int = 4) -> web.Response:
     # new-api joins description and (empty) result with a space: hence "task_no_found ".
-    return _json({"description": f"{description} ", "type": "upstream_error", "code": code},
-                 status=400)
+    return _json(
+        {"description": f"{description} ", "type": "upstream_error", "code": code}, status=400
+    )
 
 
 class _Handler:
@@ -116,8 +123,11 @@ class _Handler:
             return response
         if fault.kind == "truncated_body":
             body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
-            return web.Response(status=response.status, body=body[: len(body) // 2],
-                                content_type=response.content_type)
+            return web.Response(
+                status=response.status,
+                body=body[: len(body) // 2],
+                content_type=response.content_type,
+            )
         return self._strike(request, fault)
 
     def _strike(self, request: web.Request, fault: Fault) -> web.Response:
@@ -127,10 +137,13 @@ class _Handler:
         if fault.kind == "http_429":
             headers = {"Retry-After": f"{fault.retry_after:g}"}
             if self.b.flavour == "gateway":
-                body = json.dumps({"code": 30, "description": OVERLOADED,
-                                   "type": "upstream_error"}, ensure_ascii=False)
-                return web.Response(status=429, text=body, headers=headers,
-                                    content_type="application/json")
+                body = json.dumps(
+                    {"code": 30, "description": OVERLOADED, "type": "upstream_error"},
+                    ensure_ascii=False,
+                )
+                return web.Response(
+                    status=429, text=body, headers=headers, content_type="application/json"
+                )
             return web.Response(status=429, headers=headers)
         if fault.kind == "reset" and request.transport is not None:
             request.transport.abort()
@@ -165,9 +178,15 @@ class _Handler:
             return web.Response(status=200, text=_HTML_PAGE, content_type="text/html")
         status = 404 if r.name == "unknown" else 405
         if flavour == "java":
-            return _json({"timestamp": self._iso(), "status": status,
-                          "error": "Not Found" if status == 404 else "Method Not Allowed",
-                          "path": request.path}, status=status)
+            return _json(
+                {
+                    "timestamp": self._iso(),
+                    "status": status,
+                    "error": "Not Found" if status == 404 else "Method Not Allowed",
+                    "path": request.path,
+                },
+                status=status,
+            )
         return _empty(status)
 
     def _auth(self, request: web.Request) -> web.Response | None:
@@ -193,9 +212,15 @@ class _Handler:
             if flavour == "gateway":
                 return {}  # new-api binds nothing from a non-JSON body
             if flavour == "java":
-                return _json({"timestamp": self._iso(), "status": 415,
-                              "error": "Unsupported Media Type", "path": request.path},
-                             status=415)
+                return _json(
+                    {
+                        "timestamp": self._iso(),
+                        "status": 415,
+                        "error": "Unsupported Media Type",
+                        "path": request.path,
+                    },
+                    status=415,
+                )
             return _empty(415)
         try:
             body = json.loads(raw) if raw.strip() else {}
@@ -206,13 +231,26 @@ class _Handler:
         if flavour == "gateway":
             return _gateway_error("bind_request_body_failed")
         if flavour == "java":
-            return _json({"timestamp": self._iso(), "status": 400, "error": "Bad Request",
-                          "path": request.path}, status=400)
+            return _json(
+                {
+                    "timestamp": self._iso(),
+                    "status": 400,
+                    "error": "Bad Request",
+                    "path": request.path,
+                },
+                status=400,
+            )
         return self._csharp_error("请求参数错误")
 
     def _csharp_error(self, message: str) -> web.Response:
-        return _json({"success": False, "code": -1, "message": message,
-                      "timestamp": str(int(self.b.clock.wall() * 1000))})
+        return _json(
+            {
+                "success": False,
+                "code": -1,
+                "message": message,
+                "timestamp": str(int(self.b.clock.wall() * 1000)),
+            }
+        )
 
     def _iso(self) -> str:
         from datetime import UTC, datetime  # noqa: PLC0415 - only the Java error pages need it
@@ -237,8 +275,11 @@ class _Handler:
             return _json([])
         now = self.b.clock.now()
         store = self.b.store
-        found = [rec for rec in (store.get(str(i), now) for i in dict.fromkeys(map(str, ids)))
-                 if rec is not None]
+        found = [
+            rec
+            for rec in (store.get(str(i), now) for i in dict.fromkeys(map(str, ids)))
+            if rec is not None
+        ]
         store.shuffle(found)
         return _json([self.b.render(rec, self.b.snapshot(rec, now)) for rec in found])
 
@@ -295,8 +336,13 @@ class _Handler:
         if r.name == "describe":
             return p.describe(body, now, links=self.b.flavour == "csharp-v10")
         handler = {
-            "imagine": p.imagine, "change": p.change, "simple-change": p.simple_change,
-            "action": p.action, "modal": p.modal, "blend": p.blend, "shorten": p.shorten,
+            "imagine": p.imagine,
+            "change": p.change,
+            "simple-change": p.simple_change,
+            "action": p.action,
+            "modal": p.modal,
+            "blend": p.blend,
+            "shorten": p.shorten,
             "swap-face": p.swap_face,
         }[r.name]
         return handler(body, now)
@@ -316,7 +362,10 @@ class _Handler:
             record.vanish_at = now + fault.after
 
     def _gateway_refusal(
-        self, r: Route, body: dict[str, Any], now: float,
+        self,
+        r: Route,
+        body: dict[str, Any],
+        now: float,
     ) -> web.Response | None:
         """new-api's own checks, made before anything reaches the upstream."""
         refused = _gateway_field_check(r.name, body)
@@ -349,8 +398,10 @@ def _gateway_field_check(name: str, body: dict[str, Any]) -> web.Response | None
         "change": (("taskId", "task_id_is_required"), ("index", "index_is_required")),
         "action": (("taskId", "task_id_is_required"), ("customId", "custom_id_is_required")),
         "modal": (("taskId", "task_id_is_required"),),
-        "swap-face": (("sourceBase64", "sour_base64_and_target_base64_is_required"),
-                      ("targetBase64", "sour_base64_and_target_base64_is_required")),
+        "swap-face": (
+            ("sourceBase64", "sour_base64_and_target_base64_is_required"),
+            ("targetBase64", "sour_base64_and_target_base64_is_required"),
+        ),
     }
     for field, message in required.get(name, ()):
         if not body.get(field):

@@ -28,7 +28,10 @@ class ManualClock:
     """
 
     def __init__(
-        self, *, start_wall: float = DEFAULT_START_WALL, start: float = 0.0,
+        self,
+        *,
+        start_wall: float = DEFAULT_START_WALL,
+        start: float = 0.0,
         auto_advance: bool = False,
     ) -> None:
         self._now = float(start)

@@ -15,15 +15,33 @@ __all__ = ["ENDPOINTS", "FAULT_KINDS", "SUBMIT_ENDPOINTS", "Fault", "FaultBook"]
 
 #: Counter and fault names of the endpoints, in contract order.
 ENDPOINTS = (
-    "imagine", "change", "simple-change", "action", "modal", "blend", "describe", "shorten",
-    "swap-face", "fetch", "list-by-condition", "image-seed", "image", "unknown",
+    "imagine",
+    "change",
+    "simple-change",
+    "action",
+    "modal",
+    "blend",
+    "describe",
+    "shorten",
+    "swap-face",
+    "fetch",
+    "list-by-condition",
+    "image-seed",
+    "image",
+    "unknown",
 )
 #: The endpoints that create a task (``stall`` and ``vanish`` faults apply to these).
 SUBMIT_ENDPOINTS = frozenset(ENDPOINTS[:9])
 
 FAULT_KINDS = (
-    "http_5xx_html", "http_429", "reset", "slow", "empty_body", "truncated_body",
-    "stall", "vanish",
+    "http_5xx_html",
+    "http_429",
+    "reset",
+    "slow",
+    "empty_body",
+    "truncated_body",
+    "stall",
+    "vanish",
 )
 _HTML_5XX = re.compile(r"^http_(5\d\d)_html$")
 

@@ -33,9 +33,15 @@ class HookDispatcher:
     """Delivers the callbacks of every task that has a ``notifyHook``."""
 
     def __init__(
-        self, *, store: Store, clock: Clock, timings: Timings,
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        timings: Timings,
         render: Callable[[TaskRecord, Snapshot], dict[str, Any]],
-        duplicate_rate: float, on_sent: Callable[[], None], timeout: float = 5.0,
+        duplicate_rate: float,
+        on_sent: Callable[[], None],
+        timeout: float = 5.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -128,7 +134,9 @@ class HookDispatcher:
         self._on_sent()
         try:
             async with self._session.post(
-                url, data=payload, headers={"Content-Type": "application/json"},
+                url,
+                data=payload,
+                headers={"Content-Type": "application/json"},
             ) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:

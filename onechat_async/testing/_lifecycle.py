@@ -116,8 +116,15 @@ class Snapshot:
 
 
 def plan(
-    *, submitted_at: float, queued_at: float, slot_free_at: float, action: str,
-    timings: Timings, fails: bool = False, fail_reason: str = "", modal: bool = False,
+    *,
+    submitted_at: float,
+    queued_at: float,
+    slot_free_at: float,
+    action: str,
+    timings: Timings,
+    fails: bool = False,
+    fail_reason: str = "",
+    modal: bool = False,
 ) -> Plan:
     """Schedule a task queued at ``queued_at`` on a slot that frees at ``slot_free_at``."""
     start = max(queued_at + timings.dispatch, slot_free_at)
@@ -130,8 +137,13 @@ def plan(
     else:
         finish = start + timings.submitted + run
     return Plan(
-        submitted_at=submitted_at, queued_at=queued_at, start_at=start, finish_at=finish,
-        fails=fails, fail_reason=fail_reason, modal=modal,
+        submitted_at=submitted_at,
+        queued_at=queued_at,
+        start_at=start,
+        finish_at=finish,
+        fails=fails,
+        fail_reason=fail_reason,
+        modal=modal,
     )
 
 
@@ -150,8 +162,9 @@ def upstream_at(p: Plan, t: float, timings: Timings) -> Snapshot:
     running_since = p.start_at + timings.submitted
     if t < running_since:
         return Snapshot("SUBMITTED", 0, p.start_at)
-    return Snapshot("IN_PROGRESS", _percent(p, t - running_since, timings), p.start_at,
-                    has_image=True)
+    return Snapshot(
+        "IN_PROGRESS", _percent(p, t - running_since, timings), p.start_at, has_image=True
+    )
 
 
 def _percent(p: Plan, elapsed: float, timings: Timings) -> int:

@@ -44,8 +44,12 @@ class Answer:
 
     def body(self) -> dict[str, Any]:
         """The JSON body."""
-        return {"code": self.code, "description": self.description, "result": self.result,
-                "properties": self.properties}
+        return {
+            "code": self.code,
+            "description": self.description,
+            "result": self.result,
+            "properties": self.properties,
+        }
 
 
 def _fail(code: int, description: str) -> Answer:
@@ -87,9 +91,16 @@ def action_of(custom_id: str) -> tuple[str, int] | None:
     if len(parts) < 3 or parts[0] != "MJ":
         return None
     kind = parts[2] if parts[1] == "JOB" else parts[1]
-    simple = {"upsample": "UPSCALE", "variation": "VARIATION", "reroll": "REROLL",
-              "high_variation": "HIGH_VARIATION", "low_variation": "LOW_VARIATION",
-              "Inpaint": "INPAINT", "Outpaint": "ZOOM", "CustomZoom": "CUSTOM_ZOOM"}
+    simple = {
+        "upsample": "UPSCALE",
+        "variation": "VARIATION",
+        "reroll": "REROLL",
+        "high_variation": "HIGH_VARIATION",
+        "low_variation": "LOW_VARIATION",
+        "Inpaint": "INPAINT",
+        "Outpaint": "ZOOM",
+        "CustomZoom": "CUSTOM_ZOOM",
+    }
     action = "PAN" if kind.startswith("pan_") else simple.get(kind)
     if action is None:
         return None
@@ -101,7 +112,11 @@ class Proxy:
     """The upstream's submit endpoints over a :class:`Store`."""
 
     def __init__(
-        self, store: Store, *, queue_full: Answer, wall_of: Callable[[float], float],
+        self,
+        store: Store,
+        *,
+        queue_full: Answer,
+        wall_of: Callable[[float], float],
         on_new_plan: Callable[[TaskRecord], None],
     ) -> None:
         self.store = store
@@ -117,8 +132,9 @@ class Proxy:
         lowered = prompt.lower()
         for word in self.banned:
             if word.lower() in lowered:
-                return Answer(24, "可能包含敏感词",
-                              properties={"promptEn": prompt, "bannedWord": word})
+                return Answer(
+                    24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": word}
+                )
         return None
 
     def _fate(self, prompt: str) -> tuple[bool, str]:
@@ -128,9 +144,19 @@ class Proxy:
         return False, ""
 
     def _create(
-        self, body: dict[str, Any], now: float, *, action: str, prompt: str = "",
-        command: str, final_prompt: str = "", result_text: str = "", custom_id: str = "",
-        parent: TaskRecord | None = None, index: int = 0, modal: bool = False,
+        self,
+        body: dict[str, Any],
+        now: float,
+        *,
+        action: str,
+        prompt: str = "",
+        command: str,
+        final_prompt: str = "",
+        result_text: str = "",
+        custom_id: str = "",
+        parent: TaskRecord | None = None,
+        index: int = 0,
+        modal: bool = False,
     ) -> Answer:
         fails, reason = self._fate(prompt)
         task_id = self.store.new_id(self._wall_of(now))
@@ -139,23 +165,38 @@ class Proxy:
             p = Plan(submitted_at=now, queued_at=None, modal=True)
         else:
             try:
-                p, ahead = self.store.schedule(now=now, submitted_at=now, action=action,
-                                               fails=fails, fail_reason=reason)
+                p, ahead = self.store.schedule(
+                    now=now, submitted_at=now, action=action, fails=fails, fail_reason=reason
+                )
             except QueueFull:
                 return self._queue_full
         record = TaskRecord(
-            id=task_id, action=action, plan=p, prompt=prompt, state=_text(body.get("state")),
+            id=task_id,
+            action=action,
+            plan=p,
+            prompt=prompt,
+            state=_text(body.get("state")),
             notify_hook=_text(body.get("notifyHook")) or "",
-            bot_type=_text(body.get("botType")) or "MID_JOURNEY", custom_id=custom_id,
-            command=command, final_prompt=final_prompt, result_text=result_text,
-            parent_id=parent.id if parent else "", index=index, seed=self.store.new_seed(),
+            bot_type=_text(body.get("botType")) or "MID_JOURNEY",
+            custom_id=custom_id,
+            command=command,
+            final_prompt=final_prompt,
+            result_text=result_text,
+            parent_id=parent.id if parent else "",
+            index=index,
+            seed=self.store.new_seed(),
             message_hash=self.store.new_hash(task_id),
         )
         self.store.add(record)
         if modal:
             record.description = "Waiting for window confirm"
-            return Answer(21, record.description, task_id, action=action, properties={
-                "finalPrompt": prompt, "remix": True})
+            return Answer(
+                21,
+                record.description,
+                task_id,
+                action=action,
+                properties={"finalPrompt": prompt, "remix": True},
+            )
         self._on_new_plan(record)
         return self._accepted(record, ahead)
 
@@ -164,9 +205,13 @@ class Proxy:
             record.description = "提交成功"
             return Answer(1, "提交成功", record.id, action=record.action)
         record.description = QUEUED.format(ahead=ahead)
-        return Answer(22, record.description, record.id, action=record.action,
-                      properties={"numberOfQueues": ahead,
-                                  "discordInstanceId": "1118138338562560102"})
+        return Answer(
+            22,
+            record.description,
+            record.id,
+            action=record.action,
+            properties={"numberOfQueues": ahead, "discordInstanceId": "1118138338562560102"},
+        )
 
     def _parent(self, task_id: object, now: float) -> TaskRecord | Answer:
         record = self.store.get(str(task_id), now) if task_id else None
@@ -189,8 +234,14 @@ class Proxy:
         banned = self._banned(prompt)
         if banned is not None:
             return banned
-        return self._create(body, now, action="IMAGINE", prompt=prompt,
-                            command=f"/imagine {prompt}", final_prompt=_final(prompt))
+        return self._create(
+            body,
+            now,
+            action="IMAGINE",
+            prompt=prompt,
+            command=f"/imagine {prompt}",
+            final_prompt=_final(prompt),
+        )
 
     def change(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/change."""
@@ -200,8 +251,9 @@ class Proxy:
         index = body.get("index")
         if action != "REROLL" and (not isinstance(index, int) or not 1 <= index <= 4):
             return _fail(4, "index参数错误")
-        return self._change(body, now, str(body.get("taskId") or ""), action,
-                            index if isinstance(index, int) else 0)
+        return self._change(
+            body, now, str(body.get("taskId") or ""), action, index if isinstance(index, int) else 0
+        )
 
     def simple_change(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/simple-change: only ``content`` is read."""
@@ -212,7 +264,12 @@ class Proxy:
         return self._change(body, now, task_id, action, index)
 
     def _change(
-        self, body: dict[str, Any], now: float, task_id: str, action: str, index: int,
+        self,
+        body: dict[str, Any],
+        now: float,
+        task_id: str,
+        action: str,
+        index: int,
     ) -> Answer:
         parent = self._parent(task_id, now)
         if isinstance(parent, Answer):
@@ -225,10 +282,23 @@ class Proxy:
             existing = self.store.get(self.store.upscales.get(command, ""), now)
             if existing is not None:
                 snap = upstream_at(existing.plan, now, self.store.timings)
-                return Answer(21, "任务已存在", existing.id, action=action,
-                              properties={"status": snap.status, "imageUrl": None})
-        answer = self._create(body, now, action=action, prompt=parent.prompt, command=command,
-                              final_prompt=parent.final_prompt, parent=parent, index=index)
+                return Answer(
+                    21,
+                    "任务已存在",
+                    existing.id,
+                    action=action,
+                    properties={"status": snap.status, "imageUrl": None},
+                )
+        answer = self._create(
+            body,
+            now,
+            action=action,
+            prompt=parent.prompt,
+            command=command,
+            final_prompt=parent.final_prompt,
+            parent=parent,
+            index=index,
+        )
         if action == "UPSCALE" and answer.code in (1, 22):
             self.store.upscales[command] = str(answer.result)
         return answer
@@ -244,10 +314,18 @@ class Proxy:
         if mapped is None:
             return _fail(4, "customId参数错误")
         action, index = mapped
-        return self._create(body, now, action=action, prompt=parent.prompt,
-                            command=f"/action {parent.id} {custom_id}",
-                            final_prompt=parent.final_prompt, custom_id=custom_id, parent=parent,
-                            index=index, modal=action in MODAL_ACTIONS)
+        return self._create(
+            body,
+            now,
+            action=action,
+            prompt=parent.prompt,
+            command=f"/action {parent.id} {custom_id}",
+            final_prompt=parent.final_prompt,
+            custom_id=custom_id,
+            parent=parent,
+            index=index,
+            modal=action in MODAL_ACTIONS,
+        )
 
     def modal(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/modal: confirm the window of a MODAL task; same task id."""
@@ -264,9 +342,14 @@ class Proxy:
             return banned
         fails, reason = self._fate(prompt)
         try:
-            p, ahead = self.store.schedule(now=now, submitted_at=record.plan.submitted_at,
-                                           action=record.action, fails=fails,
-                                           fail_reason=reason, modal=True)
+            p, ahead = self.store.schedule(
+                now=now,
+                submitted_at=record.plan.submitted_at,
+                action=record.action,
+                fails=fails,
+                fail_reason=reason,
+                modal=True,
+            )
         except QueueFull:
             return self._queue_full
         record.plan = attrs.evolve(p, stalled_at=record.plan.stalled_at)
@@ -286,8 +369,13 @@ class Proxy:
             return _fail(4, "dimensions参数错误")
         ratio = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}[dimensions]
         links = " ".join(f"https://s.mj.run/{self.store.new_seed()}" for _ in images)
-        return self._create(body, now, action="BLEND", command=f"/blend {len(images)} images",
-                            final_prompt=f"{links} --ar {ratio}")
+        return self._create(
+            body,
+            now,
+            action="BLEND",
+            command=f"/blend {len(images)} images",
+            final_prompt=f"{links} --ar {ratio}",
+        )
 
     def describe(self, body: dict[str, Any], now: float, *, links: bool = False) -> Answer:
         """POST /mj/submit/describe (the C# upstream also takes ``link``)."""
@@ -297,16 +385,27 @@ class Proxy:
                 return _fail(4, "base64不能为空")
             if not is_data_url(image):
                 return _fail(4, "base64格式错误")
-        subjects = ("a watercolor fox", "a neon city street", "an old lighthouse",
-                    "a bowl of ramen", "a paper boat", "a snowy mountain cabin")
+        subjects = (
+            "a watercolor fox",
+            "a neon city street",
+            "an old lighthouse",
+            "a bowl of ramen",
+            "a paper boat",
+            "a snowy mountain cabin",
+        )
         start = int(self.store.new_seed()) % len(subjects)
         lines = [
             f"{_KEYCAPS[i]} {subjects[(start + i) % len(subjects)]}, soft light, highly "
             f"detailed --ar 1:1"
             for i in range(4)
         ]
-        return self._create(body, now, action="DESCRIBE", command="/describe image.png",
-                            result_text="\n\n".join(lines))
+        return self._create(
+            body,
+            now,
+            action="DESCRIBE",
+            command="/describe image.png",
+            result_text="\n\n".join(lines),
+        )
 
     def shorten(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/shorten: prompt analysis."""
@@ -319,10 +418,20 @@ class Proxy:
         words = [w for w in re.split(r"[\s,]+", prompt) if w and not w.startswith("--")]
         tokens = ", ".join(words[:8]) or prompt
         shortened = [" ".join(words[: max(1, len(words) - i)]) for i in range(5)]
-        text = ("**Important tokens**\n" + tokens + "\n\n**Shortened prompts**\n"
-                + "\n\n".join(f"{_KEYCAPS[i]} {s}" for i, s in enumerate(shortened)))
-        return self._create(body, now, action="SHORTEN", prompt=prompt,
-                            command=f"/shorten {prompt}", result_text=text)
+        text = (
+            "**Important tokens**\n"
+            + tokens
+            + "\n\n**Shortened prompts**\n"
+            + "\n\n".join(f"{_KEYCAPS[i]} {s}" for i, s in enumerate(shortened))
+        )
+        return self._create(
+            body,
+            now,
+            action="SHORTEN",
+            prompt=prompt,
+            command=f"/shorten {prompt}",
+            result_text=text,
+        )
 
     def swap_face(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/insight-face/swap."""

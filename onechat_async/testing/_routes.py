@@ -48,7 +48,7 @@ def route(path: str) -> Route:
     mode = ""
     for prefix, name in _MODES.items():
         if path.startswith(prefix + "/mj/"):
-            path, mode = path[len(prefix):], name
+            path, mode = path[len(prefix) :], name
             break
     if path in _POSTS:
         return Route(_POSTS[path], "POST", mode=mode)

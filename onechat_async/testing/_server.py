@@ -24,10 +24,18 @@ def _announce(sim: Simulator) -> None:
 
 
 async def serve(
-    *, port: int = 8787, host: str = "127.0.0.1", api_key: str = "sk-test",
-    flavour: str = "gateway", speed: float = 1.0, running_limit: int = 3,
-    waiting_limit: int = 10, notify_hooks: bool = False, seed: int = 0,
-    timings: Timings | None = None, stop: asyncio.Event | None = None,
+    *,
+    port: int = 8787,
+    host: str = "127.0.0.1",
+    api_key: str = "sk-test",
+    flavour: str = "gateway",
+    speed: float = 1.0,
+    running_limit: int = 3,
+    waiting_limit: int = 10,
+    notify_hooks: bool = False,
+    seed: int = 0,
+    timings: Timings | None = None,
+    stop: asyncio.Event | None = None,
     on_ready: Callable[[Simulator], None] = _announce,
 ) -> None:
     """Serve a :class:`Simulator` until ``stop`` is set or the task is cancelled.
@@ -36,9 +44,16 @@ async def serve(
     ``on_ready`` is called once listening (by default it prints the URL).
     """
     clock: Clock = SystemClock() if speed == 1.0 else ScaledClock(speed)
-    sim = Simulator(api_key=api_key, flavour=flavour, clock=clock, running_limit=running_limit,
-                    waiting_limit=waiting_limit, notify_hooks=notify_hooks, seed=seed,
-                    timings=timings)
+    sim = Simulator(
+        api_key=api_key,
+        flavour=flavour,
+        clock=clock,
+        running_limit=running_limit,
+        waiting_limit=waiting_limit,
+        notify_hooks=notify_hooks,
+        seed=seed,
+        timings=timings,
+    )
     async with contextlib.AsyncExitStack() as stack:
         await sim.start(port=port, host=host)
         stack.push_async_callback(sim.aclose)
@@ -54,14 +69,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8787, help="port (0: any free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--api-key", default="sk-test", help="the key clients must send")
-    parser.add_argument("--flavour", "--flavor", choices=FLAVOURS, default="gateway",
-                        help="whose quirks to show")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="clock speed: 100 makes a 60 s task take 0.6 s")
+    parser.add_argument(
+        "--flavour", "--flavor", choices=FLAVOURS, default="gateway", help="whose quirks to show"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="clock speed: 100 makes a 60 s task take 0.6 s"
+    )
     parser.add_argument("--running-limit", type=int, default=3)
     parser.add_argument("--waiting-limit", type=int, default=10)
-    parser.add_argument("--notify-hooks", action="store_true",
-                        help="deliver notifyHook callbacks (the gateway strips them by default)")
+    parser.add_argument(
+        "--notify-hooks",
+        action="store_true",
+        help="deliver notifyHook callbacks (the gateway strips them by default)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     return parser
 
@@ -73,9 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("--speed must be positive\n")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(
-            port=args.port, host=args.host, api_key=args.api_key, flavour=args.flavour,
-            speed=args.speed, running_limit=args.running_limit,
-            waiting_limit=args.waiting_limit, notify_hooks=args.notify_hooks, seed=args.seed,
-        ))
+        asyncio.run(
+            serve(
+                port=args.port,
+                host=args.host,
+                api_key=args.api_key,
+                flavour=args.flavour,
+                speed=args.speed,
+                running_limit=args.running_limit,
+                waiting_limit=args.waiting_limit,
+                notify_hooks=args.notify_hooks,
+                seed=args.seed,
+            )
+        )
     return 0

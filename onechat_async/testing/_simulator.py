@@ -37,9 +37,17 @@ class Simulator:
     """
 
     def __init__(
-        self, *, api_key: str = "sk-test", flavour: str = "gateway", clock: Clock | None = None,
-        running_limit: int = 3, waiting_limit: int = 10, timings: Timings | None = None,
-        notify_hooks: bool = False, hook_duplicate_rate: float = 0.05, seed: int = 0,
+        self,
+        *,
+        api_key: str = "sk-test",
+        flavour: str = "gateway",
+        clock: Clock | None = None,
+        running_limit: int = 3,
+        waiting_limit: int = 10,
+        timings: Timings | None = None,
+        notify_hooks: bool = False,
+        hook_duplicate_rate: float = 0.05,
+        seed: int = 0,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, not {flavour!r}")
@@ -50,8 +58,12 @@ class Simulator:
         self.notify_hooks = notify_hooks
         #: Requests per endpoint name (see ``ENDPOINTS``), plus ``total`` and ``notify``.
         self.counters: collections.Counter[str] = collections.Counter()
-        self._store = Store(timings=self.timings, running_limit=running_limit,
-                            waiting_limit=waiting_limit, seed=seed)
+        self._store = Store(
+            timings=self.timings,
+            running_limit=running_limit,
+            waiting_limit=waiting_limit,
+            seed=seed,
+        )
         self._faults = FaultBook(seed)
         now = self.clock.now()
         wall_offset = self.clock.wall() - now
@@ -60,17 +72,32 @@ class Simulator:
         else:
             # The gateway passes the Java proxy's 23 through untouched.
             queue_full = Answer(23, QUEUE_FULL_JAVA)
-        self._proxy = Proxy(self._store, queue_full=queue_full,
-                            wall_of=lambda t: t + wall_offset, on_new_plan=self._on_new_plan)
+        self._proxy = Proxy(
+            self._store,
+            queue_full=queue_full,
+            wall_of=lambda t: t + wall_offset,
+            on_new_plan=self._on_new_plan,
+        )
         self._backend = Backend(
-            flavour=flavour, api_key=api_key, clock=self.clock, timings=self.timings,
-            store=self._store, proxy=self._proxy, faults=self._faults, counters=self.counters,
-            origin=now, wall_offset=wall_offset, notify_hooks=notify_hooks,
+            flavour=flavour,
+            api_key=api_key,
+            clock=self.clock,
+            timings=self.timings,
+            store=self._store,
+            proxy=self._proxy,
+            faults=self._faults,
+            counters=self.counters,
+            origin=now,
+            wall_offset=wall_offset,
+            notify_hooks=notify_hooks,
         )
         if notify_hooks:
             self._backend.hooks = HookDispatcher(
-                store=self._store, clock=self.clock, timings=self.timings,
-                render=self._backend.render_upstream, duplicate_rate=hook_duplicate_rate,
+                store=self._store,
+                clock=self.clock,
+                timings=self.timings,
+                render=self._backend.render_upstream,
+                duplicate_rate=hook_duplicate_rate,
                 on_sent=self._count_notify,
             )
         self._runner: web.AppRunner | None = None
@@ -86,8 +113,7 @@ class Simulator:
             raise RuntimeError("a closed Simulator cannot be restarted; make a new one")
         if self._runner is not None:
             raise RuntimeError("the Simulator is already running")
-        runner = web.AppRunner(make_app(self._backend), access_log=None,
-                               handle_signals=False)
+        runner = web.AppRunner(make_app(self._backend), access_log=None, handle_signals=False)
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)
@@ -115,7 +141,9 @@ class Simulator:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()

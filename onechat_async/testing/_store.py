@@ -58,7 +58,12 @@ class Store:
     """The task table plus the account's queue."""
 
     def __init__(
-        self, *, timings: Timings, running_limit: int, waiting_limit: int, seed: int,
+        self,
+        *,
+        timings: Timings,
+        running_limit: int,
+        waiting_limit: int,
+        seed: int,
     ) -> None:
         if running_limit < 1 or waiting_limit < 0:
             raise ValueError("running_limit must be >= 1 and waiting_limit >= 0")
@@ -100,8 +105,14 @@ class Store:
         return len(self._waiting)
 
     def schedule(
-        self, *, now: float, submitted_at: float, action: str, fails: bool = False,
-        fail_reason: str = "", modal: bool = False,
+        self,
+        *,
+        now: float,
+        submitted_at: float,
+        action: str,
+        fails: bool = False,
+        fail_reason: str = "",
+        modal: bool = False,
     ) -> tuple[Plan, int | None]:
         """Queue a task at ``now``; returns its plan and, if it must wait, how many are ahead.
 
@@ -113,8 +124,14 @@ class Store:
         if must_wait and ahead >= self.waiting_limit:
             raise QueueFull
         p = plan(
-            submitted_at=submitted_at, queued_at=now, slot_free_at=free_at, action=action,
-            timings=self.timings, fails=fails, fail_reason=fail_reason, modal=modal,
+            submitted_at=submitted_at,
+            queued_at=now,
+            slot_free_at=free_at,
+            action=action,
+            timings=self.timings,
+            fails=fails,
+            fail_reason=fail_reason,
+            modal=modal,
         )
         heapq.heapreplace(self._slots, p.finish_at)
         if must_wait:

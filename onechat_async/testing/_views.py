@@ -18,10 +18,20 @@ __all__ = ["FLAVOURS", "buttons", "png", "task_json"]
 FLAVOURS = ("gateway", "java", "csharp-v10")
 
 #: Actions whose result is a 2x2 grid (U1-U4, reroll, V1-V4 follow); the rest give one image.
-GRID_ACTIONS = frozenset({
-    "IMAGINE", "VARIATION", "REROLL", "BLEND", "HIGH_VARIATION", "LOW_VARIATION", "ZOOM",
-    "PAN", "CUSTOM_ZOOM", "INPAINT",
-})
+GRID_ACTIONS = frozenset(
+    {
+        "IMAGINE",
+        "VARIATION",
+        "REROLL",
+        "BLEND",
+        "HIGH_VARIATION",
+        "LOW_VARIATION",
+        "ZOOM",
+        "PAN",
+        "CUSTOM_ZOOM",
+        "INPAINT",
+    }
+)
 
 
 def _button(custom_id: str, label: str = "", emoji: str = "") -> dict[str, Any]:
@@ -68,14 +78,18 @@ def _final_prompt(record: TaskRecord, snap: Snapshot) -> str:
 
 
 def task_json(
-    record: TaskRecord, snap: Snapshot, *, flavour: str, base_url: str, wall_offset: float,
+    record: TaskRecord,
+    snap: Snapshot,
+    *,
+    flavour: str,
+    base_url: str,
+    wall_offset: float,
     now: float,
 ) -> dict[str, Any]:
     """The task object a ``flavour`` server sends at ``now`` for ``record`` seen as ``snap``."""
     if flavour == "gateway":
         return _gateway_json(record, snap, base_url=base_url, wall_offset=wall_offset, now=now)
-    return _upstream_json(record, snap, flavour=flavour, base_url=base_url,
-                          wall_offset=wall_offset)
+    return _upstream_json(record, snap, flavour=flavour, base_url=base_url, wall_offset=wall_offset)
 
 
 def _ms(t: float | None, wall_offset: float) -> int | None:
@@ -83,7 +97,12 @@ def _ms(t: float | None, wall_offset: float) -> int | None:
 
 
 def _gateway_json(
-    record: TaskRecord, snap: Snapshot, *, base_url: str, wall_offset: float, now: float,
+    record: TaskRecord,
+    snap: Snapshot,
+    *,
+    base_url: str,
+    wall_offset: float,
+    now: float,
 ) -> dict[str, Any]:
     image_url = ""
     if _has_image(record, snap):
@@ -111,8 +130,7 @@ def _gateway_json(
         "buttons": _buttons_seen(record, snap) if refreshed else None,
         "maskBase64": "",
         "properties": (
-            {"finalPrompt": _final_prompt(record, snap), "finalZhPrompt": ""}
-            if refreshed else None
+            {"finalPrompt": _final_prompt(record, snap), "finalZhPrompt": ""} if refreshed else None
         ),
     }
 
@@ -122,7 +140,12 @@ def _buttons_seen(record: TaskRecord, snap: Snapshot) -> list[dict[str, Any]]:
 
 
 def _upstream_json(
-    record: TaskRecord, snap: Snapshot, *, flavour: str, base_url: str, wall_offset: float,
+    record: TaskRecord,
+    snap: Snapshot,
+    *,
+    flavour: str,
+    base_url: str,
+    wall_offset: float,
 ) -> dict[str, Any]:
     image_url = (
         f"{base_url}/attachments/{record.id}/grid_0.png" if _has_image(record, snap) else None
@@ -177,9 +200,17 @@ def png() -> bytes:
             rows.extend(colours[(y >= size // 2) * 2 + (x >= size // 2)])
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + tag
+            + data
+            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )

@@ -51,7 +51,12 @@ class Api:
         return {"mj-api-secret": self.sim.api_key}
 
     async def request(
-        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
         raw: bytes | None = None,
     ) -> Reply:
         sent = self.auth() if headers is None else headers
@@ -105,7 +110,7 @@ OpenApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def open_api() -> AsyncIterator[OpenApi]:
-    """A factory: ``await open_api(flavour=..., **simulator_options)`` gives a started Api."""
+    """Start simulators on demand (keyword options as for Simulator), closed at teardown."""
     opened: list[Simulator] = []
     async with aiohttp.ClientSession() as session:
 

@@ -30,7 +30,7 @@ async def _parent(api: Api) -> dict[str, Any]:
     ],
 )
 async def test_auth(api: Api, headers: dict[str, str], status: int, message: str | None) -> None:
-    """Bearer or bare key, mj-api-secret only when Authorization is absent; else 401 new_api_error."""
+    """Bearer or bare key; mj-api-secret only without Authorization; else a 401 new_api_error."""
     reply = await api.request("POST", "/mj/task/list-by-condition", {"ids": []}, headers=headers)
     assert reply.status == status
     if message is None:
@@ -44,8 +44,12 @@ async def test_submit_answers_are_text_plain(api: Api) -> None:
     reply = await api.request("POST", "/mj/submit/imagine", {"prompt": "a cat"})
     assert reply.content_type == "text/plain"
     answer = reply.json
-    assert answer == {"code": 1, "description": "提交成功", "result": answer["result"],
-                      "properties": {}}
+    assert answer == {
+        "code": 1,
+        "description": "提交成功",
+        "result": answer["result"],
+        "properties": {},
+    }
     assert isinstance(answer["result"], str)
     assert len(answer["result"]) == 16
     assert answer["result"].isdigit()
@@ -81,24 +85,31 @@ async def test_unknown_task_is_400_task_no_found(api: Api) -> None:
 
 async def test_non_json_body_counts_as_empty(api: Api) -> None:
     """Without Content-Type application/json the gateway binds nothing: prompt is missing."""
-    reply = await api.request("POST", "/mj/submit/imagine", raw=b'{"prompt": "a cat"}',
-                              headers={**api.auth(), "Content-Type": "text/plain"})
+    reply = await api.request(
+        "POST",
+        "/mj/submit/imagine",
+        raw=b'{"prompt": "a cat"}',
+        headers={**api.auth(), "Content-Type": "text/plain"},
+    )
     assert reply.status == 400
     assert reply.json["description"] == "prompt_is_required "
 
 
 async def test_malformed_json_is_a_bind_failure(api: Api) -> None:
     """Broken JSON is refused by the gateway itself with HTTP 400 code 4."""
-    reply = await api.request("POST", "/mj/submit/imagine", raw=b'{"prompt": ',
-                              headers={**api.auth(), "Content-Type": "application/json"})
+    reply = await api.request(
+        "POST",
+        "/mj/submit/imagine",
+        raw=b'{"prompt": ',
+        headers={**api.auth(), "Content-Type": "application/json"},
+    )
     assert (reply.status, reply.json["code"]) == (400, 4)
 
 
 async def test_simple_change_without_action_is_the_503_defect(api: Api) -> None:
     """A plain simple-change body hits new-api's "mj_" model defect: HTTP 503, new_api_error."""
     parent = await _parent(api)
-    reply = await api.request("POST", "/mj/submit/simple-change",
-                              {"content": f"{parent['id']} U2"})
+    reply = await api.request("POST", "/mj/submit/simple-change", {"content": f"{parent['id']} U2"})
     assert reply.status == 503
     assert reply.json == NO_CHANNEL
 
@@ -106,9 +117,10 @@ async def test_simple_change_without_action_is_the_503_defect(api: Api) -> None:
 async def test_simple_change_with_routing_fields_reads_only_content(api: Api) -> None:
     """With taskId/action/index added it works, and the upstream obeys content alone."""
     parent = await _parent(api)
-    answer = await api.submit("simple-change", {
-        "content": f"{parent['id']} v3", "taskId": parent["id"], "action": "UPSCALE",
-        "index": 1})
+    answer = await api.submit(
+        "simple-change",
+        {"content": f"{parent['id']} v3", "taskId": parent["id"], "action": "UPSCALE", "index": 1},
+    )
     assert answer["code"] == 1
     child = await api.finished(answer["result"])
     assert child["action"] == "VARIATION"
@@ -159,7 +171,7 @@ async def test_queued_answer_is_rewritten_to_1_keeping_its_description(
     second = await api.submit("imagine", {"prompt": "two"})
     third = await api.submit("imagine", {"prompt": "three"})
     assert first["description"] == "提交成功"
-    assert (second["code"], second["description"]) == (1, "排队中，前面还有0个任务")  # noqa: RUF001
+    assert (second["code"], second["description"]) == (1, "排队中，前面还有0个任务")
     assert third["properties"]["numberOfQueues"] == 1
     full = await api.submit("imagine", {"prompt": "four"})
     assert full["code"] == 23
@@ -169,8 +181,9 @@ async def test_queued_answer_is_rewritten_to_1_keeping_its_description(
 async def test_modal_actions_keep_code_21(api: Api) -> None:
     """Vary Region answers 21 (not rewritten); other actions answer 1."""
     parent = await _parent(api)
-    upscale = await api.submit("action", {"taskId": parent["id"],
-                                          "customId": parent["buttons"][0]["customId"]})
+    upscale = await api.submit(
+        "action", {"taskId": parent["id"], "customId": parent["buttons"][0]["customId"]}
+    )
     assert upscale["code"] == 1
     upscaled = await api.finished(upscale["result"])
     region = next(b for b in upscaled["buttons"] if b["label"] == "Vary (Region)")
@@ -181,7 +194,7 @@ async def test_modal_actions_keep_code_21(api: Api) -> None:
 
 
 async def test_action_needs_both_ids(api: Api) -> None:
-    """action without taskId or customId, or with a foreign customId, is refused by the gateway."""
+    """The gateway refuses an action without taskId or customId, or with an unknown one."""
     for body, description in [
         ({"customId": "MJ::JOB::upsample::1::x"}, "task_id_is_required "),
         ({"taskId": "1"}, "custom_id_is_required "),

@@ -20,9 +20,16 @@ from tests.testing.conftest import Api, OpenApi
 T = Timings()
 
 
-def _imagine(**options: object) -> Plan:
-    return plan(submitted_at=0.0, queued_at=0.0, slot_free_at=float("-inf"), action="IMAGINE",
-                timings=T, **options)  # type: ignore[arg-type]
+def _imagine(*, fails: bool = False, fail_reason: str = "") -> Plan:
+    return plan(
+        submitted_at=0.0,
+        queued_at=0.0,
+        slot_free_at=float("-inf"),
+        action="IMAGINE",
+        timings=T,
+        fails=fails,
+        fail_reason=fail_reason,
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,7 +84,10 @@ def test_failure_is_100_percent_at_the_gateway_and_blank_upstream() -> None:
     assert upstream_at(p, 100, T).progress is None
     seen = gateway_at(p, 100, T, origin=0.0)
     assert (seen.status, seen.progress, seen.fail_reason) == (
-        "FAILURE", 100, "[Invalid parameter] Invalid value")
+        "FAILURE",
+        100,
+        "[Invalid parameter] Invalid value",
+    )
 
 
 def test_gateway_force_fails_after_an_hour() -> None:
@@ -147,7 +157,13 @@ async def test_gateway_lifecycle_over_http(open_api: OpenApi) -> None:
         seen.append((task["status"], task["progress"]))
         api.advance(15)
     assert [s for s, _ in seen] == [
-        "", "NOT_START", "SUBMITTED", "IN_PROGRESS", "IN_PROGRESS", "SUCCESS", "SUCCESS",
+        "",
+        "NOT_START",
+        "SUBMITTED",
+        "IN_PROGRESS",
+        "IN_PROGRESS",
+        "SUCCESS",
+        "SUCCESS",
         "SUCCESS",
     ]
     assert seen[2][1] == "0%"
@@ -161,7 +177,11 @@ async def test_java_lifecycle_over_http(api_java: Api) -> None:
     task_id = await api_java.imagine()
     task = await api_java.fetch(task_id)
     assert (task["status"], task["progress"], task["startTime"], task["imageUrl"]) == (
-        "NOT_START", None, None, None)
+        "NOT_START",
+        None,
+        None,
+        None,
+    )
     api_java.advance(2)
     task = await api_java.fetch(task_id)
     assert (task["status"], task["progress"]) == ("SUBMITTED", "0%")
