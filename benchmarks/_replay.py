@@ -1,0 +1,136 @@
+"""Our whole client and poller over prepared answers, one tick at a time, with no sockets.
+
+The CPU and memory benchmarks want the client's own cost at 10,000 tasks without the
+server's: a :class:`ReplayTransport` (the client's public transport seam) answers each
+list-by-condition chunk with bytes made beforehand, and a ``ManualClock`` lets the bench say
+exactly when the poller's next tick happens. Everything between the transport and the
+consumer's ``async for`` is the real code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Self
+
+from onechat_async import OneChatClient
+from onechat_async._policy import PollPolicy
+from onechat_async._responses import Response
+from onechat_async.testing import ManualClock
+
+from ._bodies import CHUNK
+from ._harness import API_KEY
+
+__all__ = ["ReplayRig", "ReplayTransport", "settle"]
+
+_HEADERS = {"Content-Type": "application/json"}
+
+
+async def settle() -> None:
+    """Return once no coroutine can run any more: everything waits on the clock."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(0)
+    # Private, but the exact test of "nothing is ready" (see _harness.VirtualClock).
+    while loop._ready:  # type: ignore[attr-defined]  # noqa: ASYNC110 - no event to wait for
+        await asyncio.sleep(0)
+
+
+class ReplayTransport:
+    """Answers list-by-condition chunks with the bodies of the current tick."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, bytes] = {}
+        self.requests = 0
+
+    def load(self, ids: Sequence[str], bodies: Sequence[bytes]) -> None:
+        """Answer the chunk starting at ``ids[100 * k]`` with ``bodies[k]`` from now on."""
+        self._bodies = {ids[k * CHUNK]: body for k, body in enumerate(bodies)}
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+    ) -> Response:
+        """The prepared answer for the chunk in ``body``."""
+        self.requests += 1
+        if not url.endswith("/list-by-condition") or body is None:
+            raise AssertionError(f"the replay only answers list-by-condition, not {url}")
+        ids = json.loads(body)["ids"]
+        answer = self._bodies.get(ids[0])
+        if answer is None:
+            raise AssertionError("the poller asked for a chunk the bench did not prepare")
+        return Response(200, _HEADERS, answer)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class ReplayRig:
+    """A client following ``ids`` through one merged stream, fed by a :class:`ReplayTransport`.
+
+    The consumer counts events and keeps none, as a consumer that acts on them would.
+    """
+
+    def __init__(self, ids: Sequence[str], *, policy: PollPolicy | None = None) -> None:
+        self.ids = list(ids)
+        self.clock = ManualClock()
+        self.transport = ReplayTransport()
+        # No request pacing: a tick's 100 requests then go out in one wake-up, so the bench
+        # can tell ticks apart; pacing changes when requests leave, not what they cost.
+        self.policy = policy or PollPolicy(max_requests_per_second=1e9)
+        self.client = OneChatClient(
+            api_key=API_KEY,
+            base_url="http://127.0.0.1:9",
+            clock=self.clock,
+            poll=self.policy,
+            transport=self.transport,
+        )
+        self.events = 0
+        self._consumer: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def start(self, bodies: Sequence[bytes]) -> int:
+        """Start following; the first tick, at once, is answered with ``bodies``."""
+        self.transport.load(self.ids, bodies)
+        self._consumer = asyncio.get_running_loop().create_task(self._consume())
+        await settle()
+        self._check(0, len(bodies))
+        return self.events
+
+    def _check(self, asked: int, expected: int) -> None:
+        sent = self.transport.requests - asked
+        if sent != expected:
+            raise AssertionError(f"a tick sent {sent} requests, expected {expected}")
+
+    async def _consume(self) -> None:
+        async with self.client.track_many(self.ids) as stream:
+            async for _ in stream:
+                self.events += 1
+
+    async def tick(self, bodies: Sequence[bytes], *, advance: float) -> int:
+        """Let ``advance`` seconds pass, answer the tick with ``bodies``; the events it gave."""
+        self.transport.load(self.ids, bodies)
+        before, asked = self.events, self.transport.requests
+        self.clock.advance(advance)
+        await settle()
+        self._check(asked, len(bodies))
+        return self.events - before
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.wait({self._consumer})
+        await self.client.aclose()

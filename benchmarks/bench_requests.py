@@ -1,0 +1,216 @@
+"""1. Request efficiency: query requests per completed task, ours against a per-task loop.
+
+N imagine tasks are submitted at once to a gateway-flavour simulator, then followed to their
+end: by our poller (``track_many``, list-by-condition in chunks of 100), and by the loop apps
+write today (plain aiohttp, ``GET /fetch`` for each task every ``PollPolicy().interval``
+seconds, the same cadence our poller uses for a running task). One task in twenty is made to
+fail, so both must also agree on who failed. Query requests are read from the simulator's
+counters; submits are not counted.
+
+Run alone: ``python -m benchmarks.bench_requests [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import attrs
+
+from onechat_async._events import Cancelled, Failed, Succeeded
+
+from ._harness import (
+    Baseline,
+    VirtualClock,
+    make_client,
+    make_simulator,
+    query_count,
+    submit_all,
+)
+from ._report import Result, Table, Target, median
+
+__all__ = ["FULL", "QUICK", "SMOKE", "Config", "Run", "run"]
+
+_FAIL_MARK = "--bench-fail"
+_TARGET = 50.0
+_TARGET_N = 1_000
+
+
+@attrs.frozen
+class Config:
+    """Task counts, and how many runs each (larger counts are slow in the baseline)."""
+
+    sizes: tuple[int, ...] = (10, 100, 1_000, 10_000)
+    repeats: int = 3
+    #: Sizes above this run once: their counts barely move between runs.
+    repeat_up_to: int = 1_000
+
+
+FULL = Config()
+QUICK = Config(sizes=(10, 100, 1_000), repeats=1)
+SMOKE = Config(sizes=(10,), repeats=1)
+
+
+@attrs.frozen
+class Run:
+    """One side's run over N tasks."""
+
+    queries: int
+    #: The terminal status of each task, in submission order.
+    outcomes: tuple[str, ...]
+    sim_seconds: float
+    wall_seconds: float
+
+    @property
+    def per_task(self) -> float:
+        """Query requests per completed task."""
+        return self.queries / len(self.outcomes)
+
+
+def _prompts(n: int) -> list[str]:
+    return [
+        f"bench task {i} --ar 3:2" + (f" {_FAIL_MARK}" if i % 20 == 7 else "") for i in range(n)
+    ]
+
+
+def _status(event: object) -> str:
+    if isinstance(event, Succeeded):
+        return "SUCCESS"
+    if isinstance(event, Failed):
+        return "FAILURE"
+    if isinstance(event, Cancelled):
+        return "CANCEL"
+    return type(event).__name__
+
+
+async def _ours(n: int, seed: int) -> Run:
+    clock = VirtualClock()
+    async with clock.running(), make_simulator(clock, capacity=n, seed=seed) as sim:
+        sim.fail_prompts(_FAIL_MARK)
+        async with make_client(sim, clock) as client:
+
+            async def submit(prompt: str) -> str:
+                return (await client.imagine(prompt)).task_id
+
+            ids: list[str] = await submit_all(submit, _prompts(n))
+            before, started, wall = query_count(sim), clock.now(), time.perf_counter()
+            ended: dict[str, str] = {}
+            async with client.track_many(ids) as events:
+                async for event in events:
+                    if event.is_terminal:
+                        ended[event.task_id] = _status(event)
+            wall = time.perf_counter() - wall
+            queries = query_count(sim) - before
+    return Run(queries, tuple(ended.get(i, "missing") for i in ids), clock.now() - started, wall)
+
+
+async def _baseline(n: int, seed: int) -> Run:
+    clock = VirtualClock()
+    async with (
+        clock.running(),
+        make_simulator(clock, capacity=n, seed=seed) as sim,
+        aiohttp.ClientSession() as session,
+    ):
+        sim.fail_prompts(_FAIL_MARK)
+        base = Baseline(session, sim.url, clock)
+        ids: list[str] = await submit_all(base.imagine, _prompts(n))
+        before, started, wall = query_count(sim), clock.now(), time.perf_counter()
+
+        async def follow(task_id: str) -> str:
+            status = "missing"
+            async for task in base.follow(task_id):
+                status = str(task.get("status"))
+            return status
+
+        outcomes = await asyncio.gather(*(follow(i) for i in ids))
+        wall = time.perf_counter() - wall
+        queries = query_count(sim) - before
+    return Run(queries, tuple(outcomes), clock.now() - started, wall)
+
+
+async def _measure(config: Config) -> Result:
+    rows = []
+    targets = []
+    for n in config.sizes:
+        repeats = config.repeats if n <= config.repeat_up_to else 1
+        ours: list[Run] = []
+        base: list[Run] = []
+        for r in range(repeats):
+            # Alternate who goes first, so neither always meets a warm or a cold process.
+            first, second = (_ours, _baseline) if r % 2 == 0 else (_baseline, _ours)
+            a = await first(n, seed=r)
+            b = await second(n, seed=r)
+            ours.append(a if first is _ours else b)
+            base.append(b if first is _ours else a)
+        agree = all(o.outcomes == b.outcomes for o, b in zip(ours, base, strict=True))
+        ours_pt = median([o.per_task for o in ours])
+        base_pt = median([b.per_task for b in base])
+        ratio = base_pt / ours_pt
+        failed = ours[0].outcomes.count("FAILURE")
+        rows.append(
+            (
+                n,
+                repeats,
+                ours_pt,
+                base_pt,
+                ratio,
+                f"{'yes' if agree else 'NO'} ({n - failed} ok, {failed} failed)",
+                median([o.sim_seconds for o in ours]),
+                median([o.wall_seconds for o in ours]),
+                median([b.wall_seconds for b in base]),
+            )
+        )
+        if n == _TARGET_N or (n == config.sizes[-1] and _TARGET_N not in config.sizes):
+            targets.append(
+                Target(
+                    f"fewer query requests than the per-task loop at N = {n:,}",
+                    ratio,
+                    f">= {_TARGET:g}x",
+                    ratio >= _TARGET and agree,
+                )
+            )
+    table = Table(
+        "Query requests per completed task (median of runs)",
+        (
+            "N tasks",
+            "runs",
+            "ours",
+            "per-task loop",
+            "ratio",
+            "same outcomes",
+            "simulated s",
+            "ours wall s",
+            "loop wall s",
+        ),
+        tuple(rows),
+    )
+    notes = (
+        (
+            "gateway flavour, default Timings (imagine ~55 s, gateway refresh 15 s), default "
+            "PollPolicy; the loop fetches every 5 s; one task in 20 fails"
+        ),
+        (
+            "time is virtual (benchmarks/_harness.py VirtualClock): it stands still while "
+            "anything computes, so neither side falls behind its cadence"
+        ),
+    )
+    return Result("1. Request efficiency", (table,), tuple(targets), notes)
+
+
+def run(config: Config = FULL) -> Result:
+    """Measure every size in ``config``; report medians."""
+    return asyncio.run(_measure(config))
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Run and print the benchmark."""
+    from ._report import render
+
+    print(render(run(QUICK if "--quick" in argv else FULL)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
