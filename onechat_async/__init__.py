@@ -22,12 +22,30 @@ from ._errors import (
     TaskNotFoundError,
     TaskTimeoutError,
 )
+from ._events import (
+    Cancelled,
+    Event,
+    Failed,
+    Lost,
+    NeedsModal,
+    ProgressChanged,
+    Stalled,
+    StatusChanged,
+    SubmitFailed,
+    Submitted,
+    Succeeded,
+    TaskEvent,
+    TimedOut,
+)
+from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
+from ._policy import PollPolicy
 from ._retry import RetryPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL_CHILDREN",
     "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIError",
@@ -36,24 +54,39 @@ __all__ = [
     "AuthenticationError",
     "BannedPromptError",
     "Button",
+    "Cancelled",
     "Clock",
+    "Event",
+    "EventStream",
+    "Failed",
     "ImageInput",
     "InvalidRequestError",
+    "Lost",
     "Mode",
+    "NeedsModal",
     "OneChatClient",
     "OneChatError",
+    "PollPolicy",
+    "ProgressChanged",
     "QueueFullError",
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
+    "Stalled",
+    "StatusChanged",
+    "SubmitFailed",
     "SubmitRejectedError",
     "SubmitResult",
+    "Submitted",
+    "Succeeded",
     "SystemClock",
     "Task",
     "TaskAction",
+    "TaskEvent",
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskStatus",
     "TaskTimeoutError",
+    "TimedOut",
     "__version__",
 ]

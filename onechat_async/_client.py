@@ -7,12 +7,13 @@ import json
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
+from . import _follow
 from . import _requests as rq
 from ._clock import Clock, SystemClock
 from ._errors import (
@@ -23,7 +24,10 @@ from ._errors import (
     RateLimitError,
     SubmitRejectedError,
 )
+from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, SubmitResult, Task
+from ._policy import PollPolicy
+from ._poller import Poller
 from ._requests import Request
 from ._responses import (
     Response,
@@ -76,7 +80,7 @@ class OneChatClient:
         timeout: float | timedelta = 30.0,
         retry: RetryPolicy | None = None,
         submit_retry: RetryPolicy | None = None,
-        poll: Any = None,
+        poll: PollPolicy | None = None,
         clock: Clock | None = None,
         transport: Transport | None = None,
         rng: random.Random | None = None,
@@ -99,7 +103,8 @@ class OneChatClient:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._poll_policy = poll
+        # Idle until the first task is watched; one poller serves every stream of this client.
+        self._poller = Poller(self, poll if poll is not None else PollPolicy(), rng=self._rng)
         self._simple_route: _SimpleRoute | None = None
         self._closed = False
         self._headers = {
@@ -143,6 +148,7 @@ class OneChatClient:
         if self._closed:
             return
         self._closed = True
+        await self._poller.aclose()
         await self._transport.aclose()
 
     def _check_open(self) -> None:
@@ -468,6 +474,75 @@ class OneChatClient:
     async def image_seed(self, task_id: str, *, timeout: float | timedelta = 90.0) -> str:
         """The Midjourney seed of a finished task (the server may take up to a minute)."""
         return await self._call(rq.image_seed(task_id), read_seed, timeout=seconds(timeout))
+
+    # -- following tasks: thin doors onto _follow -------------------------------------------
+
+    def track(self, task_id: str, *, deadline: float | timedelta | None = None) -> EventStream:
+        """Follow one task; ``async for`` its events until the terminal one.
+
+        ``deadline`` (from now) ends this stream with ``TimedOut``; the poll policy's own
+        deadline applies to every stream.
+        """
+        return _follow.track(self, self._watchable(task_id), deadline=deadline)
+
+    def track_many(
+        self, task_ids: Sequence[str], *, deadline: float | timedelta | None = None
+    ) -> EventStream:
+        """Follow several tasks in one merged stream that ends when all of them have ended."""
+        if isinstance(task_ids, str):
+            raise InvalidRequestError("track_many takes a list of ids, not one id")
+        return _follow.track_many(self, [self._watchable(t) for t in task_ids], deadline=deadline)
+
+    async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
+        """The task once it succeeded.
+
+        Raises TaskFailedError (FAILURE, CANCEL), TaskTimeoutError (``timeout`` or the policy's
+        deadline passed) or TaskNotFoundError (the server forgot the task).
+        """
+        return await _follow.wait(self, self._watchable(task_id), timeout=timeout)
+
+    def fan_out(
+        self,
+        parent_id: str,
+        ops: Sequence[str] = ALL_CHILDREN,
+        *,
+        concurrency: int = 4,
+        attempts: int = 5,
+        state: str | None = None,
+    ) -> EventStream:
+        """Submit the children of a finished grid (default U1-U4 and V1-V4) and follow them all.
+
+        Yields ``Submitted`` per accepted child, then its events; a child whose submit failed
+        yields ``SubmitFailed`` and the others go on.
+        """
+        parent = self._watchable(parent_id)
+        for op in ops:
+            rq.parse_simple_change(parent, op)
+        return _follow.fan_out(
+            self, parent, ops, concurrency=concurrency, attempts=attempts, state=state
+        )
+
+    def submit_and_track(
+        self,
+        submit: Awaitable[SubmitResult],
+        *,
+        deadline: float | timedelta | None = None,
+    ) -> EventStream:
+        """Await a submit (``client.imagine(...)``) and follow its task from ``Submitted`` on."""
+        return _follow.submit_and_track(self, submit, deadline=deadline)
+
+    async def submit_and_wait(
+        self,
+        submit: Awaitable[SubmitResult],
+        *,
+        timeout: float | timedelta | None = None,
+    ) -> Task:
+        """Await a submit and then :meth:`wait` for the task it created."""
+        return await _follow.submit_and_wait(self, submit, timeout=timeout)
+
+    def _watchable(self, task_id: str) -> str:
+        self._check_open()
+        return rq.check_task_id(task_id)
 
     # -- what the poller uses: one request each, no retries, the poller paces itself -------
 
