@@ -19,14 +19,9 @@ from onechat_async.testing import Fault, ScaledClock, Simulator, Timings
 pytestmark = pytest.mark.filterwarnings("error")
 
 
-async def start(sim: Simulator, policy: PollPolicy) -> tuple[Any, Poller]:
-    client = OneChatClient(api_key=sim.api_key, base_url=sim.url, clock=sim.clock)
-    poller = getattr(client, "_poller", None)
-    if not isinstance(poller, Poller) or poller.policy != policy:
-        # Until the client builds its own poller from ``poll=``, attach one the same way.
-        poller = Poller(client, policy)
-        setattr(client, "_poller", poller)  # noqa: B010 - the client declares no such slot yet
-    return client, poller
+async def start(sim: Simulator, policy: PollPolicy) -> tuple[OneChatClient, Poller]:
+    client = OneChatClient(api_key=sim.api_key, base_url=sim.url, clock=sim.clock, poll=policy)
+    return client, client._poller
 
 
 @pytest.fixture
