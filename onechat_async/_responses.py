@@ -133,6 +133,19 @@ def is_missing_route(response: Response) -> bool:
 
 def _http_error(response: Response, request: Request, *, now_wall: float) -> OneChatError | None:
     """The error that the HTTP layer alone decides, or None when the body must be read."""
+    status = response.status
+    if 200 <= status < 300:
+        # The hot path (every poll tick): decide without parsing the body a first time.
+        if not response.looks_like_html:
+            return None
+        return ServerError(
+            "the server answered with an HTML page: is the base URL right?",
+            status=status,
+            task_id=request.task_id,
+            state=request.state,
+            endpoint=request.endpoint,
+            retryable=False,
+        )
     data = _json_or_none(response)
     message = _message(data)
     code = _code(data)
@@ -143,7 +156,6 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
         "state": request.state,
         "endpoint": request.endpoint,
     }
-    status = response.status
     if status in (401, 403):
         return AuthenticationError(message or f"HTTP {status}: the key was refused", **common)
     if status == 429:
@@ -160,12 +172,6 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
         return ServerError(
             message or f"HTTP {status} from the server",
             retryable=not request.is_submit or is_missing_route(response),
-            **common,
-        )
-    if status == 200 and response.looks_like_html:
-        return ServerError(
-            "the server answered with an HTML page: is the base URL right?",
-            retryable=False,
             **common,
         )
     if status >= 300:

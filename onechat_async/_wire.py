@@ -8,6 +8,7 @@ where a list or an object was expected, and extra upstream fields (ignored, neve
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ def _camel(name: str) -> str:
 
 
 def _text(value: object, _: object = None) -> str:
+    if type(value) is str:
+        return value
     return "" if value is None else str(value)
 
 
@@ -54,10 +57,17 @@ def _progress(value: object, _: object = None) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value if 0 <= value <= 100 else None
     if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match:
-            percent = int(match.group(1))
-            return percent if percent <= 100 else None
+        return _percent(value)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _percent(value: str) -> int | None:
+    # The same few dozen "N%" strings recur on every poll tick; parse each once.
+    match = _PERCENT.match(value)
+    if match:
+        percent = int(match.group(1))
+        return percent if percent <= 100 else None
     return None
 
 
@@ -66,15 +76,31 @@ def _millis(value: object, _: object = None) -> datetime | None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return _datetime(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _datetime(millis: float) -> datetime:
+    # A task's submit and start times come back unchanged on every tick; datetimes are
+    # immutable, so one instance per timestamp is shared.
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+_STATUSES = {member.value: member for member in TaskStatus} | {"": TaskStatus.NOT_START}
 
 
 def _status(value: object, _: object = None) -> TaskStatus:
-    return TaskStatus(_text(value))
+    known = _STATUSES.get(value) if isinstance(value, str) else None
+    return known if known is not None else TaskStatus(_text(value))
+
+
+_ACTIONS = {member.value: member for member in TaskAction}
 
 
 def _action(value: object, _: object = None) -> TaskAction | None:
-    return TaskAction(value) if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    return _ACTIONS.get(value) or TaskAction(value)
 
 
 def _mapping(value: object, _: object = None) -> Mapping[str, Any]:
