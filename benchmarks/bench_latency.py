@@ -1,0 +1,239 @@
+"""5. Event latency: from the simulator changing a task to the event reaching the consumer.
+
+Tasks arrive at random moments over a minute; each is submitted, then followed by its
+consumer: ours through ``client.track(id)`` with the default ``PollPolicy``, the per-task loop
+by fetching every ``PollPolicy().interval`` seconds and noticing when status or progress
+differ. The gateway-flavour simulator shows a change only at its refresh ticks (every
+``Timings.refresh`` seconds), so a probe reads every task through ``Simulator.task`` at each
+tick and notes when each (status, progress) first became visible; an event's latency is the
+time its consumer got it, less that moment. The gateway's own lag behind the upstream is not
+counted: no client can see a change before the gateway shows it.
+
+Time is virtual (see ``benchmarks._harness``), so latencies are those of the cadence alone,
+in simulated seconds. The client starts at several phases of the gateway's refresh cycle,
+because a poller that happened to tick right after the refresh would look better than luck
+allows.
+
+Run alone: ``python -m benchmarks.bench_latency [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiohttp
+import attrs
+
+from onechat_async import Task
+from onechat_async._policy import PollPolicy
+
+from ._harness import TERMINAL, Baseline, VirtualClock, make_client, make_simulator
+from ._report import Result, Table, median
+
+__all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
+
+_INTERVAL = PollPolicy().interval
+Key = tuple[str, int | None]
+
+
+@attrs.frozen
+class Config:
+    """Tasks per run, client start phases, and the window over which tasks arrive."""
+
+    tasks: int = 200
+    phases: int = 5
+    arrivals_over: float = 60.0
+
+
+FULL = Config()
+QUICK = Config(tasks=60, phases=3)
+SMOKE = Config(tasks=5, phases=1, arrivals_over=10.0)
+
+
+@attrs.frozen
+class _Seen:
+    """One change as a consumer learnt it."""
+
+    latency: float
+    terminal: bool
+
+
+def _wire_key(raw: dict[str, Any]) -> Key:
+    """(status, progress) of a raw task object, read the way the client reads it."""
+    status = str(raw.get("status") or "NOT_START")
+    progress = str(raw.get("progress") or "")
+    return status, int(progress[:-1]) if progress[:-1].isdigit() else None
+
+
+def _task_key(task: Task) -> Key:
+    return task.status.value, task.progress
+
+
+class _Probe:
+    """When each task's (status, progress) first became visible on the simulator."""
+
+    def __init__(self, sim: Any, clock: VirtualClock) -> None:
+        self._sim = sim
+        self._clock = clock
+        self.first: dict[str, dict[Key, float]] = {}
+        self.initial: dict[str, Key] = {}
+
+    def submitted(self, task_id: str) -> None:
+        """Note the state a task was born in: knowing it is no news."""
+        raw = self._sim.task(task_id)
+        key = _wire_key(raw)
+        self.initial[task_id] = key
+        self.first[task_id] = {key: self._clock.now()}
+
+    async def run(self) -> None:
+        """Read every live task at each refresh tick of the gateway (its clock starts at 0)."""
+        refresh = self._sim.timings.refresh
+        tick = 0
+        while True:
+            tick += 1
+            at = tick * refresh
+            # A hair after the tick, so that float rounding cannot land just before it.
+            await self._clock.sleep(at - self._clock.now() + 1e-6)
+            for task_id, seen in self.first.items():
+                raw = self._sim.task(task_id)
+                if raw is not None:
+                    seen.setdefault(_wire_key(raw), at)
+
+    def latency(self, task_id: str, key: Key, now: float) -> _Seen | None:
+        """The latency of learning ``key`` at ``now``; None for the state it was born in."""
+        if key == self.initial.get(task_id):
+            return None
+        shown = self.first[task_id].get(key)
+        if shown is None:
+            raise AssertionError(f"{task_id} reported {key}, which the server never showed")
+        return _Seen(max(0.0, now - shown), key[0] in TERMINAL)
+
+
+Follower = Callable[[str, _Probe, list[_Seen]], Any]
+
+
+async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], float]:
+    """One run of one side; the latencies and query requests per task."""
+    clock = VirtualClock()
+    rng = random.Random(phase)  # the same arrivals for both sides
+    arrivals = sorted(rng.uniform(0, config.arrivals_over) for _ in range(config.tasks))
+    seen: list[_Seen] = []
+    async with clock.running(), make_simulator(clock, capacity=config.tasks, seed=phase) as sim:
+        probe = _Probe(sim, clock)
+        probing = asyncio.get_running_loop().create_task(probe.run())
+        offset = sim.timings.refresh * phase / config.phases
+        async with make_client(sim, clock) as client, aiohttp.ClientSession() as session:
+            base = Baseline(session, sim.url, clock)
+
+            async def follow_ours(at: float, prompt: str) -> None:
+                await clock.sleep(at)
+                task_id = (await client.imagine(prompt)).task_id
+                probe.submitted(task_id)
+                learnt: set[Key] = set()
+                async for event in client.track(task_id):
+                    task = getattr(event, "task", None)
+                    if isinstance(task, Task) and _task_key(task) not in learnt:
+                        learnt.add(_task_key(task))
+                        found = probe.latency(task_id, _task_key(task), clock.now())
+                        if found is not None:
+                            seen.append(found)
+
+            async def follow_loop(at: float, prompt: str) -> None:
+                await clock.sleep(at)
+                task_id = await base.imagine(prompt)
+                probe.submitted(task_id)
+                last = None
+                async for raw in base.follow(task_id):
+                    key = _wire_key(raw)
+                    if key != last:
+                        last = key
+                        found = probe.latency(task_id, key, clock.now())
+                        if found is not None:
+                            seen.append(found)
+
+            follow = follow_ours if ours else follow_loop
+            async with asyncio.TaskGroup() as group:
+                for i, at in enumerate(arrivals):
+                    group.create_task(follow(offset + at, f"latency task {i}"))
+            queries = (sim.counters["fetch"] + sim.counters["list-by-condition"]) / config.tasks
+        probing.cancel()
+        await asyncio.wait({probing})
+    return seen, queries
+
+
+def _row(label: str, seen: Sequence[_Seen], queries: float) -> tuple[str | float, ...]:
+    every = [s.latency for s in seen]
+    ends = [s.latency for s in seen if s.terminal] or [0.0]
+    p90 = statistics.quantiles(every, n=10)[-1] if len(every) > 1 else every[0]
+    return (
+        label,
+        len(every),
+        median(every),
+        p90,
+        statistics.fmean(every),
+        median(ends),
+        median(every) / _INTERVAL,
+        queries,
+    )
+
+
+async def _measure(config: Config) -> Result:
+    ours: list[_Seen] = []
+    loop: list[_Seen] = []
+    ours_q: list[float] = []
+    loop_q: list[float] = []
+    for phase in range(config.phases):
+        seen, queries = await _run(config, phase, ours=True)
+        ours += seen
+        ours_q.append(queries)
+        seen, queries = await _run(config, phase, ours=False)
+        loop += seen
+        loop_q.append(queries)
+    table = Table(
+        f"Seconds (simulated) from a change becoming visible to its event, {config.tasks} tasks "
+        f"x {config.phases} phases",
+        (
+            "follower",
+            "changes",
+            "median s",
+            "p90 s",
+            "mean s",
+            "terminal median s",
+            "median / interval",
+            "queries per task",
+        ),
+        (
+            _row("ours (client.track, default PollPolicy)", ours, median(ours_q)),
+            _row(f"per-task loop (fetch every {_INTERVAL:g} s)", loop, median(loop_q)),
+        ),
+    )
+    notes = (
+        (
+            f"interval = PollPolicy().interval = {_INTERVAL:g} s; queued tasks are polled every "
+            f"{PollPolicy().queued_interval:g} s, tasks near their end down to every "
+            f"{PollPolicy().fast_interval:g} s"
+        ),
+        "a change is counted once per task, however many events it gave",
+    )
+    return Result("5. Event latency", (table,), (), notes)
+
+
+def run(config: Config = FULL) -> Result:
+    """Run both sides at every phase; report pooled medians."""
+    return asyncio.run(_measure(config))
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Run and print the benchmark."""
+    from ._report import render
+
+    print(render(run(QUICK if "--quick" in argv else FULL)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,152 @@
+"""4. Memory per tracked task at 10,000 tasks, measured with tracemalloc.
+
+One ``track_many`` stream follows 10,000 running tasks through the real client and poller,
+answered by the replay transport (:mod:`benchmarks._replay`), so no socket buffer or server
+object is counted. The answers are made before tracing starts; what is counted is everything
+the client allocates and keeps: the tracker's records, the last decoded snapshot of each
+task, the poller's routing tables and the stream's bookkeeping. Measured after the first
+tick (every task seen once) and again after a few ticks of progress, after a collection.
+
+The per-task figure depends on the task: each keeps its last snapshot, whose prompt,
+image URL and buttons are the server's strings. The bodies here carry a 51-character prompt
+and no buttons, as a running imagine has.
+
+Run alone: ``python -m benchmarks.bench_memory [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import tracemalloc
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from onechat_async._policy import PollPolicy
+
+from ._bodies import make_ids, tick_bodies
+from ._replay import ReplayRig
+from ._report import Result, Table, Target, median
+
+__all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
+
+_TARGET = 2048.0
+_TOP = 6
+
+
+@attrs.frozen
+class Config:
+    """How many tasks, ticks after the first, and repeats."""
+
+    tasks: int = 10_000
+    ticks: int = 3
+    repeats: int = 3
+
+
+FULL = Config()
+QUICK = Config(ticks=2, repeats=1)
+SMOKE = Config(tasks=200, ticks=1, repeats=1)
+
+
+@attrs.frozen
+class _Sample:
+    first: float
+    steady: float
+    peak: float
+    top: tuple[tuple[str, float], ...]
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def _where(stat: tracemalloc.StatisticDiff) -> str:
+    frame = stat.traceback[0]
+    path = Path(frame.filename)
+    parts = path.parts
+    # Name files by package-relative path: site-packages and checkout paths are noise.
+    for anchor in ("onechat_async", "asyncio", "attr", "cattrs", "json"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) :])
+    return path.name
+
+
+async def _sample(config: Config) -> _Sample:
+    ids = make_ids(config.tasks)
+    ticks = [
+        tick_bodies(ids, tick=k, changed=0.0 if k == 0 else 1 / 3) for k in range(config.ticks + 1)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before_snapshot = tracemalloc.take_snapshot()
+        before = _traced()
+        async with ReplayRig(ids) as rig:
+            await rig.start(ticks[0])
+            first = _traced() - before
+            for bodies in ticks[1:]:
+                await rig.tick(bodies, advance=PollPolicy().interval)
+            steady = _traced() - before
+            peak = tracemalloc.get_traced_memory()[1] - before
+            after_snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    diff = after_snapshot.compare_to(before_snapshot, "filename")
+    top = tuple(
+        (_where(stat), stat.size_diff / config.tasks)
+        for stat in sorted(diff, key=lambda s: -s.size_diff)[:_TOP]
+    )
+    n = config.tasks
+    return _Sample(first / n, steady / n, peak / n, top)
+
+
+async def _measure(config: Config) -> Result:
+    samples = [await _sample(config) for _ in range(config.repeats)]
+    first = median([s.first for s in samples])
+    steady = median([s.steady for s in samples])
+    peak = median([s.peak for s in samples])
+    main = Table(
+        f"Bytes per tracked task at {config.tasks:,} tasks (tracemalloc, median of "
+        f"{config.repeats})",
+        ("when", "retained bytes per task", "KiB per task"),
+        (
+            ("after the first tick (every task seen once)", first, first / 1024),
+            (f"after {config.ticks} more ticks (a third moving each)", steady, steady / 1024),
+            ("peak while a tick is processed", peak, peak / 1024),
+        ),
+    )
+    where = Table(
+        "Where the retained bytes live (by allocating file, first run)",
+        ("file", "bytes per task"),
+        tuple(samples[0].top),
+    )
+    worst = max(first, steady)
+    target = Target("retained memory per tracked task", worst, "<= 2,048 B", worst <= _TARGET)
+    notes = (
+        (
+            "retained = traced memory after a gc.collect(), less what was traced before the "
+            "stream started; the task ids and the prepared answers are the caller's and not "
+            "counted"
+        ),
+    )
+    return Result("4. Memory per tracked task", (main, where), (target,), notes)
+
+
+def run(config: Config = FULL) -> Result:
+    """Trace ``config.repeats`` runs; report medians."""
+    return asyncio.run(_measure(config))
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Run and print the benchmark."""
+    from ._report import render
+
+    print(render(run(QUICK if "--quick" in argv else FULL)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
