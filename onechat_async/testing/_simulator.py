@@ -32,6 +32,19 @@ class Simulator:
     the client (a :class:`~onechat_async.testing.ScaledClock` or
     :class:`~onechat_async.testing.ManualClock`) and minutes pass in milliseconds.
 
+    Options (all keyword-only):
+
+    - ``api_key``: the key the server enforces (``Authorization: Bearer`` on the gateway,
+      ``mj-api-secret`` on the upstreams).
+    - ``clock``: default :class:`~onechat_async.SystemClock` (real time).
+    - ``running_limit`` / ``waiting_limit``: the upstream account's slots and waiting room;
+      a submit that must wait answers 22 (1 via the gateway), one beyond the room 23 (9 on C#).
+    - ``timings``: a :class:`~onechat_async.testing.Timings` (defaults: an imagine takes
+      about 60 s, the gateway refreshes every 15 s).
+    - ``notify_hooks``: deliver notifyHook callbacks (off, as the gateway strips them);
+      ``hook_duplicate_rate`` is the share of callbacks sent twice.
+    - ``seed``: seeds ids, fault dice, list order and duplicates, so runs replay.
+
     Use it as ``async with Simulator(...) as sim:`` or call :meth:`start` and :meth:`aclose`.
     A closed simulator cannot be started again.
     """

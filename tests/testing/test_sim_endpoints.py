@@ -318,3 +318,40 @@ async def test_task_returns_what_fetch_would(api: Api) -> None:
     task_id = await api.imagine(state="abc")
     assert api.sim.task(task_id) == await api.fetch(task_id)
     assert api.sim.counters["fetch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("imagine", {"prompt": "a cat", "base64Array": ["data:image/png;base64,!!not base64"]}),
+        ("imagine", {"prompt": "a cat", "base64Array": "not a list"}),
+        ("simple-change", {"content": 42, "action": "UPSCALE"}),
+        ("change", {"taskId": "1748339029401828", "action": "ZOOM", "index": 1}),
+    ],
+)
+async def test_more_validation(open_api: OpenApi, endpoint: str, body: dict[str, object]) -> None:
+    """Bad base64 inside a data URL, a non-list, a non-string content and an odd action: code 4."""
+    api = await open_api(flavour="java")
+    assert (await api.submit(endpoint, body))["code"] == 4
+
+
+async def test_modal_refusals(open_api: OpenApi) -> None:
+    """/modal checks banned words and the queue like any submit, leaving the task in MODAL."""
+    api = await open_api(flavour="java", running_limit=1, waiting_limit=0)
+    grid = await api.finished(await api.imagine("a niji cat --niji 6"), step=5)
+    assert grid["properties"]["finalPrompt"] == "a niji cat --niji 6"
+    up = await api.finished(
+        (await api.submit("change", {"taskId": grid["id"], "action": "UPSCALE", "index": 1}))[
+            "result"
+        ],
+        step=5,
+    )
+    zoom = next(b for b in up["buttons"] if b["label"] == "Custom Zoom")
+    opened = await api.submit("action", {"taskId": up["id"], "customId": zoom["customId"]})
+    api.sim.ban_words("gore")
+    banned = await api.submit("modal", {"taskId": opened["result"], "prompt": "gore --zoom 2"})
+    assert banned["code"] == 24
+    await api.imagine("keeps the only slot busy")
+    full = await api.submit("modal", {"taskId": opened["result"], "prompt": "ok --zoom 2"})
+    assert full["code"] == 23
+    assert (await api.fetch(opened["result"]))["status"] == "MODAL"

@@ -143,3 +143,19 @@ async def test_ten_thousand_tasks_stay_cheap(open_api: OpenApi) -> None:
     # Generous bounds: a scan over 10,000 tasks per request would blow them.
     assert created < 5.0
     assert per_list < 0.25
+
+
+async def test_a_busy_port_fails_cleanly() -> None:
+    """Starting on a port already taken raises, and the simulator can still be closed."""
+    async with Simulator(clock=ManualClock()) as first:
+        second = Simulator(clock=ManualClock())
+        with pytest.raises(OSError, match="address already in use"):
+            await second.start(port=first.port)
+        await second.aclose()
+
+
+@pytest.mark.parametrize(("running", "waiting"), [(0, 10), (3, -1)])
+def test_limits_are_checked(running: int, waiting: int) -> None:
+    """A limit that makes no sense fails at construction."""
+    with pytest.raises(ValueError, match="running_limit"):
+        Simulator(running_limit=running, waiting_limit=waiting)
