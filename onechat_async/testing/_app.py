@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import attrs
@@ -36,8 +38,8 @@ _HTML_PAGE = (
     'this app.</noscript><div id="root"></div></body></html>'
 )
 _HTML_5XX = (
-    "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
-    "{status} Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n<center><h1>"
+    "{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 
 
@@ -132,8 +134,9 @@ class _Handler:
 
     def _strike(self, request: web.Request, fault: Fault) -> web.Response:
         if fault.html_error:
-            page = _HTML_5XX.format(status=fault.http_status)
-            return web.Response(status=fault.http_status, text=page, content_type="text/html")
+            status = fault.http_status
+            page = _HTML_5XX.format(status=status, phrase=HTTPStatus(status).phrase)
+            return web.Response(status=status, text=page, content_type="text/html")
         if fault.kind == "http_429":
             headers = {"Retry-After": f"{fault.retry_after:g}"}
             if self.b.flavour == "gateway":
@@ -253,8 +256,6 @@ class _Handler:
         )
 
     def _iso(self) -> str:
-        from datetime import UTC, datetime  # noqa: PLC0415 - only the Java error pages need it
-
         return datetime.fromtimestamp(self.b.clock.wall(), UTC).isoformat(timespec="milliseconds")
 
     # -- queries -----------------------------------------------------------------------

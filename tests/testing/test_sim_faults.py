@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 import time
 
 import aiohttp
@@ -26,7 +27,7 @@ async def test_html_server_errors(api: Api, kind: str, status: int) -> None:
     api.sim.inject(Fault(endpoint="fetch", kind=kind))
     reply = await api.request("GET", f"/mj/task/{await api.imagine()}/fetch")
     assert (reply.status, reply.content_type) == (status, "text/html")
-    assert f"{status}".encode() in reply.body
+    assert f"<title>{status} {HTTPStatus(status).phrase}</title>".encode() in reply.body
 
 
 async def test_http_5xx_html_status_option(api: Api) -> None:
