@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 import time
+from http import HTTPStatus
 
 import aiohttp
 import pytest
