@@ -340,7 +340,7 @@ async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: StepClock) 
 
 async def test_submit_timeout_keeps_the_state(server: ScriptedServer) -> None:
     """A submit that times out raises APITimeoutError (a TimeoutError) with its state, once."""
-    server.reply("POST", "/mj/submit/imagine", json_body=OK, delay=1.0)
+    server.reply("POST", "/mj/submit/imagine", json_body=OK, delay=0.3)
     async with OneChatClient(
         api_key=API_KEY, base_url=server.url, timeout=0.05, submit_retry=RetryPolicy()
     ) as client:
