@@ -13,11 +13,7 @@ import pytest
 
 from onechat_async.testing import ManualClock, Simulator
 
-# The plugin's fixtures, for the tests of the plugin itself (the pytest11 entry point only
-# registers them once the package is installed).
-from onechat_async.testing.pytest_plugin import onechat_client, onechat_simulator
-
-__all__ = ["IMAGE", "Api", "Reply", "onechat_client", "onechat_simulator"]
+__all__ = ["IMAGE", "Api", "Reply"]
 
 KEY = "sk-test"
 IMAGE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
