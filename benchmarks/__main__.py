@@ -1,6 +1,7 @@
 """Run every benchmark and print its tables: ``python -m benchmarks [--quick] [names...]``.
 
-``--quick`` runs smaller configurations (under a minute in all); names (``requests``,
+``--quick`` runs smaller configurations (under a minute in all), ``--smoke`` the smallest
+ones (seconds; a check of the harness, not a measurement); names (``requests``,
 ``tick_cpu``, ``fanout``, ``memory``, ``latency``) pick some benchmarks only. The output is
 Markdown, the form ``docs/benchmarks.md`` quotes.
 """
@@ -23,7 +24,9 @@ from ._report import render
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen benchmarks; the exit status is 0 even when a target is missed."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller configurations")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller configurations")
+    size.add_argument("--smoke", action="store_true", help="the smallest configurations")
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]
@@ -33,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     names = args.names or list(BENCHMARKS)
     started = time.perf_counter()
-    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    preset = "SMOKE" if args.smoke else "QUICK" if args.quick else "FULL"
+    command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
     print(f"# Benchmarks: `{command}`\n")
     print(
         f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
@@ -43,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         module = BENCHMARKS[name]
         began = time.perf_counter()
-        result = module.run(module.QUICK if args.quick else module.FULL)
+        result = module.run(getattr(module, preset))
         print(render(result))
         print(f"_({name}: {time.perf_counter() - began:.1f} s)_\n", flush=True)
         missed += [f"{result.name}: {t.name}" for t in result.targets if not t.met]

@@ -1,0 +1,104 @@
+"""Each benchmark runs in its smallest configuration and hands back well-formed results.
+
+No timing or ratio is asserted here: figures depend on the machine. Counts are checked, since
+a benchmark whose counts do not add up measures nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+
+import pytest
+
+from benchmarks import BENCHMARKS, bench_fanout, bench_latency, bench_requests, bench_tick_cpu
+from benchmarks.__main__ import main
+from benchmarks._report import Result, Table, render
+
+SMOKE_RESULTS: dict[str, Result] = {}
+
+
+def smoke(name: str) -> Result:
+    """The SMOKE result of one benchmark, run once per session."""
+    if name not in SMOKE_RESULTS:
+        module: ModuleType = BENCHMARKS[name]
+        SMOKE_RESULTS[name] = module.run(module.SMOKE)
+    return SMOKE_RESULTS[name]
+
+
+def column(table: Table, name: str) -> list[object]:
+    index = table.columns.index(name)
+    return [row[index] for row in table.rows]
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_result_is_well_formed(name: str) -> None:
+    """Every benchmark returns named tables with rows, finite figures and rendered Markdown."""
+    result = smoke(name)
+    assert result.name
+    assert result.tables
+    for table in result.tables:
+        assert table.rows
+        for row in table.rows:
+            assert len(row) == len(table.columns)
+            numbers = [cell for cell in row if isinstance(cell, int | float)]
+            assert all(math.isfinite(n) and n >= 0 for n in numbers)
+    for target in result.targets:
+        assert math.isfinite(target.value)
+    text = render(result)
+    assert text.startswith(f"## {result.name}")
+    assert all(table.title in text for table in result.tables)
+
+
+def test_request_counts_are_consistent() -> None:
+    """Both followers reach the same outcomes and each spends at least one query."""
+    (table,) = smoke("requests").tables
+    assert column(table, "N tasks") == list(bench_requests.SMOKE.sizes)
+    assert all(str(cell).startswith("yes") for cell in column(table, "same outcomes"))
+    assert all(float(str(n)) > 0 for n in column(table, "ours"))
+    assert all(float(str(n)) > 0 for n in column(table, "per-task loop"))
+
+
+def test_tick_events_match_the_changed_share() -> None:
+    """A tick yields one progress event per task that moved, and none for the others."""
+    (table,) = smoke("tick_cpu").tables
+    (share,) = bench_tick_cpu.SMOKE.changed
+    assert column(table, "events") == [round(bench_tick_cpu.SMOKE.tasks * share)]
+
+
+def test_every_submit_is_accepted() -> None:
+    """Each side of the fan-out gets a task id for every submit."""
+    (table,) = smoke("fanout").tables
+    accepted = column(table, "accepted")
+    assert accepted == [bench_fanout.SMOKE.submits] * len(accepted)
+
+
+def test_memory_is_counted_per_task() -> None:
+    """Tracking retains some memory per task, and a tick's peak is at least what stays."""
+    table = smoke("memory").tables[0]
+    first, steady, peak = (float(str(n)) for n in column(table, "retained bytes per task"))
+    assert first > 0
+    assert steady > 0
+    assert peak >= max(first, steady)
+
+
+def test_latency_sees_changes_on_both_sides() -> None:
+    """Both followers learn of changes, and at least one terminal one per task."""
+    (table,) = smoke("latency").tables
+    changes = column(table, "changes")
+    assert len(changes) == 2
+    assert all(int(str(n)) >= bench_latency.SMOKE.tasks for n in changes)
+
+
+def test_main_runs_a_chosen_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks NAME`` prints that benchmark's tables and a total."""
+    assert main(["--smoke", "tick_cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "## 2. Poll-tick CPU" in out
+    assert "Total:" in out
+
+
+def test_main_refuses_unknown_names() -> None:
+    """An unknown benchmark name is a usage error."""
+    with pytest.raises(SystemExit):
+        main(["no-such-bench"])
