@@ -26,13 +26,15 @@ from onechat_async import OneChatClient
 from onechat_async._policy import PollPolicy
 from onechat_async._responses import Response
 from onechat_async._transport import AiohttpTransport, Transport
-from onechat_async.testing import Simulator
+from onechat_async.testing import ScaledClock, Simulator
 
 __all__ = [
     "API_KEY",
     "TERMINAL",
     "Baseline",
+    "BenchClock",
     "CountingTransport",
+    "ScaledBenchClock",
     "VirtualClock",
     "make_client",
     "make_simulator",
@@ -136,10 +138,30 @@ class VirtualClock:
                     future.set_result(None)
 
 
+class ScaledBenchClock(ScaledClock):
+    """The simulator's ``ScaledClock`` with :class:`VirtualClock`'s interface, for cross-checks.
+
+    Real time runs on whatever happens, so :meth:`busy` and :meth:`running` do nothing.
+    """
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Nothing to hold: real time cannot be stopped."""
+        yield
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Nothing to drive: real time runs by itself."""
+        yield
+
+
+BenchClock = VirtualClock | ScaledBenchClock
+
+
 class CountingTransport:
     """The client's own aiohttp transport, holding the virtual clock still while it sends."""
 
-    def __init__(self, clock: VirtualClock, inner: Transport | None = None) -> None:
+    def __init__(self, clock: BenchClock, inner: Transport | None = None) -> None:
         self._clock = clock
         self._inner = inner or AiohttpTransport()
 
@@ -161,7 +183,7 @@ class CountingTransport:
         await self._inner.aclose()
 
 
-def make_simulator(clock: VirtualClock, *, capacity: int, seed: int = 0) -> Simulator:
+def make_simulator(clock: BenchClock, *, capacity: int, seed: int = 0) -> Simulator:
     """A gateway-flavour simulator whose account runs ``capacity`` tasks at once.
 
     The real account limit (3 running, 10 waiting) would turn "N concurrent tasks" into a
@@ -177,9 +199,7 @@ def make_simulator(clock: VirtualClock, *, capacity: int, seed: int = 0) -> Simu
     )
 
 
-def make_client(
-    sim: Simulator, clock: VirtualClock, poll: PollPolicy | None = None
-) -> OneChatClient:
+def make_client(sim: Simulator, clock: BenchClock, poll: PollPolicy | None = None) -> OneChatClient:
     """Our client, pointed at ``sim`` and sharing its clock."""
     return OneChatClient(
         api_key=API_KEY,
@@ -198,7 +218,7 @@ def query_count(sim: Simulator) -> int:
 class Baseline:
     """The loop apps write today: plain aiohttp, one fetch per task every interval."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, clock: VirtualClock) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, clock: BenchClock) -> None:
         self._session = session
         self._url = base_url
         self._clock = clock
