@@ -37,6 +37,20 @@ class Settings:
     mode: Mode | None
     json_mode: bool
     timeout: float
+    poll_interval: float = 5.0
+
+    def policy(self, deadline: float) -> PollPolicy:
+        """The poll cadence ``--poll-interval`` asks for, with a per-task ``deadline``."""
+        every = self.poll_interval
+        # The same proportions as PollPolicy's defaults (3 s / 5 s / 15 s at 5 s), so one
+        # number scales the whole cadence.
+        return PollPolicy(
+            interval=every,
+            fast_interval=every * 0.6,
+            queued_interval=every * 3,
+            batch_window=min(0.5, every / 10),
+            deadline=deadline,
+        )
 
     def client(self, **overrides: object) -> OneChatClient:
         """A client configured by the global options; ``overrides`` win (the demo's clock)."""
@@ -47,7 +61,7 @@ class Settings:
             "timeout": min(_REQUEST_TIMEOUT, self.timeout),
             # The same deadline for every followed task: a script that says "give up after
             # 10 minutes" means it for the whole command.
-            "poll": PollPolicy(deadline=self.timeout),
+            "poll": self.policy(self.timeout),
         }
         options.update(overrides)
         return OneChatClient(**options)  # type: ignore[arg-type]
@@ -146,6 +160,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     metavar="SECONDS",
     help="Give up on the whole command (and any followed task) after this long; exit code 4.",
 )
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often a running task is polled (queued ones: three times slower). "
+    "The gateway itself refreshes tasks only every ~15 s.",
+)
 @click.version_option(package_name="onechat-async", prog_name="onechat-mj")
 @click.pass_context
 def cli(
@@ -156,6 +179,7 @@ def cli(
     mode: str | None,
     json_mode: bool,
     timeout: float,
+    poll_interval: float,
 ) -> None:
     r"""Drive the OneChat Midjourney API from the shell: submit, follow, fan out, download.
 
@@ -171,4 +195,5 @@ def cli(
         mode=cast("Mode | None", mode.lower() if mode else None),
         json_mode=json_mode,
         timeout=timeout,
+        poll_interval=poll_interval,
     )
