@@ -14,13 +14,13 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .. import _follow
 from .._events import Succeeded
+from .._follow import ALL_CHILDREN
 from .._policy import PollPolicy
 from ..testing import FLAVOURS, ScaledClock, Simulator, serve
 from ._app import Run, Settings, cli, execute
 from ._exits import ExitCode
-from ._following import describe_outcome, follow_stream, follower, outcome_code
+from ._following import describe_outcome, follow_stream, outcome_code
 from ._output import task_table
 from ._serialize import task_json
 from ._watch import children_table, run_fan_out
@@ -75,16 +75,14 @@ async def _demo(run: Run, speed: float, prompt: str) -> int:
     )
     reporter.note(f"1/2 imagine {prompt!r}")
     with reporter.live():
-        ended = await follow_stream(
-            run, _follow.submit_and_track(await follower(run, client), client.imagine(prompt))
-        )
+        ended = await follow_stream(run, client.submit_and_track(client.imagine(prompt)))
     (grid,) = ended.values()
     if not isinstance(grid, Succeeded):
         reporter.error_line(describe_outcome(grid))
         return outcome_code(grid)
     reporter.note(f"2/2 fan-out of {grid.task_id}: U1-U4 (upscales) and V1-V4 (variations)")
     code, rows, bad = await run_fan_out(
-        run, client, grid.task_id, ops=_follow.ALL_CHILDREN, concurrency=4, download=None
+        run, client, grid.task_id, ops=ALL_CHILDREN, concurrency=4, download=None
     )
     for event in bad:
         reporter.error_line(describe_outcome(event))

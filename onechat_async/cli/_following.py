@@ -13,7 +13,6 @@ from typing import Any
 
 from rich.console import Console
 
-from .. import _follow
 from .._client import OneChatClient
 from .._events import (
     Event,
@@ -25,41 +24,15 @@ from .._events import (
     TaskEvent,
     TimedOut,
 )
+from .._follow import EventStream
 from .._models import SubmitResult, Task
-from .._policy import PollPolicy
-from .._poller import Poller
 from ._app import Run
 from ._download import download_image
 from ._exits import ExitCode
 from ._output import task_table
 from ._serialize import submit_json, task_json
 
-__all__ = ["Follower", "follow_stream", "follower", "outcome_code", "submit_and_report", "worst"]
-
-
-class Follower:
-    """What the ``_follow`` functions need of a client: its poller and ``simple_change``.
-
-    Bridges a client that does not own a poller yet; one that does is used as it is.
-    """
-
-    def __init__(self, client: OneChatClient, policy: PollPolicy | None) -> None:
-        self._client = client
-        self._poller = Poller(client, policy or PollPolicy())
-        self.simple_change = client.simple_change
-
-    async def aclose(self) -> None:
-        """Stop the poller (before the client closes, so it never polls a closed client)."""
-        await self._poller.aclose()
-
-
-async def follower(run: Run, client: OneChatClient) -> Any:
-    """The object to pass to the ``_follow`` functions for ``client``."""
-    if hasattr(client, "_poller"):
-        return client
-    bridge = Follower(client, getattr(client, "_poll_policy", None))
-    run.stack.push_async_callback(bridge.aclose)
-    return bridge
+__all__ = ["follow_stream", "outcome_code", "submit_and_report", "worst"]
 
 
 def outcome_code(event: TaskEvent) -> ExitCode:
@@ -95,7 +68,7 @@ def describe_outcome(event: TaskEvent) -> str:
 
 async def follow_stream(
     run: Run,
-    stream: _follow.EventStream,
+    stream: EventStream,
     *,
     on_event: Callable[[Event], None] | None = None,
 ) -> dict[str, Event]:
@@ -151,9 +124,7 @@ async def submit_and_report(
             accepted.append(event.result)
 
     with run.reporter.live():
-        ended = await follow_stream(
-            run, _follow.submit_and_track(await follower(run, client), submit), on_event=remember
-        )
+        ended = await follow_stream(run, client.submit_and_track(submit), on_event=remember)
     (final,) = ended.values()
     task: Task | None = getattr(final, "task", None)
     file = None

@@ -12,12 +12,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from .. import _follow
+from .._client import OneChatClient
 from .._events import Event, SubmitFailed, Submitted, Succeeded, TaskEvent
+from .._follow import ALL_CHILDREN
 from .._models import Task
 from ._app import Run, Settings, cli, execute
 from ._exits import ExitCode
-from ._following import describe_outcome, follow_stream, follower, outcome_code, save, worst
+from ._following import describe_outcome, follow_stream, outcome_code, save, worst
 from ._output import event_label, status_style
 from ._serialize import error_json, submit_json, task_json
 
@@ -81,7 +82,7 @@ def watch(settings: Settings, task_ids: tuple[str, ...], download: Path | None) 
     async def body(run: Run) -> int:
         client = await run.client()
         latest: dict[str, TaskEvent] = {}
-        stream = _follow.track_many(await follower(run, client), ids)
+        stream = client.track_many(ids)
         if run.reporter.json_mode:
             ended = await follow_stream(run, stream)
         else:
@@ -141,9 +142,10 @@ async def _finish(
 @click.argument("parent_id", metavar="TASK_ID")
 @click.option(
     "--ops",
-    default=",".join(_follow.ALL_CHILDREN),
+    default=",".join(ALL_CHILDREN),
     show_default=True,
     help="Which children to make, comma-separated (U1-U4, V1-V4, R).",
+    callback=lambda _ctx, _param, value: parse_ops(value),
 )
 @click.option(
     "--concurrency",
@@ -160,19 +162,23 @@ async def _finish(
 )
 @click.pass_obj
 def fan_out(
-    settings: Settings, parent_id: str, ops: str, concurrency: int, download: Path | None
+    settings: Settings,
+    *,
+    parent_id: str,
+    ops: tuple[str, ...],
+    concurrency: int,
+    download: Path | None,
 ) -> None:
     """Make the children of the finished grid TASK_ID (all eight by default), one bar each.
 
     Exit 0 when every child succeeded, 3 when any failed or could not be submitted, 4 when
     any timed out (and none failed).
     """
-    wanted = parse_ops(ops)
 
     async def body(run: Run) -> int:
         client = await run.client()
         code, rows, bad = await run_fan_out(
-            run, client, parent_id, ops=wanted, concurrency=concurrency, download=download
+            run, client, parent_id, ops=ops, concurrency=concurrency, download=download
         )
         run.reporter.result(
             "fan-out",
@@ -188,7 +194,7 @@ def fan_out(
 
 async def run_fan_out(
     run: Run,
-    client: Any,
+    client: OneChatClient,
     parent_id: str,
     *,
     ops: tuple[str, ...],
@@ -212,9 +218,7 @@ async def run_fan_out(
         if board is not None:
             for op in ops:
                 board.add(op, f"{op} of {parent_id}", status="submitting")
-        stream = _follow.fan_out(
-            await follower(run, client), parent_id, ops, concurrency=concurrency
-        )
+        stream = client.fan_out(parent_id, ops, concurrency=concurrency)
         ended = await follow_stream(run, stream, on_event=remember)
 
     rows: list[dict[str, Any]] = []
