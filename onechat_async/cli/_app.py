@@ -181,9 +181,8 @@ def cli(
     timeout: float,
     poll_interval: float,
 ) -> None:
-    r"""Drive the OneChat Midjourney API from the shell: submit, follow, fan out, download.
+    """Drive the OneChat Midjourney API from the shell: submit, follow, fan out, download.
 
-    \b
     Exit codes: 0 success, 1 API or other error, 2 bad usage, 3 task failed,
     4 timeout, 5 authentication problem, 130 interrupted.
 
