@@ -38,6 +38,7 @@ from ._report import Result, Table, median
 __all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
 
 _INTERVAL = PollPolicy().interval
+_QUEUED = frozenset({"NOT_START", "SUBMITTED", "MODAL"})
 Key = tuple[str, int | None]
 
 
@@ -61,6 +62,8 @@ class _Seen:
 
     latency: float
     terminal: bool
+    #: Whether the task was queued (NOT_START, SUBMITTED, MODAL) before this change.
+    was_queued: bool
 
 
 def _wire_key(raw: dict[str, Any]) -> Key:
@@ -104,14 +107,15 @@ class _Probe:
                 if raw is not None:
                     seen.setdefault(_wire_key(raw), at)
 
-    def latency(self, task_id: str, key: Key, now: float) -> _Seen | None:
-        """The latency of learning ``key`` at ``now``; None for the state it was born in."""
+    def latency(self, task_id: str, key: Key, now: float, before: Key | None) -> _Seen | None:
+        """The latency of learning ``key`` at ``now`` after ``before``; None for the first."""
         if key == self.initial.get(task_id):
             return None
         shown = self.first[task_id].get(key)
         if shown is None:
             raise AssertionError(f"{task_id} reported {key}, which the server never showed")
-        return _Seen(max(0.0, now - shown), key[0] in TERMINAL)
+        queued = before is None or before[0] in _QUEUED
+        return _Seen(max(0.0, now - shown), key[0] in TERMINAL, queued)
 
 
 Follower = Callable[[str, _Probe, list[_Seen]], Any]
@@ -135,11 +139,14 @@ async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], 
                 task_id = (await client.imagine(prompt)).task_id
                 probe.submitted(task_id)
                 learnt: set[Key] = set()
+                last: Key | None = None
                 async for event in client.track(task_id):
                     task = getattr(event, "task", None)
                     if isinstance(task, Task) and _task_key(task) not in learnt:
-                        learnt.add(_task_key(task))
-                        found = probe.latency(task_id, _task_key(task), clock.now())
+                        key = _task_key(task)
+                        learnt.add(key)
+                        found = probe.latency(task_id, key, clock.now(), last)
+                        last = key
                         if found is not None:
                             seen.append(found)
 
@@ -147,12 +154,12 @@ async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], 
                 await clock.sleep(at)
                 task_id = await base.imagine(prompt)
                 probe.submitted(task_id)
-                last = None
+                last: Key | None = None
                 async for raw in base.follow(task_id):
                     key = _wire_key(raw)
                     if key != last:
+                        found = probe.latency(task_id, key, clock.now(), last)
                         last = key
-                        found = probe.latency(task_id, key, clock.now())
                         if found is not None:
                             seen.append(found)
 
@@ -169,6 +176,7 @@ async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], 
 def _row(label: str, seen: Sequence[_Seen], queries: float) -> tuple[str | float, ...]:
     every = [s.latency for s in seen]
     ends = [s.latency for s in seen if s.terminal] or [0.0]
+    leaving = [s.latency for s in seen if s.was_queued] or [0.0]
     p90 = statistics.quantiles(every, n=10)[-1] if len(every) > 1 else every[0]
     return (
         label,
@@ -177,6 +185,7 @@ def _row(label: str, seen: Sequence[_Seen], queries: float) -> tuple[str | float
         p90,
         statistics.fmean(every),
         median(ends),
+        median(leaving),
         median(every) / _INTERVAL,
         queries,
     )
@@ -204,6 +213,7 @@ async def _measure(config: Config) -> Result:
             "p90 s",
             "mean s",
             "terminal median s",
+            "leaving a queued state, median s",
             "median / interval",
             "queries per task",
         ),
