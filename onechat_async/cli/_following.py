@@ -18,6 +18,7 @@ from .._events import (
     Event,
     Failed,
     Lost,
+    NeedsModal,
     SubmitFailed,
     Submitted,
     Succeeded,
@@ -37,7 +38,7 @@ __all__ = ["follow_stream", "outcome_code", "submit_and_report", "worst"]
 
 def outcome_code(event: TaskEvent) -> ExitCode:
     """What one task's terminal event means for the exit code."""
-    if isinstance(event, Succeeded):
+    if isinstance(event, Succeeded | NeedsModal):
         return ExitCode.OK
     if isinstance(event, TimedOut):
         return ExitCode.TIMEOUT
@@ -71,10 +72,13 @@ async def follow_stream(
     stream: EventStream,
     *,
     on_event: Callable[[Event], None] | None = None,
+    stop_at_modal: bool = False,
 ) -> dict[str, Event]:
     """Report every event of ``stream``; return the terminal event of each task by task id.
 
     A fan-out child that could not be submitted has no id of its own: it is keyed by its op.
+    With ``stop_at_modal``, a task waiting in MODAL ends the stream: it would never move
+    until someone calls ``modal``, so waiting on would only run into ``--timeout``.
     """
     ended: dict[str, Event] = {}
     async with stream:
@@ -85,6 +89,9 @@ async def follow_stream(
             if event.is_terminal:
                 key = event.op if isinstance(event, SubmitFailed) else event.task_id
                 ended[key] = event
+            elif stop_at_modal and isinstance(event, NeedsModal):
+                ended[event.task_id] = event
+                break
     return ended
 
 
@@ -124,7 +131,13 @@ async def submit_and_report(
             accepted.append(event.result)
 
     with run.reporter.live():
-        ended = await follow_stream(run, client.submit_and_track(submit), on_event=remember)
+        ended = await follow_stream(
+            run,
+            client.submit_and_track(submit),
+            on_event=remember,
+            # Right after /modal the server may still show MODAL until its next refresh.
+            stop_at_modal=command != "modal",
+        )
     (final,) = ended.values()
     task: Task | None = getattr(final, "task", None)
     file = None
@@ -144,6 +157,11 @@ async def submit_and_report(
             out.print(task_table(task, file=file))
 
     run.reporter.result(command, payload, human)
+    if isinstance(final, NeedsModal):
+        run.reporter.note(
+            f"task {final.task_id} waits in MODAL: finish it with "
+            f"onechat-mj modal {final.task_id} --prompt ... (or --mask FILE)"
+        )
     if code != ExitCode.OK:
         run.reporter.error_line(describe_outcome(final))
     return code
