@@ -51,9 +51,11 @@ class AiohttpTransport:
             return self._borrowed
         if self._owned is None:
             # Made lazily so that constructing a client outside a running loop is fine.
+            # trust_env stays off: it costs two thread-pool hops per request (.netrc and proxy
+            # look-ups) and a .netrc entry for the host would clash with our Authorization
+            # header. Whoever needs a proxy passes a session configured for it.
             self._owned = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
-                trust_env=True,
             )
         return self._owned
 
