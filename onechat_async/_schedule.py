@@ -110,10 +110,12 @@ class Tracker:
         empty, it is topped up with the tasks due soonest that were not asked about lately,
         which also pulls tasks into the same rhythm.
         """
-        if now < self._hold_until:
-            return []
         policy = self.policy
         horizon = now + policy.batch_window
+        # _next_poll never overstates the earliest next_at, so this skips the full scan on
+        # the many wake-ups (right after a round, say) where nothing can be due.
+        if now < self._hold_until or horizon < self._next_poll:
+            return []
         entries = self._entries
         due = [task_id for task_id, entry in entries.items() if entry.next_at <= horizon]
         room = -len(due) % policy.chunk_size
@@ -126,15 +128,12 @@ class Tracker:
                 and (entry.polled_at is None or entry.polled_at <= recent)
             ]
             due.extend(task_id for _, task_id in heapq.nsmallest(room, candidates))
-        next_poll = math.inf
         for task_id in due:
             entry = entries[task_id]
             state = entry.state
             entry.polled_at = now
             entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
-        for entry in entries.values():
-            next_poll = min(next_poll, entry.next_at)
-        self._next_poll = next_poll
+        self._next_poll = min((entry.next_at for entry in entries.values()), default=math.inf)
         return due
 
     def on_listed(
