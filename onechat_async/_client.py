@@ -18,6 +18,7 @@ from . import _requests as rq
 from ._clock import Clock, SystemClock
 from ._errors import (
     APIConnectionError,
+    ClientClosedError,
     InvalidRequestError,
     OneChatError,
     QueueFullError,
@@ -153,7 +154,7 @@ class OneChatClient:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this OneChatClient is closed; make a new one")
+            raise ClientClosedError("this OneChatClient is closed; make a new one")
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ Every one of them derives from :class:`OneChatError`; the tree is deliberately s
     ├── APIConnectionError       the request may not have reached the server, or its answer was lost
     │   └── APITimeoutError      ... because it took too long (also a TimeoutError)
     ├── TaskFailedError          a tracked task ended in FAILURE or CANCEL; carries the task
-    └── TaskTimeoutError         a tracked task outlived the caller's deadline (also a TimeoutError)
+    ├── TaskTimeoutError         a tracked task outlived the caller's deadline (also a TimeoutError)
+    └── ClientClosedError        the client was closed: used after aclose(), or while tracking
+                                 (also a RuntimeError)
 
 Each carries what a caller needs to decide what to do next: the HTTP ``status``, the API
 ``code``, the server's ``message``, the ``task_id`` and the submit's ``state`` where known, and
@@ -35,6 +37,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BannedPromptError",
+    "ClientClosedError",
     "InvalidRequestError",
     "OneChatError",
     "QueueFullError",
@@ -192,3 +195,7 @@ class TaskTimeoutError(OneChatError, TimeoutError):
     def __init__(self, message: str, *, task_id: str, task: Task | None = None) -> None:
         super().__init__(message, task_id=task_id)
         self.task = task
+
+
+class ClientClosedError(OneChatError, RuntimeError):
+    """The client was closed: it takes no more calls, and open streams end with this."""

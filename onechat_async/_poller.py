@@ -13,6 +13,7 @@ then it raises instead of hanging.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -21,7 +22,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ._clock import Clock
-from ._errors import OneChatError, RateLimitError, ServerError, TaskNotFoundError
+from ._errors import (
+    ClientClosedError,
+    OneChatError,
+    RateLimitError,
+    ServerError,
+    TaskNotFoundError,
+)
 from ._events import Event, TimedOut
 from ._models import Task
 from ._policy import Pacer, PollPolicy
@@ -57,6 +64,40 @@ class _Stop:
         self.error = error
 
 
+class _Inbox:
+    """An unbounded single-consumer queue.
+
+    asyncio.Queue's bookkeeping (task counts, putter wake-ups) is paid per event, and a tick
+    over 10,000 tasks hands out thousands of events; this keeps just the deque and one waiter.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Event | _Stop] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Event | _Stop) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Event | _Stop:
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("an event stream can be read by one coroutine at a time")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class Subscription:
     """One consumer's events for the ids it watches, in the order they happened."""
 
@@ -64,7 +105,7 @@ class Subscription:
         self.poller = poller
         self.deadline_at = deadline_at
         self.started_at = poller.clock.now()
-        self.queue: asyncio.Queue[Event | _Stop] = asyncio.Queue()
+        self.queue = _Inbox()
         #: Ids whose terminal event the consumer has not taken yet.
         self.open: set[str] = set()
         #: Ids the poller still routes events of to this subscription.
@@ -147,13 +188,13 @@ class Poller:
     def adopt(self, sub: Subscription) -> None:
         """Know ``sub`` from its creation, so that closing can end it."""
         if self._closed:
-            raise OneChatError("the client is closed; no task can be tracked any more")
+            raise ClientClosedError("the client is closed; no task can be tracked any more")
         self._live.add(sub)
 
     def subscribe(self, sub: Subscription, ids: Iterable[str]) -> None:
         """Route the events of ``ids`` to ``sub``; start polling them if nobody did."""
         if self._closed:
-            raise OneChatError("the client is closed; no task can be tracked any more")
+            raise ClientClosedError("the client is closed; no task can be tracked any more")
         now = self.clock.now()
         for task_id in ids:
             if task_id in sub.routed:
@@ -212,7 +253,7 @@ class Poller:
             task.cancel()
             # asyncio.wait, unlike awaiting the task, lets our own cancellation through.
             await asyncio.wait({task})
-        self._end_all(OneChatError("the client was closed while tasks were being tracked"))
+        self._end_all(ClientClosedError("the client was closed while tasks were being tracked"))
 
     def _end_all(self, error: OneChatError) -> None:
         subs = list(self._live)

@@ -13,6 +13,7 @@ import pytest
 from onechat_async import (
     APITimeoutError,
     AuthenticationError,
+    ClientClosedError,
     InvalidRequestError,
     OneChatClient,
     QueueFullError,
@@ -470,9 +471,9 @@ async def test_borrowed_session_stays_open(server: ScriptedServer) -> None:
             await client.fetch(PARENT)
         assert client.closed
         assert not session.closed
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(ClientClosedError, match="closed"):
             await client.fetch(PARENT)
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(ClientClosedError, match="closed"):
             async with client:
                 pass
 

@@ -10,6 +10,7 @@ import pytest
 
 from onechat_async._errors import (
     APIConnectionError,
+    ClientClosedError,
     OneChatError,
     RateLimitError,
     ServerError,
@@ -228,9 +229,9 @@ async def test_aclose_ends_open_streams_with_an_error(client: FakeClient) -> Non
     stream = track(client, "42")
     await stream.__anext__()
     await client.aclose()
-    with pytest.raises(OneChatError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         await stream.__anext__()
-    with pytest.raises(OneChatError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         await track(client, "42").__anext__()
     assert other_tasks() == set()
 
