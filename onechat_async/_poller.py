@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ._clock import Clock
 from ._errors import (
+    AuthenticationError,
     ClientClosedError,
     OneChatError,
     RateLimitError,
@@ -385,6 +386,12 @@ class Poller:
             self._deliver(self.tracker.on_fetched(task_id, task, self.clock.now()))
 
     def _failed(self, ids: Sequence[str], exc: Exception) -> None:
+        if isinstance(exc, AuthenticationError):
+            # A refused key does not heal by waiting: tell every consumer now rather than
+            # back off in silence until the deadline an hour later.
+            _log.error("the server refused the key while tracking: %s", exc)
+            self._end_all(exc)
+            return
         self._failures += 1
         retry_after = getattr(exc, "retry_after", None)
         wait = self.policy.backoff(

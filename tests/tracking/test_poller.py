@@ -10,6 +10,7 @@ import pytest
 
 from onechat_async._errors import (
     APIConnectionError,
+    AuthenticationError,
     ClientClosedError,
     OneChatError,
     RateLimitError,
@@ -138,6 +139,21 @@ async def test_query_errors_back_off_and_never_escape(client: FakeClient) -> Non
     ids = [client.add(str(i)) for i in range(30)]
     events = await collect(track_many(client, ids))
     assert sorted(e.task_id for e in events if isinstance(e, Succeeded)) == sorted(ids)
+
+
+async def test_a_refused_key_ends_every_stream_with_the_error(client: FakeClient) -> None:
+    """A 401 while polling raises AuthenticationError from every open stream at once."""
+    client.list_fault = lambda ids: AuthenticationError("无效的令牌", status=401)
+    client.add("41")
+    client.add("42")
+    first, second = track(client, "41"), track(client, "42")
+    with pytest.raises(AuthenticationError, match="无效的令牌"):
+        await first.__anext__()
+    with pytest.raises(AuthenticationError):
+        await second.__anext__()
+    assert client._poller.watched == frozenset()
+    # Each stream began watching on its first read: one request each, none retried.
+    assert client.list_calls == [["41"], ["42"]]
 
 
 async def test_retry_after_holds_every_query(client: FakeClient, clock: FakeClock) -> None:
