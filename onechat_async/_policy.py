@@ -47,10 +47,12 @@ class PollPolicy:
 
     - ``interval``: the base cadence for a running task.
     - ``fast_interval``: the floor for a task that looks close to done (from its observed
-      progress rate), so the last step is seen promptly.
-    - ``queued_interval``: the cadence for NOT_START, SUBMITTED and MODAL tasks.
+      progress rate), so the last step is seen promptly (default: 0.6 x ``interval``).
+    - ``queued_interval``: the cadence for NOT_START, SUBMITTED and MODAL tasks (default:
+      3 x ``interval``).
     - ``batch_window``: how early a task may be polled to share a request with others; also the
-      delay before a newly watched task is first asked about, so a burst of watches is batched.
+      delay before a newly watched task is first asked about, so a burst of watches is batched
+      (default: ``interval`` / 10).
     - ``backoff_initial``/``backoff_max``/``backoff_jitter``: waits after failed queries,
       doubling per consecutive failure; a server's ``Retry-After`` wins when it is longer.
     - ``max_requests_per_second``: a cap over all query requests of one client (bursts up to
@@ -62,9 +64,24 @@ class PollPolicy:
     """
 
     interval: float = attrs.field(default=5.0, converter=seconds, validator=_positive)
-    fast_interval: float = attrs.field(default=3.0, converter=seconds, validator=_positive)
-    queued_interval: float = attrs.field(default=15.0, converter=seconds, validator=_positive)
-    batch_window: float = attrs.field(default=0.5, converter=seconds, validator=_non_negative)
+    # The three below follow ``interval`` unless given (3 s, 15 s and 0.5 s at the default
+    # 5 s), so that PollPolicy(interval=0.2) polls queued tasks quickly too, instead of
+    # keeping a 15 s cadence meant for the real gateway.
+    fast_interval: float = attrs.field(
+        default=attrs.Factory(lambda self: self.interval * 0.6, takes_self=True),
+        converter=seconds,
+        validator=_positive,
+    )
+    queued_interval: float = attrs.field(
+        default=attrs.Factory(lambda self: self.interval * 3, takes_self=True),
+        converter=seconds,
+        validator=_positive,
+    )
+    batch_window: float = attrs.field(
+        default=attrs.Factory(lambda self: self.interval / 10, takes_self=True),
+        converter=seconds,
+        validator=_non_negative,
+    )
     backoff_initial: float = attrs.field(default=2.0, converter=seconds, validator=_non_negative)
     backoff_max: float = attrs.field(default=60.0, converter=seconds, validator=_non_negative)
     backoff_jitter: float = attrs.field(default=1.0, converter=seconds, validator=_non_negative)
@@ -92,7 +109,8 @@ class PollPolicy:
         if rate is None or rate <= 0 or progress is None:
             return self.interval
         remaining = (100 - progress) / rate
-        return max(self.fast_interval, min(self.interval, remaining / 2))
+        floor = min(self.fast_interval, self.interval)
+        return max(floor, min(self.interval, remaining / 2))
 
     def backoff(self, failures: int, *, retry_after: float | None, rng: random.Random) -> float:
         """The wait after ``failures`` consecutive failed queries (1-based)."""

@@ -282,6 +282,19 @@ def test_policy_delay(
     assert PollPolicy().delay(status, progress, rate) == expected
 
 
+def test_policy_cadences_follow_the_interval_unless_given() -> None:
+    """A shorter interval shortens the queued, fast and batching cadences with it."""
+    quick = PollPolicy(interval=0.2)
+    assert (quick.fast_interval, quick.queued_interval, quick.batch_window) == pytest.approx(
+        (0.12, 0.6, 0.02)
+    )
+    assert quick.delay(TaskStatus.SUBMITTED, None, None) == pytest.approx(0.6)
+    pinned = PollPolicy(interval=1, queued_interval=7, fast_interval=2)
+    assert pinned.queued_interval == 7.0
+    # A fast floor above the interval never makes a moving task wait longer than interval.
+    assert pinned.delay(TaskStatus.IN_PROGRESS, 99, 5.0) == 1.0
+
+
 def test_policy_backoff_doubles_caps_and_honours_retry_after() -> None:
     """Backoff doubles per failure up to the cap, and Retry-After wins when longer."""
     policy = PollPolicy(backoff_initial=1, backoff_max=8, backoff_jitter=0)
