@@ -220,12 +220,11 @@ def alarm(state: TrackedTask, policy: PollPolicy) -> float | None:
     """When :func:`expire` would next have something to say about this task."""
     if state.ended:
         return None
-    times = []
-    if state.deadline_at is not None:
-        times.append(state.deadline_at)
-    if not state.stalled and policy.stall_after is not None:
-        times.append(state.changed_at + policy.stall_after)
-    return min(times, default=None)
+    deadline = state.deadline_at
+    if state.stalled or policy.stall_after is None:
+        return deadline
+    stall = state.changed_at + policy.stall_after
+    return stall if deadline is None or stall < deadline else deadline
 
 
 def time_out(state: TrackedTask, now: float, task: Task | None) -> TimedOut:
