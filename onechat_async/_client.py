@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from . import _follow
 from . import _requests as rq
@@ -41,6 +41,10 @@ from ._responses import (
 )
 from ._retry import RetryPolicy, seconds
 from ._transport import AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    # Only named in a signature: the aiohttp code itself stays in _transport.
+    import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "ImageInput", "Mode", "OneChatClient"]
 
@@ -77,7 +81,7 @@ class OneChatClient:
         api_key: str | None = None,
         base_url: str | None = None,
         mode: Mode | None = None,
-        session: Any = None,
+        session: aiohttp.ClientSession | None = None,
         timeout: float | timedelta = 30.0,
         retry: RetryPolicy | None = None,
         submit_retry: RetryPolicy | None = None,
