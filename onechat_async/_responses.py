@@ -131,6 +131,17 @@ def is_missing_route(response: Response) -> bool:
     return False
 
 
+def _context(response: Response, request: Request, code: int | None = None) -> dict[str, Any]:
+    """What every error raised here carries about the exchange it came from."""
+    return {
+        "status": response.status,
+        "code": code,
+        "task_id": request.task_id,
+        "state": request.state,
+        "endpoint": request.endpoint,
+    }
+
+
 def _http_error(response: Response, request: Request, *, now_wall: float) -> OneChatError | None:
     """The error that the HTTP layer alone decides, or None when the body must be read."""
     status = response.status
@@ -140,22 +151,13 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
             return None
         return ServerError(
             "the server answered with an HTML page: is the base URL right?",
-            status=status,
-            task_id=request.task_id,
-            state=request.state,
-            endpoint=request.endpoint,
+            **_context(response, request),
             retryable=False,
         )
     data = _json_or_none(response)
     message = _message(data)
     code = _code(data)
-    common: dict[str, Any] = {
-        "status": response.status,
-        "code": code,
-        "task_id": request.task_id,
-        "state": request.state,
-        "endpoint": request.endpoint,
-    }
+    common = _context(response, request, code)
     if status in (401, 403):
         return AuthenticationError(message or f"HTTP {status}: the key was refused", **common)
     if status == 429:
@@ -184,33 +186,21 @@ def _body(response: Response, request: Request) -> object:
     if not response.body.strip():
         raise ServerError(
             "the server answered with an empty body",
-            status=response.status,
-            task_id=request.task_id,
-            state=request.state,
-            endpoint=request.endpoint,
+            **_context(response, request),
         )
     try:
         return parse_json(response.body)
     except WireError as exc:
         raise ServerError(
             str(exc),
-            status=response.status,
-            task_id=request.task_id,
-            state=request.state,
-            endpoint=request.endpoint,
+            **_context(response, request),
         ) from None
 
 
 def _submit_refusal(data: dict[str, Any], response: Response, request: Request) -> OneChatError:
     code = _code(data)
     message = _message(data) or f"submit refused with code {code}"
-    common: dict[str, Any] = {
-        "status": response.status,
-        "code": code,
-        "task_id": request.task_id,
-        "state": request.state,
-        "endpoint": request.endpoint,
-    }
+    common = _context(response, request, code)
     properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
     assert isinstance(properties, dict)  # noqa: S101 - narrowed just above, for mypy
     if code == 30:
@@ -242,30 +232,20 @@ def read_submit(response: Response, request: Request, *, now_wall: float) -> Sub
     if not isinstance(data, dict):
         raise ServerError(
             f"submit answer is not a JSON object: {type(data).__name__}",
-            status=response.status,
-            endpoint=request.endpoint,
-            state=request.state,
+            **_context(response, request),
         )
     if data.get("success") is False or _code(data) not in _ACCEPTED:
         raise _submit_refusal(data, response, request)
     try:
         return decode_submit_result(data)
     except WireError as exc:
-        raise ServerError(
-            str(exc),
-            status=response.status,
-            code=_code(data),
-            endpoint=request.endpoint,
-            state=request.state,
-        ) from None
+        raise ServerError(str(exc), **_context(response, request, _code(data))) from None
 
 
 def _not_found(response: Response, request: Request, message: str = "") -> TaskNotFoundError:
     return TaskNotFoundError(
         message or f"the server does not know task {request.task_id}",
-        status=response.status,
-        task_id=request.task_id,
-        endpoint=request.endpoint,
+        **_context(response, request),
     )
 
 
@@ -286,11 +266,7 @@ def _query_refusal(data: dict[str, Any], response: Response, request: Request) -
     if any(w in message.lower() for w in _NOT_FOUND_WORDS):
         return _not_found(response, request, message)
     return APIError(
-        message or "the server refused the query",
-        status=response.status,
-        code=_code(data),
-        task_id=request.task_id,
-        endpoint=request.endpoint,
+        message or "the server refused the query", **_context(response, request, _code(data))
     )
 
 
@@ -304,9 +280,7 @@ def read_task(response: Response, request: Request, *, now_wall: float) -> Task:
     try:
         return decode_task(data)
     except WireError as exc:
-        raise ServerError(
-            str(exc), status=response.status, task_id=request.task_id, endpoint=request.endpoint
-        ) from None
+        raise ServerError(str(exc), **_context(response, request)) from None
 
 
 def read_raw_task_list(
@@ -320,9 +294,7 @@ def read_raw_task_list(
     if isinstance(data, dict):
         raise _query_refusal(data, response, request)
     if not isinstance(data, list):
-        raise ServerError(
-            "task list is not a JSON array", status=response.status, endpoint=request.endpoint
-        )
+        raise ServerError("task list is not a JSON array", **_context(response, request))
     return [item for item in data if isinstance(item, dict)]
 
 
@@ -345,12 +317,7 @@ def read_seed(response: Response, request: Request, *, now_wall: float) -> str:
     """The seed from ``/task/{id}/image-seed``."""
     data = _query_data(response, request, now_wall=now_wall)
     if not isinstance(data, dict):
-        raise ServerError(
-            "seed answer is not a JSON object",
-            status=response.status,
-            task_id=request.task_id,
-            endpoint=request.endpoint,
-        )
+        raise ServerError("seed answer is not a JSON object", **_context(response, request))
     result = data.get("result")
     if _code(data) != 1 or result in (None, ""):
         raise _query_refusal(data, response, request)
