@@ -12,8 +12,10 @@ Every one of them derives from :class:`OneChatError`; the tree is deliberately s
     │   ├── SubmitRejectedError  any other refusal of a submit (codes 3, 4, 9, ...)
     │   ├── TaskNotFoundError    the server does not know the task id
     │   └── ServerError          5xx, HTML, empty or undecodable bodies
-    ├── APIConnectionError       the request may not have reached the server, or its answer was lost
+    ├── APIConnectionError       a query failed in transit, or a submit's connection was refused
     │   └── APITimeoutError      ... because it took too long (also a TimeoutError)
+    ├── SubmitOutcomeUnknownError  a submit left, and what became of it is unknown: it may have
+    │                            created (and charged) a task. Never re-sent by the library
     ├── TaskFailedError          a tracked task ended in FAILURE or CANCEL; carries the task
     ├── TaskTimeoutError         a tracked task outlived the caller's deadline (also a TimeoutError)
     └── ClientClosedError        the client was closed: used after aclose(), or while tracking
@@ -43,6 +45,7 @@ __all__ = [
     "QueueFullError",
     "RateLimitError",
     "ServerError",
+    "SubmitOutcomeUnknownError",
     "SubmitRejectedError",
     "TaskFailedError",
     "TaskNotFoundError",
@@ -179,6 +182,29 @@ class APIConnectionError(OneChatError):
 
 class APITimeoutError(APIConnectionError, TimeoutError):
     """No answer came within the request timeout."""
+
+
+class SubmitOutcomeUnknownError(OneChatError):
+    """A submit left, and whether it created a task is unknown; it must not be sent again.
+
+    Raised instead of any other error when the request may have reached a server that acted
+    on it: the connection broke or timed out after the request was sent, a 2xx answer was
+    empty, cut short or not JSON, a 5xx came from a gateway that may have forwarded it, an
+    accepted answer carried no usable task id, or the caller cancelled the submit in flight.
+    :attr:`retryable` is always False: no path of this library sends it again.
+
+    :attr:`reason` names what happened (``"timeout"``, ``"connection_lost"``,
+    ``"unreadable_answer"``, ``"server_error"``, ``"no_task_id"``, ``"cancelled"``);
+    :attr:`state` is the ``state`` you passed, which the server echoes on the task, so
+    the task can be recognised if it turns up (a callback, a later list).
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
+        kw.pop("retryable", None)
+        super().__init__(message, **kw)
+        self.reason = reason
 
 
 class TaskFailedError(OneChatError):
