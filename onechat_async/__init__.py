@@ -43,8 +43,7 @@ from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ALL_CHILDREN",

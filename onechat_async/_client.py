@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -17,30 +17,32 @@ from . import _follow
 from . import _requests as rq
 from ._clock import Clock, SystemClock
 from ._errors import (
-    APIConnectionError,
     ClientClosedError,
     InvalidRequestError,
     OneChatError,
-    QueueFullError,
-    RateLimitError,
     SubmitRejectedError,
 )
 from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, SubmitResult, Task
+from ._outcome import may_resend, settle, unknown
 from ._policy import PollPolicy
 from ._poller import Poller
 from ._requests import Request
 from ._responses import (
     Response,
     is_missing_route,
+    read_raw_task,
     read_raw_task_list,
     read_seed,
     read_submit,
     read_task,
     read_task_list,
 )
-from ._retry import RetryPolicy, seconds
+from ._retry import RetryPolicy
+from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
+from ._validate import count, optional_seconds, seconds
+from ._version import __version__
 
 if TYPE_CHECKING:
     # Only named in a signature: the aiohttp code itself stays in _transport.
@@ -52,8 +54,6 @@ _T = TypeVar("_T")
 _log = logging.getLogger("onechat_async")
 
 DEFAULT_BASE_URL = "https://gpts.onechat.fun"
-_VERSION = "0.1.0"
-_CHUNK = 100
 _MODES = {"fast": "/mj-fast/mj", "relax": "/mj-relax/mj", "turbo": "/mj-turbo/mj", None: "/mj"}
 Mode = Literal["fast", "relax", "turbo"]
 ImageInput = bytes | str | os.PathLike[str]
@@ -67,12 +67,18 @@ class OneChatClient:
 
     Use it as an async context manager, or call :meth:`aclose` when done. ``api_key`` and
     ``base_url`` default to the ``ONECHAT_API_KEY`` and ``ONECHAT_BASE_URL`` environment
-    variables. A ``session`` you pass in is borrowed and left open.
+    variables. A ``session`` you pass in is borrowed and left open. A client belongs to the
+    event loop it is first used in.
 
-    Queries (fetch, list, image-seed) are retried after transient failures according to
-    ``retry``. Submits are never re-sent after a failure that may have reached the server;
-    with ``submit_retry`` set, those the server refused without creating a task (429,
-    queue full, connection refused) are retried by that policy.
+    ``timeout`` bounds each query (fetch, list, image-seed: short, they are retried);
+    ``submit_timeout`` each submit, which must outlast the gateway's own wait of up to 60 s on
+    the upstream, since the gateway creates and charges the task even after we gave up.
+
+    Queries are retried after transient failures according to ``retry``. Submits are never
+    re-sent after a failure that may have created a task (that raises
+    :class:`~onechat_async.SubmitOutcomeUnknownError`); with ``submit_retry`` set, refusals that
+    prove no task was made and may pass later (429, queue full, connection refused) are
+    retried by that policy.
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class OneChatClient:
         mode: Mode | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float | timedelta = 30.0,
+        submit_timeout: float | timedelta = 90.0,
         retry: RetryPolicy | None = None,
         submit_retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
@@ -94,28 +101,47 @@ class OneChatClient:
             raise InvalidRequestError(
                 f"mode must be 'fast', 'relax', 'turbo' or None, got {mode!r}"
             )
-        self._api_key = api_key if api_key is not None else os.environ.get("ONECHAT_API_KEY", "")
-        self._base_url = (
-            base_url or os.environ.get("ONECHAT_BASE_URL") or DEFAULT_BASE_URL
-        ).rstrip("/")
+        self._api_key = _checked_key(
+            api_key if api_key is not None else os.environ.get("ONECHAT_API_KEY", "")
+        )
+        base = base_url if base_url is not None else os.environ.get("ONECHAT_BASE_URL")
+        if base is not None and not isinstance(base, str):
+            raise InvalidRequestError(f"base_url must be a str, got {type(base).__name__}")
+        self._base_url = (base or DEFAULT_BASE_URL).rstrip("/")
         if not self._base_url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must be an http(s) URL, got {self._base_url!r}")
+        for name, value, kind in (
+            ("retry", retry, RetryPolicy),
+            ("submit_retry", submit_retry, RetryPolicy),
+            ("poll", poll, PollPolicy),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidRequestError(
+                    f"{name} must be a {kind.__name__} or None, got {type(value).__name__}"
+                )
         self._mode = mode
         self._prefix = self._base_url + _MODES[mode]
-        self._timeout = seconds(timeout)
+        self._timeout = seconds(timeout, what="timeout")
+        self._submit_timeout = seconds(submit_timeout, what="submit_timeout")
         self._retry = retry if retry is not None else RetryPolicy()
         self._submit_retry = submit_retry
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        # Idle until the first task is watched; one poller serves every stream of this client.
-        self._poller = Poller(self, poll if poll is not None else PollPolicy(), rng=self._rng)
+        # Idle until the first task is followed; one poller serves every stream of this client.
+        self._poller = Poller(
+            _PollQueries(self),
+            poll if poll is not None else PollPolicy(),
+            clock=self._clock,
+            rng=self._rng,
+        )
         self._simple_route: _SimpleRoute | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": f"onechat-async/{_VERSION}",
+            "User-Agent": f"onechat-async/{__version__}",
         }
         if self._api_key:
             # The gateway reads Authorization; a bare proxy reads mj-api-secret.
@@ -159,6 +185,22 @@ class OneChatClient:
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("this OneChatClient is closed; make a new one")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # called outside a coroutine: checked again where it awaits
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            if self._loop.is_closed():
+                raise ClientClosedError(
+                    "this OneChatClient belongs to an event loop that has closed (a second "
+                    "asyncio.run?); make a new client inside the loop that uses it"
+                )
+            raise InvalidRequestError(
+                "this OneChatClient belongs to another event loop; make one client per event "
+                "loop, inside the loop that uses it"
+            )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -177,7 +219,7 @@ class OneChatClient:
         _log.debug("%s %s -> %s", request.method, request.path, response.status)
         return response
 
-    async def _call(
+    async def _query(
         self,
         request: Request,
         reader: Callable[..., _T],
@@ -185,8 +227,8 @@ class OneChatClient:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> _T:
-        """Send, read, and retry what the policy and the request kind allow."""
-        policy = retry or (self._submit_retry if request.is_submit else self._retry)
+        """Send a query, read it, and retry what ``retry`` allows after transient failures."""
+        policy = retry or self._retry
         started = self._clock.now()
         attempt = 0
         while True:
@@ -195,38 +237,73 @@ class OneChatClient:
                 response = await self._send(request, timeout or self._timeout)
                 return reader(response, request, now_wall=self._clock.wall())
             except OneChatError as exc:
-                self._annotate(exc, request)
-                if policy is None or not self._may_retry(exc, request):
-                    raise
-                wait = policy.next_wait(
-                    attempt,
-                    self._clock.now() - started,
-                    retry_after=getattr(exc, "retry_after", None),
-                    rng=self._rng,
-                )
-                if wait is None:
-                    raise
-                _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, exc)
-                await self._clock.sleep(wait)
+                error = self._annotate(exc, request)
+            if not error.retryable:
+                raise error
+            wait = policy.next_wait(
+                attempt,
+                self._clock.now() - started,
+                retry_after=getattr(error, "retry_after", None),
+                rng=self._rng,
+            )
+            if wait is None:
+                raise error
+            _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, error)
+            await self._clock.sleep(wait)
 
-    def _annotate(self, exc: OneChatError, request: Request) -> None:
+    async def _submit(self, request: Request) -> SubmitResult:
+        return await self._submit_read(request, read_submit)
+
+    async def _submit_read(self, request: Request, reader: Callable[..., _T]) -> _T:
+        """Send a submit once, or again only after an answer that proves no task was made.
+
+        Every failure is settled by :func:`~onechat_async._outcome.settle`: what may have
+        created a task raises SubmitOutcomeUnknownError and is never re-sent.
+        """
+        policy = self._submit_retry
+        started = self._clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
+            sent = False
+            try:
+                self._check_open()
+                sent = True
+                response = await self._send(request, self._submit_timeout)
+                return reader(response, request, now_wall=self._clock.wall())
+            except asyncio.CancelledError:
+                if sent:
+                    _log.warning(
+                        "%s was cancelled in flight: it may have created a task (state=%r)",
+                        request.endpoint,
+                        request.state,
+                    )
+                raise
+            except OneChatError as exc:
+                error = settle(self._annotate(exc, request), request)
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure after sending
+                _log.error("%s failed unexpectedly: %s", request.endpoint, type(exc).__name__)
+                error = unknown(request, "unreadable_answer")
+            if policy is None or not may_resend(error):
+                raise error
+            wait = policy.next_wait(
+                attempt,
+                self._clock.now() - started,
+                retry_after=getattr(error, "retry_after", None),
+                rng=self._rng,
+            )
+            if wait is None:
+                raise error
+            _log.info("sending %s again in %.2f s after %s", request.endpoint, wait, error)
+            await self._clock.sleep(wait)
+
+    def _annotate(self, exc: OneChatError, request: Request) -> OneChatError:
         exc.endpoint = exc.endpoint or request.endpoint
         exc.task_id = exc.task_id or request.task_id
         exc.state = exc.state or request.state
         if exc.status == 401 and not self._api_key:
             exc.message += " (no API key was given: pass api_key or set ONECHAT_API_KEY)"
-
-    @staticmethod
-    def _may_retry(exc: OneChatError, request: Request) -> bool:
-        if not request.is_submit:
-            return exc.retryable
-        # Only answers that prove no task was created may be sent again.
-        if isinstance(exc, RateLimitError | QueueFullError):
-            return True
-        return isinstance(exc, APIConnectionError) and not exc.request_sent
-
-    async def _submit(self, request: Request) -> SubmitResult:
-        return await self._call(request, read_submit)
+        return exc
 
     async def _image(self, image: ImageInput) -> str:
         if isinstance(image, bytes | bytearray):
@@ -308,7 +385,7 @@ class OneChatClient:
             routes = routes[routes.index(self._simple_route) :]
         for route in routes:
             request = await self._simple_change_request(route, task_id, parsed, notify_hook, state)
-            result = await self._call(request, _submit_unless_missing_route)
+            result = await self._submit_read(request, _submit_unless_missing_route)
             if result is None:
                 _log.info("%s is not served here; trying the next route", request.endpoint)
                 continue
@@ -459,7 +536,7 @@ class OneChatClient:
 
     async def fetch(self, task_id: str) -> Task:
         """The task's current snapshot; raises TaskNotFoundError for an unknown id."""
-        return await self._call(rq.fetch(task_id), read_task)
+        return await self._query(rq.fetch(task_id), read_task)
 
     async def list_tasks(self, task_ids: Sequence[str]) -> list[Task]:
         """Snapshots of many tasks, in the order asked; ids the server does not know are left out.
@@ -469,18 +546,24 @@ class OneChatClient:
         if isinstance(task_ids, str):
             raise InvalidRequestError("list_tasks takes a list of ids, not one id")
         wanted = list(dict.fromkeys(rq.check_task_id(t) for t in task_ids))
-        chunks = [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+        chunks = chunked(wanted, 100)
         answers = await asyncio.gather(
-            *(self._call(rq.list_by_condition(chunk), read_task_list) for chunk in chunks)
+            *(self._query(rq.list_by_condition(chunk), read_task_list) for chunk in chunks)
         )
         found = {task.id: task for answer in answers for task in answer}
         return [found[t] for t in wanted if t in found]
 
     async def image_seed(self, task_id: str, *, timeout: float | timedelta = 90.0) -> str:
         """The Midjourney seed of a finished task (the server may take up to a minute)."""
-        return await self._call(rq.image_seed(task_id), read_seed, timeout=seconds(timeout))
+        return await self._query(
+            rq.image_seed(task_id), read_seed, timeout=seconds(timeout, what="timeout")
+        )
 
     # -- following tasks: thin doors onto _follow -------------------------------------------
+
+    def _deadline_at(self, value: object, what: str) -> float | None:
+        after = optional_seconds(value, what=what)
+        return None if after is None else self._clock.now() + after
 
     def track(self, task_id: str, *, deadline: float | timedelta | None = None) -> EventStream:
         """Follow one task; ``async for`` its events until the terminal one.
@@ -488,23 +571,35 @@ class OneChatClient:
         ``deadline`` (from now) ends this stream with ``TimedOut``; the poll policy's own
         deadline applies to every stream.
         """
-        return _follow.track(self, self._watchable(task_id), deadline=deadline)
+        return _follow.track(
+            self._poller,
+            [self._watchable(task_id)],
+            deadline_at=self._deadline_at(deadline, "deadline"),
+        )
 
     def track_many(
         self, task_ids: Sequence[str], *, deadline: float | timedelta | None = None
     ) -> EventStream:
         """Follow several tasks in one merged stream that ends when all of them have ended."""
-        if isinstance(task_ids, str):
+        if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
             raise InvalidRequestError("track_many takes a list of ids, not one id")
-        return _follow.track_many(self, [self._watchable(t) for t in task_ids], deadline=deadline)
+        return _follow.track(
+            self._poller,
+            [self._watchable(t) for t in task_ids],
+            deadline_at=self._deadline_at(deadline, "deadline"),
+        )
 
     async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
         """The task once it succeeded.
 
         Raises TaskFailedError (FAILURE, CANCEL), TaskTimeoutError (``timeout`` or the policy's
-        deadline passed) or TaskNotFoundError (the server forgot the task).
+        deadline passed), TaskNotFoundError (the server forgot the task) or ServerError (its
+        snapshots cannot be read).
         """
-        return await _follow.wait(self, self._watchable(task_id), timeout=timeout)
+        task_id = self._watchable(task_id)
+        return await _follow.wait(
+            self._poller, task_id, deadline_at=self._deadline_at(timeout, "timeout")
+        )
 
     def fan_out(
         self,
@@ -518,13 +613,29 @@ class OneChatClient:
         """Submit the children of a finished grid (default U1-U4 and V1-V4) and follow them all.
 
         Yields ``Submitted`` per accepted child, then its events; a child whose submit failed
-        yields ``SubmitFailed`` and the others go on.
+        yields ``SubmitFailed`` (with SubmitOutcomeUnknownError when it may exist) and the
+        others go on. A child is sent again only after a refusal that proves no task was made.
         """
         parent = self._watchable(parent_id)
-        for op in ops:
-            rq.parse_simple_change(parent, op)
+        if isinstance(ops, str) or not isinstance(ops, Iterable):
+            raise InvalidRequestError("ops must be a list of operations such as ['U1', 'V2']")
+        ops = [rq.parse_simple_change(parent, op)[1] for op in ops]
+        count(concurrency, what="concurrency")
+        count(attempts, what="attempts")
+
+        async def submit_child(parent: str, op: str) -> SubmitResult:
+            return await self.simple_change(parent, op, state=state)
+
         return _follow.fan_out(
-            self, parent, ops, concurrency=concurrency, attempts=attempts, state=state
+            self._poller,
+            submit_child,
+            parent,
+            ops,
+            concurrency=concurrency,
+            attempts=attempts,
+            backoff=self._poller.policy.backoff,
+            clock=self._clock,
+            rng=self._rng,
         )
 
     def submit_and_track(
@@ -534,7 +645,10 @@ class OneChatClient:
         deadline: float | timedelta | None = None,
     ) -> EventStream:
         """Await a submit (``client.imagine(...)``) and follow its task from ``Submitted`` on."""
-        return _follow.submit_and_track(self, submit, deadline=deadline)
+        self._check_open()
+        return _follow.submit_and_track(
+            self._poller, submit, deadline_at=self._deadline_at(deadline, "deadline")
+        )
 
     async def submit_and_wait(
         self,
@@ -543,23 +657,53 @@ class OneChatClient:
         timeout: float | timedelta | None = None,
     ) -> Task:
         """Await a submit and then :meth:`wait` for the task it created."""
-        return await _follow.submit_and_wait(self, submit, timeout=timeout)
+        deadline_at = self._deadline_at(timeout, "timeout")
+        result = await submit
+        return await _follow.wait(self._poller, result.task_id, deadline_at=deadline_at)
 
     def _watchable(self, task_id: str) -> str:
         self._check_open()
         return rq.check_task_id(task_id)
 
-    # -- what the poller uses: one request each, no retries, the poller paces itself -------
 
-    async def _poll_list(self, task_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Raw task objects for one chunk of ids, for the poller's cheap change detection."""
-        return await self._call(
-            rq.list_by_condition(task_ids), read_raw_task_list, retry=RetryPolicy.off()
+class _PollQueries:
+    """The poller's door into the client: one request per call, no retries, raw answers."""
+
+    def __init__(self, client: OneChatClient) -> None:
+        self._client = client
+
+    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        return await self._client._query(
+            rq.list_by_condition(task_ids), _raw_list_unless_missing_route, retry=_NO_RETRY
         )
 
-    async def _poll_fetch(self, task_id: str) -> Task:
-        """One fetch, no retries."""
-        return await self._call(rq.fetch(task_id), read_task, retry=RetryPolicy.off())
+    async def fetch_raw(self, task_id: str) -> object:
+        return await self._client._query(rq.fetch(task_id), read_raw_task, retry=_NO_RETRY)
+
+
+_NO_RETRY = RetryPolicy.off()
+
+
+def _checked_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise InvalidRequestError(f"api_key must be a str, got {type(key).__name__}")
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in key):
+        # A newline would break the header (or smuggle another one); aiohttp would raise a
+        # bare ValueError on the first request instead.
+        raise InvalidRequestError(
+            "api_key contains spaces, control or non-ASCII characters; paste the key alone "
+            "(sk-...), without 'Bearer ' or a trailing newline"
+        )
+    return key
+
+
+def _raw_list_unless_missing_route(
+    response: Response, request: Request, *, now_wall: float
+) -> list[dict[str, Any]] | None:
+    """The raw task list, or None when the server lacks list-by-condition."""
+    if is_missing_route(response):
+        return None
+    return read_raw_task_list(response, request, now_wall=now_wall)
 
 
 def _submit_unless_missing_route(

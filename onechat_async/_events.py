@@ -11,7 +11,7 @@ most one per task, and nothing after it.
     ├── NeedsModal       the task waits in MODAL for a ``/modal`` call
     ├── Stalled          nothing changed for ``stall_after``; tracking goes on
     ├── Submitted        a submit was accepted; the new task's id is ``task_id``
-    └── terminal: Succeeded, Failed, Cancelled, TimedOut, Lost, SubmitFailed
+    └── terminal: Succeeded, Failed, Cancelled, TimedOut, Lost, Unreadable, SubmitFailed
 
 Each status change yields exactly one status-kind event: ``StatusChanged`` for the ordinary
 statuses, ``NeedsModal`` for MODAL, and the terminal event for SUCCESS, FAILURE and CANCEL.
@@ -40,6 +40,7 @@ __all__ = [
     "Succeeded",
     "TaskEvent",
     "TimedOut",
+    "Unreadable",
 ]
 
 
@@ -143,6 +144,20 @@ class Lost(TaskEvent):
 
 
 @attrs.frozen
+class Unreadable(TaskEvent):
+    """The server's snapshots of this task cannot be read, even when asked for it alone.
+
+    Tracking of this one task ends here (the others go on); ``error`` says what was wrong,
+    ``task`` is the last snapshot that could be read.
+    """
+
+    is_terminal: ClassVar[bool] = True
+
+    task: Task | None
+    error: OneChatError
+
+
+@attrs.frozen
 class SubmitFailed(TaskEvent):
     """A fan-out child could not be submitted; ``task_id`` is the parent's, as no child exists."""
 
@@ -165,5 +180,6 @@ Event: TypeAlias = (
     | Cancelled
     | TimedOut
     | Lost
+    | Unreadable
     | SubmitFailed
 )

@@ -5,37 +5,27 @@ All of it is arithmetic on values: the poller asks the policy and sleeps on its 
 
 from __future__ import annotations
 
-import random
-from datetime import timedelta
-from typing import Any
-
 import attrs
 
+from ._backoff import Backoff
 from ._models import TaskStatus
-from ._retry import seconds
+from ._validate import (
+    at_least,
+    non_negative,
+    optional_positive,
+    positive,
+    seconds,
+    to_optional_seconds,
+    to_seconds,
+)
 
 __all__ = ["Pacer", "PollPolicy"]
 
 _QUEUED = frozenset({TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.MODAL})
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value}")
-
-
-def _optional_seconds(value: float | timedelta | None) -> float | None:
-    return None if value is None else seconds(value)
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{attribute.name} must be positive or None, got {value}")
+def _interval(value: object) -> float:
+    return seconds(value, what="interval")
 
 
 @attrs.frozen(kw_only=True)
@@ -53,8 +43,9 @@ class PollPolicy:
     - ``batch_window``: how early a task may be polled to share a request with others; also the
       delay before a newly watched task is first asked about, so a burst of watches is batched
       (default: ``interval`` / 10).
-    - ``backoff_initial``/``backoff_max``/``backoff_jitter``: waits after failed queries,
-      doubling per consecutive failure; a server's ``Retry-After`` wins when it is longer.
+    - ``backoff``: the waits after failed queries (a :class:`~onechat_async.Backoff`; 2 s
+      doubling to 60 s plus up to 1 s of jitter); a server's ``Retry-After`` wins when it is
+      longer, up to the backoff's ``retry_after_max``.
     - ``max_requests_per_second``: a cap over all query requests of one client (bursts up to
       that many at once).
     - ``deadline``: per task, counted from when it is first watched (None: never).
@@ -63,39 +54,39 @@ class PollPolicy:
     - ``chunk_size``: ids per list-by-condition request (1 to 100).
     """
 
-    interval: float = attrs.field(default=5.0, converter=seconds, validator=_positive)
+    # Checked by its converter, so the defaults derived from it below never see a bad value.
+    interval: float = attrs.field(default=5.0, converter=_interval)
     # The three below follow ``interval`` unless given (3 s, 15 s and 0.5 s at the default
     # 5 s), so that PollPolicy(interval=0.2) polls queued tasks quickly too, instead of
     # keeping a 15 s cadence meant for the real gateway.
     fast_interval: float = attrs.field(
         default=attrs.Factory(lambda self: self.interval * 0.6, takes_self=True),
-        converter=seconds,
-        validator=_positive,
+        converter=to_seconds,
+        validator=positive,
     )
     queued_interval: float = attrs.field(
         default=attrs.Factory(lambda self: self.interval * 3, takes_self=True),
-        converter=seconds,
-        validator=_positive,
+        converter=to_seconds,
+        validator=positive,
     )
     batch_window: float = attrs.field(
         default=attrs.Factory(lambda self: self.interval / 10, takes_self=True),
-        converter=seconds,
-        validator=_non_negative,
+        converter=to_seconds,
+        validator=non_negative,
     )
-    backoff_initial: float = attrs.field(default=2.0, converter=seconds, validator=_non_negative)
-    backoff_max: float = attrs.field(default=60.0, converter=seconds, validator=_non_negative)
-    backoff_jitter: float = attrs.field(default=1.0, converter=seconds, validator=_non_negative)
-    max_requests_per_second: float = attrs.field(default=10.0, validator=_positive)
+    backoff: Backoff = attrs.field(
+        default=Backoff(wait_initial=2.0, wait_max=60.0, wait_jitter=1.0),
+        validator=attrs.validators.instance_of(Backoff),
+    )
+    max_requests_per_second: float = attrs.field(default=10.0, validator=positive)
     deadline: float | None = attrs.field(
-        default=3600.0, converter=_optional_seconds, validator=_optional_positive
+        default=3600.0, converter=to_optional_seconds, validator=optional_positive
     )
     stall_after: float | None = attrs.field(
-        default=600.0, converter=_optional_seconds, validator=_optional_positive
+        default=600.0, converter=to_optional_seconds, validator=optional_positive
     )
-    fetch_concurrency: int = attrs.field(default=8, validator=attrs.validators.ge(1))
-    chunk_size: int = attrs.field(
-        default=100, validator=[attrs.validators.ge(1), attrs.validators.le(100)]
-    )
+    fetch_concurrency: int = attrs.field(default=8, validator=at_least(1))
+    chunk_size: int = attrs.field(default=100, validator=[at_least(1), attrs.validators.le(100)])
 
     def delay(self, status: TaskStatus | None, progress: int | None, rate: float | None) -> float:
         """Seconds until a task in this state should be asked about again.
@@ -111,13 +102,6 @@ class PollPolicy:
         remaining = (100 - progress) / rate
         floor = min(self.fast_interval, self.interval)
         return max(floor, min(self.interval, remaining / 2))
-
-    def backoff(self, failures: int, *, retry_after: float | None, rng: random.Random) -> float:
-        """The wait after ``failures`` consecutive failed queries (1-based)."""
-        wait = min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, failures - 1))
-        if self.backoff_jitter:
-            wait += rng.uniform(0, self.backoff_jitter)
-        return max(wait, retry_after or 0.0)
 
 
 @attrs.define

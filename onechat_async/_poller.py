@@ -1,24 +1,25 @@
-"""The one coroutine per client that asks the server about every watched task.
+"""The one coroutine per client that asks the server about every followed task.
 
-A thin asyncio shell around :class:`~onechat_async._schedule.Tracker`: it sleeps on the
-client's clock until something is due, asks list-by-condition in chunks (confirming left-out
-ids with a fetch before calling them lost), falls back to one fetch per id on servers without
-list-by-condition, and routes the tracker's events to the subscriptions watching each id.
+A thin asyncio shell that only moves messages: the :class:`~onechat_async._tracker.Tracker`
+says who is due and what an answer changed, the :class:`~onechat_async._router.Router` says
+which stream hears it, and this module sends the requests, sleeps on the client's clock and
+puts events into each stream's inbox.
 
-Query failures never reach consumers: they slow the poller down (honouring ``Retry-After``)
-and the tasks stay tracked. Only closing the client, or a bug, ends a subscription early, and
-then it raises instead of hanging.
+Requests run beside the loop, not inside it: a slow or hanging answer delays nothing else, and
+a caller's deadline fires on time while a request is in flight. Query failures never reach
+consumers: they slow the poller down (honouring ``Retry-After``, capped) and the tasks stay
+tracked. Whatever a server sends becomes a value or a OneChatError for the one task it is
+about. Only closing the client, a refused key, or a bug ends streams early, and then they
+raise instead of hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import random
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ._clock import Clock
@@ -27,13 +28,12 @@ from ._errors import (
     ClientClosedError,
     OneChatError,
     RateLimitError,
-    ServerError,
     TaskNotFoundError,
 )
-from ._events import Event, TimedOut
-from ._models import Task
+from ._events import Event, SubmitFailed, Submitted
 from ._policy import Pacer, PollPolicy
-from ._schedule import Tracker, chunked
+from ._router import Router, Routing, StreamId
+from ._tracker import Tracker, chunked
 
 __all__ = ["PollBackend", "Poller", "Subscription"]
 
@@ -42,22 +42,27 @@ _log = logging.getLogger("onechat_async.poller")
 #: After a server showed it lacks list-by-condition, how long to fetch per id before asking
 #: again: a transient HTML error page must not condemn a client to per-id polling for good.
 _REPROBE_AFTER = 600.0
-_NO_ENDPOINT_STATUSES = frozenset({404, 405, 501})
+#: Consecutive failed queries after which polling trouble is worth a warning.
+_WARN_AFTER_FAILURES = 5
 
 
 class PollBackend(Protocol):
-    """What the poller needs from the client: one request each, no retries."""
+    """The queries the poller sends: one request each, no retries (it paces itself).
 
-    @property
-    def _clock(self) -> Clock: ...
+    Both return the answer as parsed JSON, still undecoded; failures raise OneChatError.
+    """
 
-    async def _poll_list(self, ids: Sequence[str]) -> list[dict[str, Any]]: ...
+    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The task objects list-by-condition returns, or None if the server lacks it."""
+        ...
 
-    async def _poll_fetch(self, task_id: str) -> Task: ...
+    async def fetch_raw(self, task_id: str) -> object:
+        """The task object the fetch endpoint returns for ``task_id``."""
+        ...
 
 
 class _Stop:
-    """Put on a subscription's queue when no more events will ever come."""
+    """Put in an inbox when no more events will ever come."""
 
     __slots__ = ("error",)
 
@@ -78,7 +83,7 @@ class _Inbox:
         self._items: collections.deque[Event | _Stop] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
 
-    def put_nowait(self, item: Event | _Stop) -> None:
+    def put(self, item: Event | _Stop) -> None:
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -86,6 +91,9 @@ class _Inbox:
 
     def empty(self) -> bool:
         return not self._items
+
+    def peek(self) -> Event | _Stop:
+        return self._items[0]
 
     async def get(self) -> Event | _Stop:
         while not self._items:
@@ -100,81 +108,73 @@ class _Inbox:
 
 
 class Subscription:
-    """One consumer's events for the ids it watches, in the order they happened."""
+    """The consumer's end of one stream: its number with the router, and its inbox."""
 
-    def __init__(self, poller: Poller, *, deadline_at: float | None = None) -> None:
-        self.poller = poller
-        self.deadline_at = deadline_at
-        self.started_at = poller.clock.now()
-        self.queue = _Inbox()
-        #: Ids whose terminal event the consumer has not taken yet.
-        self.open: set[str] = set()
-        #: Ids the poller still routes events of to this subscription.
-        self.routed: set[str] = set()
-        #: Ids announced but not known yet (fan-out submits in flight): the stream waits for them.
-        self.pending = 0
-        self.closed = False
-        poller.adopt(self)
+    __slots__ = ("_inbox", "_poller", "id")
+
+    def __init__(self, poller: Poller, stream_id: StreamId, inbox: _Inbox) -> None:
+        self._poller = poller
+        self._inbox = inbox
+        self.id = stream_id
 
     @property
     def finished(self) -> bool:
-        """Whether every event this subscription will ever see has been taken."""
-        return not self.open and not self.pending and self.queue.empty()
+        """Whether every event this stream will ever see has been taken."""
+        return self._inbox.empty() and self._poller.router.finished(self.id)
 
-    def push(self, event: Event) -> None:
-        """Hand the consumer an event that did not come from the poller (fan-out submits)."""
-        self.queue.put_nowait(event)
+    def follow(self, ids: Iterable[str]) -> None:
+        """Follow ``ids`` too (nothing happens once the stream is closed)."""
+        self._poller.follow(self, ids)
 
-    def watch(self, ids: Iterable[str]) -> None:
-        """Add ``ids`` to what this subscription follows (nothing, once it is closed)."""
-        if not self.closed:
-            self.poller.subscribe(self, ids)
+    def submitted(self, event: Submitted) -> None:
+        """A submit made for this stream was accepted: announce it and follow its task."""
+        self._poller.apply(self._poller.router.submitted(self.id, event))
+
+    def submit_failed(self, event: SubmitFailed) -> None:
+        """An announced child could not be submitted."""
+        self._poller.apply(self._poller.router.submit_failed(self.id, event))
 
     def close(self) -> None:
-        """Stop following everything; ids nobody else watches stop being polled."""
-        # A fan-out submit may still complete after this: its child must not be watched.
-        self.closed = True
-        self.poller.unsubscribe(self)
+        """Stop following everything; ids nobody else follows stop being polled."""
+        self._poller.close_stream(self)
 
     async def next(self) -> Event:
-        """The next event; StopAsyncIteration after the last terminal one or once closed."""
-        if self.closed or self.finished:
+        """The next event; StopAsyncIteration after the last one."""
+        if self.finished:
             raise StopAsyncIteration
-        item = await self.queue.get()
+        item = await self._inbox.get()
         if isinstance(item, _Stop):
             # Leave it for the next call too: a closed poller stays closed.
-            self.queue.put_nowait(item)
+            self._inbox.put(item)
             raise item.error
-        if item.is_terminal:
-            self.open.discard(item.task_id)
         return item
 
 
 class Poller:
-    """Polls every watched task of one client; created idle, started by the first watch."""
+    """Polls every followed task of one client; created idle, started by the first follow."""
 
     def __init__(
-        self, backend: PollBackend, policy: PollPolicy, *, rng: random.Random | None = None
+        self,
+        backend: PollBackend,
+        policy: PollPolicy,
+        *,
+        clock: Clock,
+        rng: random.Random,
     ) -> None:
         self.backend = backend
         self.policy = policy
+        self.clock = clock
         self.tracker = Tracker(policy)
-        self._subs: dict[str, list[Subscription]] = {}
-        # Every subscription alive, so closing can end even those still waiting for an id.
-        self._live: weakref.WeakSet[Subscription] = weakref.WeakSet()
-        self._timed: set[Subscription] = set()
+        self.router = Router()
+        self._inboxes: dict[StreamId, _Inbox] = {}
         self._pacer = Pacer(policy.max_requests_per_second)
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng = rng
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._requests: set[asyncio.Task[None]] = set()
         self._closed = False
         self._failures = 0
         self._list_off_until = -float("inf")
-
-    @property
-    def clock(self) -> Clock:
-        """The client's clock, the only time the poller knows."""
-        return self.backend._clock
 
     @property
     def running(self) -> bool:
@@ -183,89 +183,82 @@ class Poller:
 
     @property
     def watched(self) -> frozenset[str]:
-        """The ids somebody is watching (and so are polled)."""
-        return frozenset(self._subs)
+        """The ids some stream follows (and so are polled)."""
+        return self.router.followed
 
-    def adopt(self, sub: Subscription) -> None:
-        """Know ``sub`` from its creation, so that closing can end it."""
+    # -- what streams call ---------------------------------------------------------------
+
+    def open(self, *, deadline_at: float | None = None, pending: int = 0) -> Subscription:
+        """A new stream, optionally with a caller deadline and announced children."""
         if self._closed:
             raise ClientClosedError("the client is closed; no task can be tracked any more")
-        self._live.add(sub)
+        stream_id = self.router.open(self.clock.now(), deadline_at=deadline_at, pending=pending)
+        inbox = self._inboxes[stream_id] = _Inbox()
+        if deadline_at is not None:
+            self._ensure_running()
+        return Subscription(self, stream_id, inbox)
 
-    def subscribe(self, sub: Subscription, ids: Iterable[str]) -> None:
-        """Route the events of ``ids`` to ``sub``; start polling them if nobody did."""
+    def follow(self, sub: Subscription, ids: Iterable[str]) -> None:
+        """Route the events of ``ids`` to ``sub``; start polling those nobody polled."""
         if self._closed:
             raise ClientClosedError("the client is closed; no task can be tracked any more")
-        now = self.clock.now()
-        for task_id in ids:
-            if task_id in sub.routed:
-                continue
-            sub.routed.add(task_id)
-            sub.open.add(task_id)
-            watchers = self._subs.setdefault(task_id, [])
-            watchers.append(sub)
-            for event in self.tracker.watch(task_id, now):
-                sub.queue.put_nowait(event)
-        if sub.deadline_at is not None and sub.routed:
-            self._timed.add(sub)
-        self._start()
-        self._wake.set()
+        self.apply(self.router.follow(sub.id, ids))
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        """Forget ``sub``; ids left with no watcher are no longer polled."""
-        self._timed.discard(sub)
-        for task_id in list(sub.routed):
-            self._detach(sub, task_id)
+    def close_stream(self, sub: Subscription) -> None:
+        """Forget ``sub``; what it alone followed is no longer polled."""
+        self._inboxes.pop(sub.id, None)
+        self.apply(self.router.close(sub.id))
 
-    def _detach(self, sub: Subscription, task_id: str) -> None:
-        sub.routed.discard(task_id)
-        watchers = self._subs.get(task_id)
-        if watchers is None:
-            return
-        with contextlib.suppress(ValueError):
-            watchers.remove(sub)
-        if not watchers:
-            del self._subs[task_id]
+    def apply(self, routing: Routing) -> None:
+        """Carry out a routing decision: fill inboxes, start and stop tracking."""
+        inboxes = self._inboxes
+        for stream_id, event in routing.deliveries:
+            inbox = inboxes.get(stream_id)
+            if inbox is not None:
+                inbox.put(event)
+        for task_id in routing.forget:
             self.tracker.forget(task_id)
+        if routing.follows:
+            now = self.clock.now()
+            for stream_id, task_id in routing.follows:
+                # Starts tracking a new id; for one already tracked, says where it stands.
+                replay = self.tracker.watch(task_id, now)
+                if replay:
+                    self.apply(self.router.joined(stream_id, replay))
+            self._ensure_running()
 
-    def _deliver(self, events: Iterable[Event]) -> None:
-        for event in events:
-            watchers = self._subs.get(event.task_id)
-            if not watchers:
-                continue
-            for sub in watchers:
-                sub.queue.put_nowait(event)
-            if event.is_terminal:
-                del self._subs[event.task_id]
-                for sub in watchers:
-                    sub.routed.discard(event.task_id)
+    def _route(self, events: list[Event]) -> None:
+        if events:
+            self.apply(self.router.route(events))
 
-    def _start(self) -> None:
+    # -- life ----------------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="onechat-async poller"
             )
+        self._wake.set()
 
     async def aclose(self) -> None:
-        """Stop polling for good; subscriptions still open raise instead of waiting forever."""
+        """Stop polling for good; streams still open raise instead of waiting forever."""
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None and not task.done():
+        tasks = [t for t in (self._task, *self._requests) if t is not None and not t.done()]
+        self._task = None
+        for task in tasks:
             task.cancel()
-            # asyncio.wait, unlike awaiting the task, lets our own cancellation through.
-            await asyncio.wait({task})
+        if tasks:
+            # asyncio.wait, unlike awaiting the tasks, lets our own cancellation through.
+            await asyncio.wait(tasks)
         self._end_all(ClientClosedError("the client was closed while tasks were being tracked"))
 
     def _end_all(self, error: OneChatError) -> None:
-        subs = list(self._live)
-        self._subs.clear()
-        self._timed.clear()
+        for stream_id in self.router.close_all():
+            inbox = self._inboxes.get(stream_id)
+            if inbox is not None:
+                inbox.put(_Stop(error))
         for task_id in list(self.tracker):
             self.tracker.forget(task_id)
-        for sub in subs:
-            sub.routed.clear()
-            if not sub.finished:
-                sub.queue.put_nowait(_Stop(error))
 
     async def _run(self) -> None:
         try:
@@ -275,39 +268,24 @@ class Poller:
         except Exception as exc:  # noqa: BLE001 - reported to every consumer instead
             # A bug here must not leave consumers waiting for events that will never come.
             _log.exception("the poller crashed")
-            error = OneChatError(f"tracking stopped: the poller crashed ({exc!r})")
-            error.__cause__ = exc
+            error = OneChatError(f"tracking stopped: the poller crashed ({type(exc).__name__})")
             self._end_all(error)
 
     async def _loop(self) -> None:
-        clock, tracker = self.clock, self.tracker
+        clock, tracker, router = self.clock, self.tracker, self.router
         while True:
+            self._wake.clear()
             now = clock.now()
-            self._deliver(tracker.expire(now))
-            self._expire_subscriptions(now)
+            self._route(tracker.expire(now))
+            self.apply(router.expire(now, tracker.task))
             due = tracker.due(now)
             if due:
-                await self._poll(due)
-                continue
-            wakes = [sub.deadline_at for sub in self._timed if sub.deadline_at is not None]
-            polls = tracker.next_wake()
-            if polls is not None:
-                wakes.append(polls)
-            wake = min(wakes, default=None)
-            self._wake.clear()
+                self._ask(due)
+            wake = _earliest(tracker.next_wake(), router.next_deadline())
             await self._sleep(None if wake is None else wake - clock.now())
 
-    def _expire_subscriptions(self, now: float) -> None:
-        for sub in [s for s in self._timed if s.deadline_at is not None and s.deadline_at <= now]:
-            self._timed.discard(sub)
-            for task_id in sorted(sub.routed):
-                sub.queue.put_nowait(
-                    TimedOut(task_id, self.tracker.task(task_id), now - sub.started_at)
-                )
-                self._detach(sub, task_id)
-
     async def _sleep(self, seconds: float | None) -> None:
-        """Sleep on the client's clock, but wake at once when a new task is watched."""
+        """Sleep on the client's clock, but wake at once when there is news."""
         if seconds is not None and seconds <= 0:
             return
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
@@ -320,41 +298,55 @@ class Poller:
                 waiter.cancel()
             await asyncio.wait(waiters)
 
+    # -- asking --------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._requests.add(task)
+        task.add_done_callback(self._request_done)
+
+    def _request_done(self, task: asyncio.Task[None]) -> None:
+        self._requests.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Failures are handled inside; this is a bug, and its tasks would stay in flight
+            # for ever: end every stream rather than leave consumers waiting.
+            _log.error("a poll request crashed", exc_info=task.exception())
+            self._end_all(OneChatError("tracking stopped: a poll request crashed"))
+        # Answers change who is due next: let the loop look again.
+        self._wake.set()
+
+    def _ask(self, ids: list[str]) -> None:
+        if self.clock.now() < self._list_off_until:
+            self._spawn(self._fetch_each(ids))
+            return
+        for chunk in chunked(ids, self.policy.chunk_size):
+            self._spawn(self._ask_list(chunk))
+
     async def _pace(self) -> None:
         wait = self._pacer.reserve(self.clock.now())
         if wait > 0:
             await self.clock.sleep(wait)
 
-    async def _poll(self, ids: list[str]) -> None:
-        if self.clock.now() < self._list_off_until:
+    async def _ask_list(self, ids: Sequence[str]) -> None:
+        try:
+            await self._pace()
+            answer = await self.backend.list_raw(ids)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no query failure may reach a consumer
+            self._failed(ids, exc)
+            return
+        if answer is None:
+            _log.info("the server has no list-by-condition; fetching each task for a while")
+            self._list_off_until = self.clock.now() + _REPROBE_AFTER
             await self._fetch_each(ids)
             return
-        chunks = chunked(ids, self.policy.chunk_size)
-        if len(chunks) == 1:
-            await self._poll_chunk(chunks[0])
-            return
-        async with asyncio.TaskGroup() as group:
-            for chunk in chunks:
-                group.create_task(self._poll_chunk(chunk))
-
-    async def _poll_chunk(self, ids: Sequence[str]) -> None:
-        await self._pace()
-        try:
-            answer = await self.backend._poll_list(ids)
-        except Exception as exc:  # noqa: BLE001 - no query failure may reach a consumer
-            if _lacks_list_endpoint(exc):
-                _log.info("list-by-condition unavailable (%r); fetching each task", exc)
-                self._list_off_until = self.clock.now() + _REPROBE_AFTER
-                await self._fetch_each(ids)
-            else:
-                self._failed(ids, exc)
-            return
-        self._failures = 0
-        events, missing = self.tracker.on_listed(ids, answer, self.clock.now())
-        self._deliver(events)
-        if missing:
+        self._succeeded()
+        events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
+        self._route(events)
+        if confirm:
             # Left out is not yet lost: servers skip ids for reasons of their own.
-            await self._fetch_each(missing)
+            await self._fetch_each(confirm)
 
     async def _fetch_each(self, ids: Sequence[str]) -> None:
         pending: Iterator[str] = iter(ids)
@@ -364,7 +356,7 @@ class Poller:
                 await self._fetch_one(task_id)
 
         workers = min(self.policy.fetch_concurrency, len(ids))
-        if workers == 1:
+        if workers <= 1:
             await worker()
             return
         async with asyncio.TaskGroup() as group:
@@ -374,16 +366,23 @@ class Poller:
     async def _fetch_one(self, task_id: str) -> None:
         if task_id not in self.tracker:
             return
-        await self._pace()
         try:
-            task = await self.backend._poll_fetch(task_id)
+            await self._pace()
+            raw = await self.backend.fetch_raw(task_id)
+        except asyncio.CancelledError:
+            raise
         except TaskNotFoundError:
-            self._deliver(self.tracker.on_unknown(task_id))
+            self._route(self.tracker.on_unknown(task_id))
         except Exception as exc:  # noqa: BLE001 - no query failure may reach a consumer
             self._failed([task_id], exc)
         else:
-            self._failures = 0
-            self._deliver(self.tracker.on_fetched(task_id, task, self.clock.now()))
+            self._succeeded()
+            self._route(self.tracker.on_fetched(task_id, raw, self.clock.now()))
+
+    def _succeeded(self) -> None:
+        if self._failures >= _WARN_AFTER_FAILURES:
+            _log.warning("polling recovered after %d failed queries", self._failures)
+        self._failures = 0
 
     def _failed(self, ids: Sequence[str], exc: Exception) -> None:
         if isinstance(exc, AuthenticationError):
@@ -394,7 +393,7 @@ class Poller:
             return
         self._failures += 1
         retry_after = getattr(exc, "retry_after", None)
-        wait = self.policy.backoff(
+        wait = self.policy.backoff.wait(
             self._failures,
             retry_after=retry_after if isinstance(retry_after, int | float) else None,
             rng=self._rng,
@@ -404,14 +403,17 @@ class Poller:
         if isinstance(exc, RateLimitError):
             # The server asked everyone to slow down, not just these ids.
             self.tracker.hold(now + wait)
-        _log.debug("query for %d task(s) failed (%r); retrying in %.1fs", len(ids), exc, wait)
+        what = exc if isinstance(exc, OneChatError) else type(exc).__name__
+        if self._failures == _WARN_AFTER_FAILURES:
+            _log.warning(
+                "polling keeps failing (%d queries in a row; last: %s); retrying in %.1f s",
+                self._failures,
+                what,
+                wait,
+            )
+        else:
+            _log.debug("query for %d task(s) failed (%s); retrying in %.1f s", len(ids), what, wait)
 
 
-def _lacks_list_endpoint(exc: Exception) -> bool:
-    """Whether an error says the server has no list-by-condition (a 404, an HTML page...)."""
-    if not isinstance(exc, ServerError):
-        return False
-    if exc.status in _NO_ENDPOINT_STATUSES:
-        return True
-    # The gateway answers an unknown path with a 200 HTML page; a 5xx page is an outage.
-    return not exc.retryable and (exc.status is None or exc.status < 300)
+def _earliest(*whens: float | None) -> float | None:
+    return min((w for w in whens if w is not None), default=None)

@@ -32,6 +32,7 @@ from ._wire import WireError, decode_submit_result, decode_task, parse_json
 __all__ = [
     "Response",
     "is_missing_route",
+    "read_raw_task",
     "read_raw_task_list",
     "read_seed",
     "read_submit",
@@ -149,7 +150,11 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
         # The hot path (every poll tick): decide without parsing the body a first time.
         if not response.looks_like_html:
             return None
-        return ServerError(
+        # For a submit, only the gateway's page for an unknown path proves nothing was made.
+        page = (
+            SubmitRejectedError if request.is_submit and is_missing_route(response) else ServerError
+        )
+        return page(
             "the server answered with an HTML page: is the base URL right?",
             **_context(response, request),
             retryable=False,
@@ -170,12 +175,11 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
     ):
         return TaskNotFoundError(message or "task not found", **common)
     if status >= 500:
-        # A submit the gateway failed on may or may not have created a task upstream.
-        return ServerError(
-            message or f"HTTP {status} from the server",
-            retryable=not request.is_submit or is_missing_route(response),
-            **common,
-        )
+        if request.is_submit and is_missing_route(response):
+            # new-api's "no channel": it found nowhere to send the submit.
+            return SubmitRejectedError(message or f"HTTP {status}: no channel", **common)
+        # Retryable for queries; for a submit, _outcome decides what it means.
+        return ServerError(message or f"HTTP {status} from the server", **common)
     if status >= 300:
         cls = SubmitRejectedError if request.is_submit and data is not None else APIError
         return cls(message or f"unexpected HTTP {status}", **common)
@@ -322,3 +326,13 @@ def read_seed(response: Response, request: Request, *, now_wall: float) -> str:
     if _code(data) != 1 or result in (None, ""):
         raise _query_refusal(data, response, request)
     return str(result)
+
+
+def read_raw_task(response: Response, request: Request, *, now_wall: float) -> object:
+    """One task object from ``/task/{id}/fetch``, still in wire form (the poller decodes it)."""
+    data = _query_data(response, request, now_wall=now_wall)
+    if data is None:
+        raise _not_found(response, request)
+    if isinstance(data, dict) and "id" not in data and ("code" in data or "error" in data):
+        raise _query_refusal(data, response, request)
+    return data

@@ -1,4 +1,4 @@
-"""The tracking state machine: snapshots and time in, state and events out.
+"""The state machine of one tracked task: snapshots and time in, state and events out.
 
 Pure functions over :class:`TrackedTask`, a plain-data record of what is known about one task.
 Nothing here awaits, reads a clock or touches the network: ``now`` is always handed in, on the
@@ -10,7 +10,8 @@ scale of the poller's clock. The rules:
 - the same state never yields a second event;
 - one terminal event at most, and nothing after it;
 - ``Stalled`` once per stretch without change, re-armed by the next change;
-- ``TimedOut`` at the deadline, ``Lost`` when the server says it does not know the task.
+- ``TimedOut`` at the deadline, ``Lost`` when the server says it does not know the task,
+  ``Unreadable`` when the server's snapshots of it cannot be read even when asked for it alone.
 
 MODAL ranks below SUBMITTED because a ``/modal`` call sends a MODAL task back to SUBMITTED;
 unknown statuses rank with SUBMITTED, so they are shown but cannot undo real progress.
@@ -23,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from ._errors import OneChatError
 from ._events import (
     Cancelled,
     Event,
@@ -34,6 +36,7 @@ from ._events import (
     StatusChanged,
     Succeeded,
     TimedOut,
+    Unreadable,
 )
 from ._models import Task, TaskStatus
 from ._policy import PollPolicy
@@ -50,6 +53,7 @@ __all__ = [
     "replay",
     "start",
     "time_out",
+    "unreadable",
 ]
 
 #: The few raw fields whose change can produce an event; compared before anything is decoded.
@@ -85,8 +89,7 @@ def fingerprint(raw: Mapping[str, Any]) -> Fingerprint:
 class TrackedTask:
     """What is known about one tracked task; plain data, so a store can keep and resume it.
 
-    Times are on the poller clock's scale (``Clock.now()``); :meth:`shifted` moves them onto
-    another clock when a saved state is resumed elsewhere.
+    Times are on the poller clock's scale (``Clock.now()``).
     """
 
     task_id: str
@@ -100,16 +103,6 @@ class TrackedTask:
     stalled: bool = False
     ended: bool = False
     fingerprint: Fingerprint | None = None
-
-    def shifted(self, by: float) -> TrackedTask:
-        """The same state with every time moved by ``by`` seconds."""
-        return attrs.evolve(
-            self,
-            started_at=self.started_at + by,
-            changed_at=self.changed_at + by,
-            deadline_at=None if self.deadline_at is None else self.deadline_at + by,
-            progress_at=None if self.progress_at is None else self.progress_at + by,
-        )
 
 
 def start(task_id: str, now: float, policy: PollPolicy) -> TrackedTask:
@@ -237,3 +230,12 @@ def lose(state: TrackedTask, task: Task | None) -> tuple[TrackedTask, list[Event
     if state.ended:
         return state, []
     return attrs.evolve(state, ended=True), [Lost(state.task_id, task)]
+
+
+def unreadable(
+    state: TrackedTask, task: Task | None, error: OneChatError
+) -> tuple[TrackedTask, list[Event]]:
+    """The task's snapshots cannot be read even alone: it ends ``Unreadable``."""
+    if state.ended:
+        return state, []
+    return attrs.evolve(state, ended=True), [Unreadable(state.task_id, task, error)]

@@ -2,7 +2,14 @@
 
 :class:`Tracker` is sans-I/O like h11's ``Connection``: it keeps state between calls but never
 awaits, never reads a clock and never sends anything. The poller hands it ``now`` and the
-server's answers and routes the events it returns.
+server's answers and gives the events it returns to the :class:`~onechat_async._router.Router`.
+
+A task asked about is *in flight* until its answer (or the failure) is handed back: it is not
+asked about again meanwhile, so a slow answer never doubles the requests.
+
+Answers are raw JSON and decoding is total: an item that cannot be decoded touches no other
+task. A task missing from a list answer, or unreadable in it, is confirmed by asking for it
+alone; unknown there it ends ``Lost``, unreadable there it ends ``Unreadable``.
 
 Answers of list-by-condition arrive as raw dicts. Most of them repeat what is known already, so
 each is compared by :func:`~onechat_async._tracking.fingerprint` first and decoded only when
@@ -16,10 +23,21 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from ._errors import ServerError
 from ._events import Event
 from ._models import Task
 from ._policy import PollPolicy
-from ._tracking import TrackedTask, alarm, expire, fingerprint, lose, observe, replay, start
+from ._task_state import (
+    TrackedTask,
+    alarm,
+    expire,
+    fingerprint,
+    lose,
+    observe,
+    replay,
+    start,
+    unreadable,
+)
 from ._wire import WireError, decode_task
 
 __all__ = ["Tracker", "chunked"]
@@ -36,13 +54,15 @@ def _or_inf(when: float | None) -> float:
 
 class _Entry:
     # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
-    __slots__ = ("next_at", "polled_at", "state", "task")
+    __slots__ = ("asking", "next_at", "polled_at", "state", "task")
 
     def __init__(self, state: TrackedTask, task: Task | None, next_at: float) -> None:
         self.state = state
         self.task = task
         self.next_at = next_at
         self.polled_at: float | None = None
+        #: Asked about, answer not handed back yet.
+        self.asking = False
 
 
 class Tracker:
@@ -75,10 +95,6 @@ class Tracker:
         entry = self._entries.get(task_id)
         return None if entry is None else entry.task
 
-    def states(self) -> list[TrackedTask]:
-        """Every tracked state, for a store to save."""
-        return [entry.state for entry in self._entries.values()]
-
     def watch(self, task_id: str, now: float) -> list[Event]:
         """Track ``task_id`` from ``now``; for one already tracked, replay where it stands."""
         entry = self._entries.get(task_id)
@@ -86,11 +102,6 @@ class Tracker:
             return replay(entry.state, entry.task)
         self._add(start(task_id, now, self.policy), None, now)
         return []
-
-    def resume(self, state: TrackedTask, now: float, task: Task | None = None) -> None:
-        """Track again a state saved earlier (already :meth:`~TrackedTask.shifted` if need be)."""
-        if not state.ended:
-            self._add(state, task, now)
 
     def _add(self, state: TrackedTask, task: Task | None, now: float) -> None:
         # The first question waits a batch window, so a burst of watches shares requests.
@@ -104,7 +115,7 @@ class Tracker:
         self._entries.pop(task_id, None)
 
     def due(self, now: float) -> list[str]:
-        """The ids to ask about at ``now``, marked as asked.
+        """The ids to ask about at ``now``, marked as asked and in flight.
 
         Tasks due within the batch window join in; if the last request would go out part
         empty, it is topped up with the tasks due soonest that were not asked about lately,
@@ -117,7 +128,11 @@ class Tracker:
         if now < self._hold_until or horizon < self._next_poll:
             return []
         entries = self._entries
-        due = [task_id for task_id, entry in entries.items() if entry.next_at <= horizon]
+        due = [
+            task_id
+            for task_id, entry in entries.items()
+            if entry.next_at <= horizon and not entry.asking
+        ]
         room = -len(due) % policy.chunk_size
         if room and len(due) < len(entries):
             soon, recent = now + policy.interval, now - policy.fast_interval
@@ -125,6 +140,7 @@ class Tracker:
                 (entry.next_at, task_id)
                 for task_id, entry in entries.items()
                 if horizon < entry.next_at <= soon
+                and not entry.asking
                 and (entry.polled_at is None or entry.polled_at <= recent)
             ]
             due.extend(task_id for _, task_id in heapq.nsmallest(room, candidates))
@@ -132,17 +148,22 @@ class Tracker:
             entry = entries[task_id]
             state = entry.state
             entry.polled_at = now
+            entry.asking = True
             entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
-        self._next_poll = min((entry.next_at for entry in entries.values()), default=math.inf)
+        self._next_poll = min(
+            (entry.next_at for entry in entries.values() if not entry.asking), default=math.inf
+        )
         return due
 
     def on_listed(
         self, asked: Iterable[str], answer: Iterable[object], now: float
     ) -> tuple[list[Event], list[str]]:
-        """Take in a list-by-condition answer; return the events and the ids it left out.
+        """Take in a list-by-condition answer; return the events and the ids to confirm.
 
-        The ids left out may be lost, or the server may just have skipped them: confirm each
-        with a fetch before calling :meth:`on_unknown`.
+        The ids to confirm were left out of the answer or unreadable in it: the server may
+        have lost them, or just skipped them. Ask for each alone and hand the answer to
+        :meth:`on_fetched` (or :meth:`on_unknown`, :meth:`on_failed`); they stay in flight
+        until then.
         """
         events: list[Event] = []
         answered: set[str] = set()
@@ -152,29 +173,52 @@ class Tracker:
                 continue
             raw_id = raw.get("id")
             task_id = raw_id if isinstance(raw_id, str) else str(raw_id)
-            answered.add(task_id)
             entry = entries.get(task_id)
             if entry is None:
                 continue
             seen = fingerprint(raw)
             if seen == entry.state.fingerprint:
+                answered.add(task_id)
                 continue
             try:
                 task = decode_task(raw)
             except WireError:
-                # One undecodable task must not sink the others; it is asked about again.
+                # Not answered: confirmed alone, so one bad item sinks no other task.
                 continue
+            answered.add(task_id)
             self._apply(task_id, entry, task, now, seen=seen, events=events)
-        missing = [task_id for task_id in asked if task_id not in answered and task_id in entries]
-        return events, missing
+        confirm: list[str] = []
+        for task_id in asked:
+            entry = entries.get(task_id)
+            if entry is None:
+                continue
+            if task_id in answered:
+                self._settle(entry)
+            else:
+                confirm.append(task_id)
+        return events, confirm
 
-    def on_fetched(self, task_id: str, task: Task, now: float) -> list[Event]:
-        """Take in one fetched snapshot of ``task_id``."""
+    def on_fetched(self, task_id: str, raw: object, now: float) -> list[Event]:
+        """Take in the answer to a question about ``task_id`` alone, still as raw JSON."""
         events: list[Event] = []
         entry = self._entries.get(task_id)
-        if entry is not None:
-            self._apply(task_id, entry, task, now, seen=None, events=events)
-        return events
+        if entry is None:
+            return events
+        self._settle(entry)
+        try:
+            task = decode_task(raw)
+        except WireError as exc:
+            problem = str(exc)
+        else:
+            if task.id == task_id:
+                self._apply(task_id, entry, task, now, seen=None, events=events)
+                return events
+            problem = f"the answer is about task {task.id}"
+        del self._entries[task_id]
+        error = ServerError(
+            f"task {task_id} cannot be read: {problem}", task_id=task_id, retryable=False
+        )
+        return unreadable(entry.state, entry.task, error)[1]
 
     def _apply(
         self,
@@ -202,6 +246,10 @@ class Tracker:
         self._next_poll = min(self._next_poll, entry.next_at)
         self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
 
+    def _settle(self, entry: _Entry) -> None:
+        entry.asking = False
+        self._next_poll = min(self._next_poll, entry.next_at)
+
     def on_unknown(self, task_id: str) -> list[Event]:
         """The server confirmed it does not know ``task_id``: it ends ``Lost``."""
         entry = self._entries.pop(task_id, None)
@@ -215,7 +263,7 @@ class Tracker:
             entry = self._entries.get(task_id)
             if entry is not None:
                 entry.next_at = retry_at
-                self._next_poll = min(self._next_poll, retry_at)
+                self._settle(entry)
 
     def hold(self, until: float) -> None:
         """Ask nothing before ``until`` (the server asked us to slow down)."""
@@ -244,4 +292,5 @@ class Tracker:
         """When :meth:`due` or :meth:`expire` next have work; None when nothing is tracked."""
         if not self._entries:
             return None
-        return min(max(self._next_poll, self._hold_until), self._next_alarm)
+        wake = min(max(self._next_poll, self._hold_until), self._next_alarm)
+        return None if wake == math.inf else wake
