@@ -13,6 +13,7 @@ from onechat_async import (
     QueueFullError,
     RetryPolicy,
     ServerError,
+    SubmitRejectedError,
     Succeeded,
     TaskFailedError,
     TaskNotFoundError,
@@ -126,9 +127,15 @@ async def test_queue_full_and_opt_in_retry() -> None:
 
 
 async def test_wrong_path_gets_html() -> None:
-    """A base URL with a wrong path reaches the gateway's HTML page: ServerError, not JSON."""
+    """A base URL with a wrong path reaches the gateway's HTML page: a refusal, not JSON.
+
+    For a submit the page proves that nothing was made (SubmitRejectedError); for a query it
+    is a ServerError.
+    """
     async with Simulator(api_key="k", clock=ManualClock()) as sim:
         client = OneChatClient(api_key="k", base_url=sim.url + "/v1")
         async with client:
-            with pytest.raises(ServerError, match="HTML"):
+            with pytest.raises(SubmitRejectedError, match="HTML"):
                 await client.imagine("a cat")
+            with pytest.raises(ServerError, match="HTML"):
+                await client.fetch("1748339029401828")

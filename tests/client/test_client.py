@@ -20,6 +20,7 @@ from onechat_async import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    SubmitOutcomeUnknownError,
     SubmitRejectedError,
     TaskNotFoundError,
     TaskStatus,
@@ -297,7 +298,7 @@ async def test_retry_total_time_is_bounded(server: ScriptedServer, clock: StepCl
         api_key=API_KEY,
         base_url=server.url,
         clock=clock,
-        retry=RetryPolicy(attempts=10, timeout=60),
+        retry=RetryPolicy(attempts=10, timeout=30),
     ) as client:
         with pytest.raises(RateLimitError) as info:
             await client.fetch(PARENT)
@@ -305,19 +306,35 @@ async def test_retry_total_time_is_bounded(server: ScriptedServer, clock: StepCl
     assert len(server.seen) == 1
 
 
+async def test_retry_after_is_capped(server: ScriptedServer, clock: StepClock) -> None:
+    """A Retry-After of a day is waited only up to retry_after_max, then the query goes again."""
+    server.reply("GET", f"/mj/task/{PARENT}/fetch", status=429, headers={"Retry-After": "86400"})
+    server.reply("GET", f"/mj/task/{PARENT}/fetch", json_body={"id": PARENT, "status": "SUCCESS"})
+    policy = RetryPolicy(attempts=2, timeout=600, wait_jitter=0, retry_after_max=45)
+    async with OneChatClient(
+        api_key=API_KEY, base_url=server.url, clock=clock, retry=policy
+    ) as client:
+        task = await client.fetch(PARENT)
+    assert task.status == "SUCCESS"
+    assert clock.sleeps == [45]
+
+
 async def test_submits_are_not_resent_after_a_5xx(
     server: ScriptedServer, client: OneChatClient
 ) -> None:
-    """A submit answered 500 may have created a task: it is raised, never re-sent."""
+    """A submit answered 500 may have created a task: outcome unknown, never re-sent."""
     server.reply(
         "POST",
         "/mj/submit/imagine",
         status=500,
         json_body={"error": {"message": "panic", "type": "new_api_panic"}},
     )
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(SubmitOutcomeUnknownError) as info:
         await client.imagine("a fox", state="order-7")
     assert info.value.state == "order-7"
+    assert info.value.reason == "server_error"
+    assert info.value.status == 500
+    assert not info.value.retryable
     assert len(server.seen) == 1
 
 
@@ -340,16 +357,15 @@ async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: StepClock) 
 
 
 async def test_submit_timeout_keeps_the_state(server: ScriptedServer) -> None:
-    """A submit that times out raises APITimeoutError (a TimeoutError) with its state, once."""
+    """A submit that times out after leaving is outcome-unknown with its state, sent once."""
     server.reply("POST", "/mj/submit/imagine", json_body=OK, delay=0.3)
     async with OneChatClient(
-        api_key=API_KEY, base_url=server.url, timeout=0.05, submit_retry=RetryPolicy()
+        api_key=API_KEY, base_url=server.url, submit_timeout=0.05, submit_retry=RetryPolicy()
     ) as client:
-        with pytest.raises(APITimeoutError) as info:
+        with pytest.raises(SubmitOutcomeUnknownError) as info:
             await client.imagine("a fox", state="order-9")
-    assert isinstance(info.value, TimeoutError)
+    assert info.value.reason == "timeout"
     assert info.value.state == "order-9"
-    assert info.value.request_sent
     assert len(server.seen) == 1
 
 

@@ -18,7 +18,9 @@ from onechat_async import (
     SubmitRejectedError,
     TaskNotFoundError,
 )
+from onechat_async import SubmitOutcomeUnknownError
 from onechat_async import _requests as rq
+from onechat_async._outcome import may_resend, settle
 from onechat_async._responses import (
     Response,
     is_missing_route,
@@ -134,7 +136,7 @@ SUBMIT_CASES = [
                 }
             },
         ),
-        ServerError,
+        SubmitRejectedError,
         "无可用渠道",
     ),
     (
@@ -146,7 +148,7 @@ SUBMIT_CASES = [
     (
         "html",
         answer(200, b"<!DOCTYPE html><html></html>", {"Content-Type": "text/html"}),
-        ServerError,
+        SubmitRejectedError,
         "HTML",
     ),
     ("empty 200", answer(200), ServerError, "empty"),
@@ -176,22 +178,30 @@ def test_submit_errors(case: str, response: Response, error: type[OneChatError],
     assert exc.endpoint == "imagine"
 
 
-def test_submit_retryability() -> None:
-    """Only refusals that prove no task exists are marked retryable for a submit."""
-    verdicts = {}
+def test_submit_money_verdicts() -> None:
+    """Each answer is settled once: refusals prove no task, doubtful answers become unknown."""
+    proves, resend = {}, {}
     for case, response, _, _ in SUBMIT_CASES:
-        try:
+        with pytest.raises(OneChatError) as info:
             read_submit(response, SUBMIT, now_wall=NOW)
-        except OneChatError as exc:
-            verdicts[case] = exc.retryable
-    assert verdicts["429"]
-    assert verdicts["code 23"]
-    assert verdicts["code 9 queue"]
-    assert verdicts["no channel"]
-    assert not verdicts["panic"]
-    assert not verdicts["code 5"]
-    assert not verdicts["html"]
-    assert not verdicts["code 4"]
+        settled = settle(info.value, SUBMIT)
+        proves[case] = not isinstance(settled, SubmitOutcomeUnknownError)
+        resend[case] = may_resend(settled)
+    assert {case for case, sure in proves.items() if not sure} == {
+        "panic",
+        "empty 200",
+        "truncated",
+        "array",
+        "code 5",
+        "no result",
+    }
+    assert {case for case, again in resend.items() if again} == {
+        "429",
+        "csharp empty 429",
+        "code 30",
+        "code 23",
+        "code 9 queue",
+    }
 
 
 def test_rate_limit_carries_retry_after_and_banned_word() -> None:

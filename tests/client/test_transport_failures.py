@@ -9,7 +9,12 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from onechat_async import APIConnectionError, OneChatClient, RetryPolicy
+from onechat_async import (
+    APIConnectionError,
+    OneChatClient,
+    RetryPolicy,
+    SubmitOutcomeUnknownError,
+)
 from tests.helpers import StepClock
 
 BASE = "http://127.0.0.1:9"
@@ -23,7 +28,7 @@ def mocked() -> Iterator[aioresponses]:
 
 
 async def test_disconnected_submit_is_not_resent(mocked: aioresponses, clock: StepClock) -> None:
-    """A submit cut off mid-flight raises APIConnectionError with its state, never re-sent."""
+    """A submit cut off mid-flight is outcome-unknown with its state, never re-sent."""
     mocked.post(
         f"{BASE}/mj/submit/imagine",
         exception=aiohttp.ServerDisconnectedError("Server disconnected"),
@@ -32,10 +37,10 @@ async def test_disconnected_submit_is_not_resent(mocked: aioresponses, clock: St
     async with OneChatClient(
         api_key="k", base_url=BASE, clock=clock, submit_retry=RetryPolicy()
     ) as client:
-        with pytest.raises(APIConnectionError) as info:
+        with pytest.raises(SubmitOutcomeUnknownError) as info:
             await client.imagine("a fox", state="order-5")
     assert info.value.state == "order-5"
-    assert info.value.request_sent
+    assert info.value.reason == "connection_lost"
     assert info.value.endpoint == "imagine"
     assert len(next(iter(mocked.requests.values()))) == 1
 
