@@ -1,26 +1,53 @@
-"""Fakes for the tracking tests: a clock that jumps instead of sleeping, and a scripted server."""
+"""Fakes for the tracking tests: a simulated clock, and a scripted server behind the poller.
+
+Helpers open streams over the fake client the way ``OneChatClient``'s methods do.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import itertools
-from collections.abc import Callable, Sequence
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import pytest
 
+from onechat_async import _follow
+from onechat_async._backoff import Backoff
 from onechat_async._errors import OneChatError, TaskNotFoundError
+from onechat_async._events import Event
+from onechat_async._follow import ALL_CHILDREN, EventStream
 from onechat_async._models import SubmitResult, Task
 from onechat_async._policy import PollPolicy
 from onechat_async._poller import Poller
-from onechat_async._wire import decode_task
+
+_T = TypeVar("_T")
+
+#: Loop turns the fake clock waits for the loop to be idle before it jumps anyway.
+_MAX_HOPS = 10_000
+#: The default poll backoff (2 s doubling to 60 s) without jitter, so waits can be asserted.
+NO_JITTER = Backoff(wait_initial=2.0, wait_max=60.0, wait_jitter=0.0)
 
 
 class FakeClock:
-    """Monotonic time that moves only when someone sleeps on it, and then at once."""
+    """Monotonic time that moves only when every coroutine waits, like a discrete-event simulation.
+
+    A sleeper does not move time itself: once the event loop has nothing ready to run and
+    no request is in flight (:meth:`busy`), the clock jumps to the earliest sleeper's
+    deadline and wakes it. So work that is going on (a fake request, a poll answer being
+    handed back) never sees time jump past it, and an hour of polling takes milliseconds.
+    """
 
     def __init__(self, start: float = 1000.0) -> None:
         self.t = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._stepping = False
+        self._busy = 0
+        self._hops = 0
 
     def now(self) -> float:
         return self.t
@@ -29,10 +56,51 @@ class FakeClock:
         return 1_700_000_000.0 + self.t
 
     async def sleep(self, seconds: float) -> None:
-        target = self.t + max(0.0, seconds)
-        # Yield once so that other coroutines run "during" the sleep, then jump.
-        await asyncio.sleep(0)
-        self.t = max(self.t, target)
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.t + seconds, next(self._order), future))
+        self._schedule_step()
+        await future
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold time still while real work (a loopback request) is in flight."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            self._schedule_step()
+
+    def _schedule_step(self) -> None:
+        if not self._stepping and self._sleepers:
+            self._stepping = True
+            asyncio.get_running_loop().call_soon(self._step)
+
+    def _step(self) -> None:
+        self._stepping = False
+        if self._busy:
+            return
+        # asyncio keeps its ready callbacks in the private ``_ready``: time may jump only when
+        # nothing else is ready to run. A coroutine spinning on sleep(0) must not stop time
+        # for ever, hence the cap on hops.
+        if getattr(asyncio.get_running_loop(), "_ready", ()) and self._hops < _MAX_HOPS:
+            self._hops += 1
+            self._schedule_step()
+            return
+        self._hops = 0
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        if not self._sleepers:
+            return
+        self.t = max(self.t, self._sleepers[0][0])
+        while self._sleepers and self._sleepers[0][0] <= self.t:
+            future = heapq.heappop(self._sleepers)[2]
+            if not future.done():
+                future.set_result(None)
+        self._schedule_step()
 
 
 Step = tuple[float, str, str]  # (seconds after creation, status, progress)
@@ -67,24 +135,30 @@ class FakeServer:
     """Implements the poller's backend seam over scripted task timelines; counts every call."""
 
     def __init__(self, clock: FakeClock) -> None:
-        self._clock = clock
+        self.clock = clock
         self.timelines: dict[str, tuple[float, list[Step], dict[str, Any]]] = {}
+        #: Fields laid over a task's snapshot on every answer (hostile values, say).
+        self.overrides: dict[str, dict[str, Any]] = {}
         self.list_calls: list[list[str]] = []
         self.list_times: list[float] = []
         self.listed = asyncio.Event()
         self.fetch_calls: list[str] = []
+        self.fetch_times: list[float] = []
         self.list_fault: Callable[[Sequence[str]], Exception | None] = lambda ids: None
         self.fetch_fault: Callable[[str], Exception | None] = lambda task_id: None
         self.omit: set[str] = set()  # left out of list answers though still fetchable
+        self.list_missing = False  # the server has no list-by-condition
+        self.hang_lists = False  # list requests never answer
         self.in_flight = 0
         self.max_in_flight = 0
-        self.submits: list[tuple[str, str]] = []
-        self.submit_fault: Callable[[str, str, int], Exception | None] = lambda p, op, n: None
         self._ids = itertools.count(1_748_339_029_401_000)
 
     def add(self, task_id: str, steps: Sequence[Step] = PATH, **extra: Any) -> str:
-        self.timelines[task_id] = (self._clock.now(), list(steps), extra)
+        self.timelines[task_id] = (self.clock.now(), list(steps), extra)
         return task_id
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
 
     def vanish(self, task_id: str) -> None:
         self.timelines.pop(task_id, None)
@@ -94,30 +168,37 @@ class FakeServer:
         if entry is None:
             return None
         born, steps, extra = entry
-        elapsed = self._clock.now() - born
+        elapsed = self.clock.now() - born
         step = steps[0]
         for candidate in steps:
             if candidate[0] <= elapsed:
                 step = candidate
         fail = "[Invalid parameter] Invalid value" if step[1] == "FAILURE" else ""
-        return raw_task(task_id, step[1], step[2], failReason=fail, **extra)
+        raw = raw_task(task_id, step[1], step[2], failReason=fail, **extra)
+        raw.update(self.overrides.get(task_id, {}))
+        return raw
 
-    async def _poll_list(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        self.list_calls.append(list(ids))
-        self.list_times.append(self._clock.now())
+    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        self.list_calls.append(list(task_ids))
+        self.list_times.append(self.clock.now())
         self.listed.set()
         await self._enter()
         try:
-            fault = self.list_fault(ids)
+            if self.hang_lists:
+                await asyncio.Event().wait()
+            fault = self.list_fault(task_ids)
             if fault is not None:
                 raise fault
-            found = [self.current(task_id) for task_id in ids if task_id not in self.omit]
+            if self.list_missing:
+                return None
+            found = [self.current(task_id) for task_id in task_ids if task_id not in self.omit]
             return [raw for raw in found if raw is not None]
         finally:
             self.in_flight -= 1
 
-    async def _poll_fetch(self, task_id: str) -> Task:
+    async def fetch_raw(self, task_id: str) -> object:
         self.fetch_calls.append(task_id)
+        self.fetch_times.append(self.clock.now())
         await self._enter()
         try:
             fault = self.fetch_fault(task_id)
@@ -126,7 +207,7 @@ class FakeServer:
             raw = self.current(task_id)
             if raw is None:
                 raise TaskNotFoundError("task_no_found", status=400, task_id=task_id)
-            return decode_task(raw)
+            return raw
         finally:
             self.in_flight -= 1
 
@@ -137,28 +218,39 @@ class FakeServer:
 
 
 class FakeClient(FakeServer):
-    """The client surface that following needs: the poller seam plus simple_change."""
+    """What following needs from a client: a poller over the fake server, and submits."""
 
     def __init__(self, clock: FakeClock, policy: PollPolicy) -> None:
         super().__init__(clock)
-        self._poller = Poller(self, policy)
+        self._poller = Poller(self, policy, clock=clock, rng=random.Random(0))  # noqa: S311
         self.child_steps: list[Step] = PATH
+        self.submits: list[tuple[str, str]] = []
+        #: (op, attempt, clock time) of every child submit.
+        self.submit_times: list[tuple[str, int, float]] = []
+        self.submit_fault: Callable[[str, str, int], Exception | None] = lambda p, op, n: None
         self.submitting = 0
         self.max_submitting = 0
 
-    async def simple_change(
-        self, task_id: str, op: str, *, state: str | None = None
-    ) -> SubmitResult:
+    @property
+    def poller(self) -> Poller:
+        return self._poller
+
+    def deadline_at(self, seconds: float | None) -> float | None:
+        """A deadline ``seconds`` from now on the client's clock, as the client computes it."""
+        return None if seconds is None else self.clock.now() + seconds
+
+    async def simple_change(self, task_id: str, op: str) -> SubmitResult:
         self.submits.append((task_id, op))
+        attempt = sum(1 for submit in self.submits if submit == (task_id, op))
+        self.submit_times.append((op, attempt, self.clock.now()))
         self.submitting += 1
         self.max_submitting = max(self.max_submitting, self.submitting)
         try:
             await asyncio.sleep(0)
-            attempt = sum(1 for submit in self.submits if submit == (task_id, op))
             fault = self.submit_fault(task_id, op, attempt)
             if fault is not None:
                 raise fault
-            child = self.add(str(next(self._ids)), self.child_steps, state=state or "")
+            child = self.add(self.new_id(), self.child_steps)
             return SubmitResult(task_id=child, code=1, description="提交成功")
         finally:
             self.submitting -= 1
@@ -166,11 +258,88 @@ class FakeClient(FakeServer):
     async def imagine(self, prompt: str) -> SubmitResult:
         if not prompt:
             raise OneChatError("blank prompt")
-        child = self.add(str(next(self._ids)), self.child_steps)
+        child = self.add(self.new_id(), self.child_steps)
         return SubmitResult(task_id=child)
 
     async def aclose(self) -> None:
         await self._poller.aclose()
+
+
+# -- the client's doors onto _follow, over the fake client ----------------------------------
+
+
+def track(client: FakeClient, *ids: str, deadline: float | None = None) -> EventStream:
+    """Follow ``ids`` in one stream, like ``OneChatClient.track``/``track_many``."""
+    return _follow.track(client.poller, ids, deadline_at=client.deadline_at(deadline))
+
+
+async def wait(client: FakeClient, task_id: str, *, timeout: float | None = None) -> Task:
+    """The finished task, like ``OneChatClient.wait``."""
+    return await _follow.wait(client.poller, task_id, deadline_at=client.deadline_at(timeout))
+
+
+def fan_out(
+    client: FakeClient,
+    parent_id: str,
+    ops: Sequence[str] = ALL_CHILDREN,
+    *,
+    concurrency: int = 4,
+    attempts: int = 5,
+) -> EventStream:
+    """Submit and follow ``ops`` of ``parent_id``, like ``OneChatClient.fan_out``."""
+    return _follow.fan_out(
+        client.poller,
+        client.simple_change,
+        parent_id,
+        ops,
+        concurrency=concurrency,
+        attempts=attempts,
+        backoff=client.poller.policy.backoff,
+        clock=client.clock,
+        rng=random.Random(0),  # noqa: S311 - jitter, not secrets
+    )
+
+
+def submit_and_track(
+    client: FakeClient, submit: Awaitable[SubmitResult], *, deadline: float | None = None
+) -> EventStream:
+    """Await ``submit`` and follow its task, like ``OneChatClient.submit_and_track``."""
+    return _follow.submit_and_track(client.poller, submit, deadline_at=client.deadline_at(deadline))
+
+
+async def within(clock: FakeClock, seconds: float, work: Awaitable[_T]) -> _T:
+    """``work``'s result, or TimeoutError once ``seconds`` have passed on the fake clock.
+
+    A guard that costs no real time: when everything else waits for ever (a hang), the
+    fake clock jumps to this alarm at once and the test fails instead of hanging.
+    """
+    task = asyncio.ensure_future(work)
+    alarm = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, alarm}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        alarm.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+        raise TimeoutError(f"still waiting after {seconds} s on the fake clock")
+    return task.result()
+
+
+async def collect(stream: EventStream) -> list[Event]:
+    """Every event of ``stream``, to its end."""
+    return [event async for event in stream]
+
+
+def kinds(events: Sequence[Event]) -> list[str]:
+    """The event class names, in order."""
+    return [type(event).__name__ for event in events]
+
+
+def other_tasks() -> set[asyncio.Task[Any]]:
+    """The asyncio tasks still running besides the current one."""
+    current = asyncio.current_task()
+    return {t for t in asyncio.all_tasks() if t is not current and not t.done()}
 
 
 @pytest.fixture
@@ -180,11 +349,11 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def policy() -> PollPolicy:
-    return PollPolicy(backoff_jitter=0)
+    return PollPolicy(backoff=NO_JITTER)
 
 
 @pytest.fixture
-async def client(clock: FakeClock, policy: PollPolicy) -> Any:
+async def client(clock: FakeClock, policy: PollPolicy) -> AsyncIterator[FakeClient]:
     fake = FakeClient(clock, policy)
     yield fake
     await fake.aclose()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from onechat_async import OneChatClient
+from onechat_async import OneChatClient, TaskStatus
+from onechat_async._backoff import Backoff
 from onechat_async._events import Event, Lost, Stalled, SubmitFailed, Submitted, Succeeded, TimedOut
-from onechat_async._follow import fan_out, track_many, wait
 from onechat_async._policy import PollPolicy
 from onechat_async._poller import Poller
 from onechat_async.testing import Fault, ScaledClock, Simulator, Timings
@@ -65,7 +65,7 @@ async def test_a_thousand_tasks_end_once_with_batched_lists(sim: Simulator) -> N
         ids = await submit_many(client, 1000)
         sim.reset_counters()
         ticks = count_ticks(poller)
-        events = await collect(track_many(client, ids))
+        events = await collect(client.track_many(ids))
     finally:
         await poller.aclose()
         await client.aclose()
@@ -94,10 +94,12 @@ async def _faulty_run(sim: Simulator) -> None:
     for kind in ("http_5xx_html", "http_429", "reset", "truncated_body"):
         sim.inject(Fault(endpoint="list-by-condition", kind=kind, rate=0.025, retry_after=2))
         sim.inject(Fault(endpoint="fetch", kind=kind, rate=0.025, retry_after=2))
-    client, poller = await start(sim, PollPolicy(backoff_initial=1, backoff_jitter=0.5))
+    client, poller = await start(
+        sim, PollPolicy(backoff=Backoff(wait_initial=1, wait_max=60, wait_jitter=0.5))
+    )
     try:
         ids = await submit_many(client, 300)
-        events = await collect(track_many(client, ids))
+        events = await collect(client.track_many(ids))
     finally:
         await poller.aclose()
         await client.aclose()
@@ -117,7 +119,7 @@ async def test_vanished_tasks_end_lost_and_stuck_ones_stall_then_time_out(
         gone, stuck, fine = await submit_many(client, 3)
         sim.vanish(gone)
         sim.stall(stuck)
-        events = await collect(track_many(client, [gone, stuck, fine]))
+        events = await collect(client.track_many([gone, stuck, fine]))
     finally:
         await poller.aclose()
         await client.aclose()
@@ -135,8 +137,8 @@ async def test_fan_out_of_eight_children_all_succeed(sim: Simulator) -> None:
     client, poller = await start(sim, PollPolicy())
     try:
         parent = (await client.imagine("a lighthouse")).task_id
-        await wait(client, parent)
-        events = await collect(fan_out(client, parent))
+        await client.wait(parent)
+        events = await collect(client.fan_out(parent))
     finally:
         await poller.aclose()
         await client.aclose()
@@ -159,11 +161,11 @@ async def test_fan_out_reports_a_failing_child_while_the_rest_finish(sim: Simula
     client, poller = await start(sim, PollPolicy())
     try:
         parent = (await client.imagine("a lighthouse")).task_id
-        await wait(client, parent)
+        await client.wait(parent)
         for endpoint in ("simple-change", "change", "action"):
             sim.inject(Fault(endpoint=endpoint, kind="http_429", count=2, retry_after=1))
         sim.inject(Fault(endpoint="*", kind="vanish", count=1, after=5))
-        events = await collect(fan_out(client, parent, concurrency=1, attempts=2))
+        events = await collect(client.fan_out(parent, concurrency=1, attempts=2))
     finally:
         await poller.aclose()
         await client.aclose()
@@ -173,3 +175,28 @@ async def test_fan_out_reports_a_failing_child_while_the_rest_finish(sim: Simula
     assert len(terminal) == 7
     assert sum(isinstance(e, Lost) for e in terminal) == 1
     assert sum(isinstance(e, Succeeded) for e in terminal) == 6
+
+
+async def test_submit_and_wait(sim: Simulator) -> None:
+    """The client's shortcut awaits the submit and waits for the task it created."""
+    client, poller = await start(sim, PollPolicy())
+    try:
+        task = await client.submit_and_wait(client.imagine("a cat"), timeout=600)
+    finally:
+        await poller.aclose()
+        await client.aclose()
+    assert task.status is TaskStatus.SUCCESS
+    assert sim.task_count == 1
+
+
+async def test_track_normalises_numeric_ids(sim: Simulator) -> None:
+    """An id passed to the client as a number is tracked as its decimal string."""
+    client, poller = await start(sim, PollPolicy())
+    try:
+        (task_id,) = await submit_many(client, 1)
+        events = await collect(client.track(int(task_id)))  # type: ignore[arg-type]
+    finally:
+        await poller.aclose()
+        await client.aclose()
+    assert events[-1].task_id == task_id
+    assert isinstance(events[-1], Succeeded)
