@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -135,6 +136,10 @@ class OneChatClient:
             clock=self._clock,
             rng=self._rng,
         )
+        # A simulated clock holds still while a request is in flight (see Clock).
+        self._busy: Callable[[], contextlib.AbstractContextManager[object]] = getattr(
+            self._clock, "busy", contextlib.nullcontext
+        )
         self._simple_route: _SimpleRoute | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,13 +214,14 @@ class OneChatClient:
         body = None
         if request.body is not None:
             body = json.dumps(request.body, ensure_ascii=False).encode()
-        response = await self._transport.send(
-            request.method,
-            self._prefix + request.path,
-            headers=self._headers,
-            body=body,
-            timeout=timeout,
-        )
+        with self._busy():
+            response = await self._transport.send(
+                request.method,
+                self._prefix + request.path,
+                headers=self._headers,
+                body=body,
+                timeout=timeout,
+            )
         _log.debug("%s %s -> %s", request.method, request.path, response.status)
         return response
 

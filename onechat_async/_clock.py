@@ -14,7 +14,12 @@ __all__ = ["Clock", "SystemClock"]
 
 
 class Clock(Protocol):
-    """A monotonic time source that can also wait."""
+    """A monotonic time source that can also wait.
+
+    A simulated clock may also offer ``busy()``, a context manager that the client holds
+    while a request is in flight, so that simulated time does not jump past real work (see
+    :class:`onechat_async.testing.ManualClock`).
+    """
 
     def now(self) -> float:
         """Seconds on a monotonic scale; only differences are meaningful."""

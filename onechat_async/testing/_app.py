@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -295,7 +296,10 @@ class _Handler:
             return self._csharp_error("任务不存在")
         if b.timings.seed > 0:
             # The proxy reacts with an envelope on Discord and waits for the DM.
-            await b.clock.sleep(b.timings.seed)
+            # The client holds a simulated clock still while its request is in flight; a
+            # server that takes clock time itself must let it run meanwhile.
+            with getattr(b.clock, "idle", contextlib.nullcontext)():
+                await b.clock.sleep(b.timings.seed)
         if upstream_at(record.plan, b.clock.now(), b.timings).status != "SUCCESS":
             if b.flavour == "csharp-v10":
                 return self._csharp_error("任务未完成")
