@@ -192,14 +192,11 @@ def _millis(value: object, _: object = None) -> datetime | None:
         millis = int(value)
     else:
         return None
-    # Written so that NaN, which compares false with everything, falls out as unset too.
+    # Written so that NaN, which compares false with everything, falls out as unset too;
+    # within these bounds the datetime arithmetic below cannot overflow.
     if not 0 < millis <= _MAX_MILLIS:
         return None
-    try:
-        return _datetime(millis)
-    except (OverflowError, ValueError):
-        # Within the bounds above this cannot happen; a WireError-free guard all the same.
-        return None
+    return _datetime(millis)
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

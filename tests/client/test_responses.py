@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from onechat_async import (
     ServerError,
     SubmitRejectedError,
     TaskNotFoundError,
+    _responses,
 )
 from onechat_async import _requests as rq
 from onechat_async._responses import (
@@ -338,6 +341,23 @@ def test_retry_after(value: str | None, expected: float | None) -> None:
     assert retry_after(value, now_wall=NOW) == expected
 
 
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set to UTC+8 (a POSIX TZ string: no tz database)."""
+    monkeypatch.setenv("TZ", "CST-8")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_retry_after_date_without_zone_is_utc_whatever_the_local_zone() -> None:
+    """A '-0000' date means UTC (RFC 5322), not the machine's local time."""
+    assert time.localtime(0).tm_hour == 8
+    assert retry_after("Tue, 14 Nov 2023 22:13:30 -0000", now_wall=NOW) == 10.0
+
+
 @pytest.mark.parametrize("now_wall", [float("nan"), float("inf"), -float("inf")])
 def test_retry_after_with_a_bad_clock_is_none(now_wall: float) -> None:
     """A date against a non-finite wall clock gives None rather than NaN or infinity."""
@@ -385,6 +405,11 @@ def test_messages_are_bounded() -> None:
     with pytest.raises(ServerError) as nested:
         read_task(answer(500, {"message": deep}), FETCH, now_wall=NOW)
     assert len(nested.value.message) <= 503
+
+
+def test_message_of_an_int_past_the_digit_limit_is_empty() -> None:
+    """An int too long to write out (a Python caller's, not JSON's) gives no message."""
+    assert _responses._text(10**5000) == ""
 
 
 def test_banned_word_of_another_type_is_text() -> None:

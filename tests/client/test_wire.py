@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from onechat_async import TaskAction, TaskStatus
+from onechat_async import Task, TaskAction, TaskStatus, _wire
 from onechat_async._wire import (
     MALFORMED_STATUS,
     MAX_DEPTH,
@@ -507,3 +507,44 @@ def test_parse_json_reads_other_unicode_encodings() -> None:
     """UTF-16 and a UTF-8 BOM are read as JSON, as json.loads does."""
     assert parse_json('{"id": "1"}'.encode("utf-16")) == {"id": "1"}
     assert parse_json(b"\xef\xbb\xbf[1]") == [1]
+
+
+@pytest.mark.parametrize("raw", [[1], "x", None, 5])
+def test_submit_answer_that_is_not_an_object_is_refused(raw: object) -> None:
+    """A submit answer that is not a JSON object raises WireError."""
+    with pytest.raises(WireError, match="not a JSON object"):
+        decode_submit_result(raw)
+
+
+def test_parse_json_refuses_what_is_not_bytes() -> None:
+    """Even a value that is not bytes at all is a WireError, not a TypeError."""
+    with pytest.raises(WireError, match="NoneType"):
+        parse_json(None)  # type: ignore[arg-type]
+
+
+def test_text_of_an_int_past_the_digit_limit_is_empty() -> None:
+    """An int too long to write out (a Python caller's, not JSON's) becomes ''."""
+    assert decode_task({"id": "1", "prompt": 10**5000}).prompt == ""
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(5, 5), ("7", 7), (3.0, 3)])
+def test_plain_int_fields_read_like_codes(raw: object, expected: int) -> None:
+    """The converter's fallback for int fields reads them as codes are read."""
+    assert _wire._converter.structure(raw, int) == expected
+
+
+@pytest.mark.parametrize("raw", ["x", None, 1.5, True])
+def test_plain_int_fields_refuse_other_values(raw: object) -> None:
+    """The converter's fallback for int fields raises WireError, never another exception."""
+    with pytest.raises(WireError):
+        _wire._converter.structure(raw, int)
+
+
+def test_a_failing_hook_still_gives_a_wire_error() -> None:
+    """Should a future field hook raise, decoding still ends in a WireError."""
+
+    def broken(data: object, cls: type[Task]) -> Task:
+        raise KeyError("boom")
+
+    with pytest.raises(WireError, match="Task cannot be decoded: KeyError"):
+        _wire._structure({}, Task, broken)
