@@ -84,16 +84,16 @@ async def test_many_tasks_share_list_requests(client: FakeClient) -> None:
 
 async def test_missing_id_is_confirmed_by_fetch_before_lost(client: FakeClient) -> None:
     """Left out of a list answer but fetchable: tracked on; unknown to fetch: Lost."""
-    client.add("kept")
-    client.add("gone")
-    client.omit = {"kept", "gone"}
-    client.vanish("gone")
-    events = await collect(track_many(client, ["kept", "gone"]))
+    client.add("7001")
+    client.add("7002")
+    client.omit = {"7001", "7002"}
+    client.vanish("7002")
+    events = await collect(track_many(client, ["7001", "7002"]))
     by_id = {e.task_id: e for e in events if e.is_terminal}
-    assert isinstance(by_id["kept"], Succeeded)
-    assert isinstance(by_id["gone"], Lost)
-    assert by_id["gone"].task is None
-    assert "gone" in client.fetch_calls
+    assert isinstance(by_id["7001"], Succeeded)
+    assert isinstance(by_id["7002"], Lost)
+    assert by_id["7002"].task is None
+    assert "7002" in client.fetch_calls
 
 
 async def test_confirmation_errors_keep_the_task(client: FakeClient) -> None:
