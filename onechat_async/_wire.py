@@ -262,10 +262,32 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _text)
     conv.register_structure_hook(int, _integer)
     conv.register_structure_hook(TaskStatus, _status)
-    structure_button: Callable[[Any, type[Button]], Button] | None = None
+
+    def register(cls: type, field_hooks: dict[str, Any]) -> None:
+        # Every field gets a total hook: its own, or the converter's str/int/TaskStatus one.
+        overrides: dict[str, Any] = {
+            a.name: override(
+                rename="result" if a.name == "task_id" else _camel(a.name),
+                struct_hook=field_hooks.get(a.name),
+            )
+            for a in attrs.fields(cls)
+        }
+        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **overrides))
+
+    register(
+        Button,
+        {
+            "custom_id": _str_only,
+            "label": _str_only,
+            "emoji": _str_only,
+            "type": _button_number,
+            "style": _button_number,
+        },
+    )
+    structure_button = conv.get_structure_hook(Button)
 
     def buttons(value: object, _: object) -> tuple[Button, ...]:
-        if type(value) is not list or structure_button is None:
+        if type(value) is not list:
             return ()
         # A button without a customId cannot be pressed: drop it, keep the task.
         return tuple(
@@ -274,9 +296,9 @@ def _make_converter() -> cattrs.Converter:
             if type(item) is dict and type(item.get("customId")) is str and item["customId"]
         )
 
-    # Every field has a total hook: its own below, or the converter's str/TaskStatus hook.
-    hooks: dict[type, dict[str, Any]] = {
-        Task: {
+    register(
+        Task,
+        {
             "id": _id_or_empty,
             "progress": _progress,
             "submit_time": _millis,
@@ -288,25 +310,8 @@ def _make_converter() -> cattrs.Converter:
             "buttons": buttons,
             "properties": _mapping,
         },
-        Button: {
-            "custom_id": _str_only,
-            "label": _str_only,
-            "emoji": _str_only,
-            "type": _button_number,
-            "style": _button_number,
-        },
-        SubmitResult: {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping},
-    }
-    renames = {"task_id": "result"}
-    for cls, field_hooks in hooks.items():
-        overrides: dict[str, Any] = {
-            a.name: override(
-                rename=renames.get(a.name, _camel(a.name)), struct_hook=field_hooks.get(a.name)
-            )
-            for a in attrs.fields(cls)
-        }
-        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **overrides))
-    structure_button = conv.get_structure_hook(Button)
+    )
+    register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})
 
     camel_names: dict[str, Any] = {
         a.name: override(rename=_camel(a.name)) for a in attrs.fields(AccountFilter)
