@@ -281,6 +281,10 @@ async def _submit_child(
                 return
             retry_after = getattr(error, "retry_after", None)
             await clock.sleep(backoff.wait(failures, retry_after=retry_after, rng=rng))
+        except Exception as exc:  # noqa: BLE001 - a child's failure must not end the others
+            broken = OneChatError(f"submitting {op} failed unexpectedly ({type(exc).__name__})")
+            sub.submit_failed(SubmitFailed(parent_id, parent_id, op, broken))
+            return
         else:
             sub.submitted(Submitted(result.task_id, result, parent_id, op))
             return

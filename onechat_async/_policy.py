@@ -11,12 +11,14 @@ from ._backoff import Backoff
 from ._models import TaskStatus
 from ._validate import (
     at_least,
+    instance_of,
     non_negative,
     optional_positive,
     positive,
     seconds,
     to_optional_seconds,
     to_seconds,
+    within,
 )
 
 __all__ = ["Pacer", "PollPolicy"]
@@ -76,7 +78,7 @@ class PollPolicy:
     )
     backoff: Backoff = attrs.field(
         default=Backoff(wait_initial=2.0, wait_max=60.0, wait_jitter=1.0),
-        validator=attrs.validators.instance_of(Backoff),
+        validator=instance_of(Backoff),
     )
     max_requests_per_second: float = attrs.field(default=10.0, validator=positive)
     deadline: float | None = attrs.field(
@@ -86,7 +88,7 @@ class PollPolicy:
         default=600.0, converter=to_optional_seconds, validator=optional_positive
     )
     fetch_concurrency: int = attrs.field(default=8, validator=at_least(1))
-    chunk_size: int = attrs.field(default=100, validator=[at_least(1), attrs.validators.le(100)])
+    chunk_size: int = attrs.field(default=100, validator=within(1, 100))
 
     def delay(self, status: TaskStatus | None, progress: int | None, rate: float | None) -> float:
         """Seconds until a task in this state should be asked about again.

@@ -175,6 +175,8 @@ class Poller:
         self._closed = False
         self._failures = 0
         self._list_off_until = -float("inf")
+        # fetch_concurrency holds for the client, however many batches of fetches overlap.
+        self._fetch_slots = asyncio.Semaphore(policy.fetch_concurrency)
 
     @property
     def running(self) -> bool:
@@ -353,7 +355,8 @@ class Poller:
 
         async def worker() -> None:
             for task_id in pending:
-                await self._fetch_one(task_id)
+                async with self._fetch_slots:
+                    await self._fetch_one(task_id)
 
         workers = min(self.policy.fetch_concurrency, len(ids))
         if workers <= 1:

@@ -9,8 +9,11 @@ bodies empty when they feel like it. All of that is sorted out here, with no I/O
 from __future__ import annotations
 
 import email.utils
+import math
+import reprlib
 from collections.abc import Mapping
-from typing import Any
+from datetime import UTC
+from typing import Any, Final
 
 import attrs
 
@@ -27,7 +30,7 @@ from ._errors import (
 )
 from ._models import SubmitResult, Task
 from ._requests import Request
-from ._wire import WireError, decode_submit_result, decode_task, parse_json
+from ._wire import WireError, decode_submit_result, decode_task, parse_json, wire_code
 
 __all__ = [
     "Response",
@@ -45,6 +48,20 @@ _ACCEPTED = frozenset({1, 21, 22})
 _QUEUE_FULL_WORDS = ("队列已满", "queue is full", "queue full")
 _NO_CHANNEL_WORDS = ("无可用渠道", "no available channel")
 _NOT_FOUND_WORDS = ("task_no_found", "task_not_found", "not found", "不存在")
+# A hostile server must not be able to make an error message, or a log line, huge.
+_MAX_MESSAGE: Final = 500
+_MAX_SEED: Final = 64
+
+
+def _bounded_repr() -> reprlib.Repr:
+    shape = reprlib.Repr()
+    # reprlib recurses only this deep, so a deeply nested "message" cannot exhaust the stack.
+    shape.maxlevel = 3
+    shape.maxstring = shape.maxother = shape.maxlong = _MAX_MESSAGE
+    return shape
+
+
+_REPR: Final = _bounded_repr()
 
 
 @attrs.frozen
@@ -70,42 +87,68 @@ class Response:
 
 
 def retry_after(value: str | None, *, now_wall: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
-    if not value:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date).
+
+    Always a finite number of seconds, at least 0, or None when the header says nothing
+    usable (absent, ``NaN``, ``inf``, ``1e400``, a date that does not parse). It is not capped
+    here: the backoff that uses it decides how long is too long.
+    """
+    if not isinstance(value, str) or not value.strip():
         return None
-    value = value.strip()
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = _seconds_until(text, now_wall)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _seconds_until(date: str, now_wall: float) -> float:
+    """Seconds from ``now_wall`` to an HTTP date; NaN when it is not one."""
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_wall)
+        when = email.utils.parsedate_to_datetime(date)
+        if when.tzinfo is None:
+            # "-0000" parses as a naive datetime; RFC 5322 means UTC by it, not local time.
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp() - now_wall
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return math.nan
+
+
+def _text(value: object) -> str:
+    """A value a server put where text belongs, as text of bounded length."""
+    if not value:
+        return ""
+    if type(value) is str:
+        text = value.strip()
+    else:
+        # A number, or an object or a list: a short, shallow rendering, never a deep one.
+        try:
+            text = _REPR.repr(value)
+        except ValueError:
+            # An int past the interpreter's digit limit (only if that limit was lowered).
+            return ""
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
 
 
 def _message(data: object) -> str:
-    """The human part of any of the three error shapes."""
+    """The human part of any of the three error shapes, at most about 500 characters."""
     if not isinstance(data, dict):
         return ""
     error = data.get("error")
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"]).strip()
+    if isinstance(error, dict):
+        text = _text(error.get("message"))
+        if text:
+            return text
     for key in ("description", "message", "msg"):
-        if data.get(key):
-            return str(data[key]).strip()
+        text = _text(data.get(key))
+        if text:
+            return text
     return ""
 
 
 def _code(data: object) -> int | None:
-    if isinstance(data, dict):
-        code = data.get("code")
-        if isinstance(code, int) and not isinstance(code, bool):
-            return code
-        if isinstance(code, str) and code.lstrip("-").isdigit():
-            return int(code)
-    return None
+    return wire_code(data.get("code")) if isinstance(data, dict) else None
 
 
 def _json_or_none(response: Response) -> object:
@@ -205,8 +248,9 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
     code = _code(data)
     message = _message(data) or f"submit refused with code {code}"
     common = _context(response, request, code)
-    properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
-    assert isinstance(properties, dict)  # noqa: S101 - narrowed just above, for mypy
+    properties = data.get("properties")
+    if not isinstance(properties, dict):
+        properties = {}
     if code == 30:
         return RateLimitError(message, **common)
     if code == 23 or (code == 9 and any(w in message.lower() for w in _QUEUE_FULL_WORDS)):
@@ -214,8 +258,8 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
     if code == 24:
         return BannedPromptError(
             message,
-            banned_word=properties.get("bannedWord"),
-            prompt_en=properties.get("promptEn"),
+            banned_word=_text(properties.get("bannedWord")) or None,
+            prompt_en=_text(properties.get("promptEn")) or None,
             **common,
         )
     if code == 5:
@@ -274,13 +318,19 @@ def _query_refusal(data: dict[str, Any], response: Response, request: Request) -
     )
 
 
-def read_task(response: Response, request: Request, *, now_wall: float) -> Task:
-    """One task from ``/task/{id}/fetch``."""
+def read_raw_task(response: Response, request: Request, *, now_wall: float) -> object:
+    """One task object from ``/task/{id}/fetch``, still in wire form (the poller decodes it)."""
     data = _query_data(response, request, now_wall=now_wall)
     if data is None:
         raise _not_found(response, request)
     if isinstance(data, dict) and "id" not in data and ("code" in data or "error" in data):
         raise _query_refusal(data, response, request)
+    return data
+
+
+def read_task(response: Response, request: Request, *, now_wall: float) -> Task:
+    """One task from ``/task/{id}/fetch``."""
+    data = read_raw_task(response, request, now_wall=now_wall)
     try:
         return decode_task(data)
     except WireError as exc:
@@ -322,17 +372,13 @@ def read_seed(response: Response, request: Request, *, now_wall: float) -> str:
     data = _query_data(response, request, now_wall=now_wall)
     if not isinstance(data, dict):
         raise ServerError("seed answer is not a JSON object", **_context(response, request))
+    if _code(data) != 1:
+        raise _query_refusal(data, response, request)
     result = data.get("result")
-    if _code(data) != 1 or result in (None, ""):
+    if type(result) is int and abs(result) < 10**_MAX_SEED:
+        return str(result)
+    if type(result) is str and 0 < len(result.strip()) <= _MAX_SEED:
+        return result.strip()
+    if result in (None, ""):
         raise _query_refusal(data, response, request)
-    return str(result)
-
-
-def read_raw_task(response: Response, request: Request, *, now_wall: float) -> object:
-    """One task object from ``/task/{id}/fetch``, still in wire form (the poller decodes it)."""
-    data = _query_data(response, request, now_wall=now_wall)
-    if data is None:
-        raise _not_found(response, request)
-    if isinstance(data, dict) and "id" not in data and ("code" in data or "error" in data):
-        raise _query_refusal(data, response, request)
-    return data
+    raise ServerError("seed answer has no usable seed", **_context(response, request, 1))

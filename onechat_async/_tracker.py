@@ -12,7 +12,7 @@ task. A task missing from a list answer, or unreadable in it, is confirmed by as
 alone; unknown there it ends ``Lost``, unreadable there it ends ``Unreadable``.
 
 Answers of list-by-condition arrive as raw dicts. Most of them repeat what is known already, so
-each is compared by :func:`~onechat_async._tracking.fingerprint` first and decoded only when
+each is compared by :func:`~onechat_async._task_state.fingerprint` first and decoded only when
 those few fields moved: a tick over 10,000 quiet tasks costs little more than the JSON parsing.
 """
 
@@ -38,7 +38,7 @@ from ._task_state import (
     start,
     unreadable,
 )
-from ._wire import WireError, decode_task
+from ._wire import WireError, decode_task, wire_task_id
 
 __all__ = ["Tracker", "chunked"]
 
@@ -171,8 +171,9 @@ class Tracker:
         for raw in answer:
             if not isinstance(raw, dict):
                 continue
-            raw_id = raw.get("id")
-            task_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+            task_id = wire_task_id(raw.get("id"))
+            if task_id is None:
+                continue
             entry = entries.get(task_id)
             if entry is None:
                 continue

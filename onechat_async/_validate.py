@@ -20,6 +20,7 @@ __all__ = [
     "Duration",
     "at_least",
     "count",
+    "instance_of",
     "non_negative",
     "optional_positive",
     "optional_seconds",
@@ -27,6 +28,7 @@ __all__ = [
     "seconds",
     "to_optional_seconds",
     "to_seconds",
+    "within",
 ]
 
 Duration = float | timedelta
@@ -103,5 +105,27 @@ def at_least(minimum: int) -> Any:
 
     def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         count(value, what=attribute.name, minimum=minimum)
+
+    return check
+
+
+def within(minimum: int, maximum: int) -> Any:
+    """An attrs validator: an int from ``minimum`` to ``maximum``."""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if count(value, what=attribute.name, minimum=minimum) > maximum:
+            raise InvalidRequestError(f"{attribute.name} must be at most {maximum}, got {value!r}")
+
+    return check
+
+
+def instance_of(kind: type) -> Any:
+    """An attrs validator: an instance of ``kind``."""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, kind):
+            raise InvalidRequestError(
+                f"{attribute.name} must be a {kind.__name__}, got {type(value).__name__}"
+            )
 
     return check

@@ -1,19 +1,50 @@
 """The one place that knows how the servers spell things.
 
 A private cattrs converter turns wire JSON into the models of :mod:`onechat_async._models`
-and back. Every wire rule lives here: camelCase names, ids that arrive as numbers or strings,
-``"45%"`` progress, epoch-millisecond times where 0 means unset, ``""`` statuses, ``null``
-where a list or an object was expected, and extra upstream fields (ignored, never fatal).
+and back. Decoding is total: whatever a server sends, each function here returns a value or
+raises :class:`WireError`, never anything else. Where the servers are loose it is lenient,
+by these rules:
+
+- **JSON** (:func:`parse_json`): any bytes; not JSON, not decodable text, or nested past
+  the interpreter's recursion limit is a WireError. ``NaN``/``Infinity`` literals stay
+  floats, and integer literals longer than Python's digit limit become floats (``inf``), so
+  that one absurd number spoils only the field it sits in, never the whole list.
+- **id**: a non-bool int in ``0..10**32-1`` or a str of 1 to 32 ASCII digits becomes the str
+  id; anything else (a float such as ``1.7e15``, ``""``, ``"²"``, an object) means the task
+  has no usable id and :func:`decode_task` raises WireError.
+- **times** (``submitTime``, ``startTime``, ``finishTime``): epoch milliseconds as a non-bool
+  int, a float or a str of ASCII digits, between 1 and the end of year 9999. Anything else
+  (0, negative, ``NaN``, ``inf``, ``1e20``, a bool, free text) means unset: ``None``.
+- **progress**: ``"N%"`` (``" 12.5 %"`` reads 12) or a non-bool int, within 0..100; else None.
+- **status**: ``""`` and ``null`` are NOT_START; a known string is its member; any other
+  string is kept raw as an ``UNKNOWN`` pseudo-member. Any other type (a number, a bool, an
+  object, a list) becomes the one ``UNKNOWN`` pseudo-member :data:`MALFORMED_STATUS`
+  (value ``"<malformed>"``): unknown and never terminal, so bad data cannot end a task.
+- **action**: a non-empty str (unknown ones kept raw); anything else is None.
+- **text** fields: a str as is; an int or a float as its ``str()``; anything else is ``""``
+  (``None`` for ``imageUrl``/``failReason``, which are also None when ``""``).
+- **buttons**: a list, else none. Items that are not objects, or have no non-empty str
+  ``customId``, are dropped. ``label``/``emoji`` that are not str become ``""``; ``type`` and
+  ``style`` that are not an int in ``0..255`` become 2 (unknown button types are kept).
+- **properties**: an object, else ``{}``; one nested deeper than :data:`MAX_DEPTH` levels is
+  also ``{}``, so that comparing or printing a task can never exhaust the stack.
+- **code**: a non-bool int or an integral finite float within 64 bits, or a str of at most
+  18 ASCII digits with an optional minus; anything else is unknown (None).
+- **submit result**: ``result`` must be a usable id (as above) that is not all zeros; anything
+  else (a float, ``1e400``, ``""``, ``"abc"``, an object) is a WireError saying the accepted
+  answer had no usable task id.
+- Extra fields are ignored everywhere.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -22,10 +53,36 @@ from cattrs.preconf.json import make_converter
 
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
 
-__all__ = ["WireError", "decode_submit_result", "decode_task", "encode", "parse_json"]
+__all__ = [
+    "MALFORMED_STATUS",
+    "MAX_DEPTH",
+    "WireError",
+    "decode_submit_result",
+    "decode_task",
+    "encode",
+    "parse_json",
+    "wire_code",
+    "wire_task_id",
+]
 
 _T = TypeVar("_T")
-_PERCENT = re.compile(r"^\s*(\d{1,3})(?:\.\d+)?\s*%\s*$")
+_PERCENT = re.compile(r"\s*([0-9]{1,3})(?:\.[0-9]+)?\s*%\s*", re.ASCII)
+_CODE = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+_MAX_ID_DIGITS: Final = 32
+_ID_LIMIT: Final = 10**_MAX_ID_DIGITS
+# 9999-12-31T23:59:59.999Z, the last millisecond a datetime can hold.
+_MAX_MILLIS: Final = 253_402_300_799_999
+_MAX_MILLIS_DIGITS: Final = 15
+_MAX_PERCENT_TEXT: Final = 32
+_CODE_LIMIT: Final = 2**63
+_BUTTON_DEFAULT: Final = 2
+_BUTTON_MAX: Final = 255
+
+MAX_DEPTH: Final = 32
+"""How deeply a task's or a submit answer's ``properties`` may nest before it is dropped."""
+
+MALFORMED_STATUS: Final = TaskStatus("<malformed>")
+"""The status of a task whose ``status`` was not a string: unknown, never terminal."""
 
 
 class WireError(ValueError):
@@ -40,23 +97,77 @@ def _camel(name: str) -> str:
 def _text(value: object, _: object = None) -> str:
     if type(value) is str:
         return value
-    return "" if value is None else str(value)
+    if type(value) is int or type(value) is float:
+        try:
+            return str(value)
+        except ValueError:
+            # An int past the interpreter's digit limit, built after that limit was lowered.
+            return ""
+    return ""
 
 
 def _optional_text(value: object, _: object = None) -> str | None:
-    return None if value is None or value == "" else str(value)
+    return _text(value) or None
+
+
+def _str_only(value: object, _: object = None) -> str:
+    return value if type(value) is str else ""
+
+
+def _button_number(value: object, _: object = None) -> int:
+    if type(value) is int and 0 <= value <= _BUTTON_MAX:
+        return value
+    return _BUTTON_DEFAULT
 
 
 def _integer(value: object, _: object = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str | float):
-        raise WireError(f"expected an integer, got {value!r}")
-    return int(value)
+    # Only reached for an int field without its own hook; none is left, but stay total.
+    code = wire_code(value)
+    if code is None:
+        raise WireError(f"expected an integer, got a {type(value).__name__}")
+    return code
+
+
+def _submit_code(value: object, _: object = None) -> int:
+    # Only accepted answers are decoded: an unreadable code there means "accepted".
+    code = wire_code(value)
+    return 1 if code is None else code
+
+
+def wire_code(value: object) -> int | None:
+    """An answer's ``code`` as an int, or None when it is not a plain integer."""
+    if type(value) is int:
+        return value if -_CODE_LIMIT < value < _CODE_LIMIT else None
+    if type(value) is float:
+        if math.isfinite(value) and value.is_integer() and -_CODE_LIMIT < value < _CODE_LIMIT:
+            return int(value)
+        return None
+    if type(value) is str:
+        text = value.strip()
+        return int(text) if _CODE.fullmatch(text) else None
+    return None
+
+
+def wire_task_id(value: object) -> str | None:
+    """A wire task id as the str the library uses, or None when it is not a usable id."""
+    if type(value) is str:
+        # isdigit alone is true for "²" and Arabic-Indic digits; ASCII first makes it [0-9].
+        if len(value) <= _MAX_ID_DIGITS and value.isascii() and value.isdigit():
+            return value
+        return None
+    if type(value) is int and 0 <= value < _ID_LIMIT:
+        return str(value)
+    return None
+
+
+def _id_or_empty(value: object, _: object = None) -> str:
+    return wire_task_id(value) or ""
 
 
 def _progress(value: object, _: object = None) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:
         return value if 0 <= value <= 100 else None
-    if isinstance(value, str):
+    if type(value) is str and len(value) <= _MAX_PERCENT_TEXT:
         return _percent(value)
     return None
 
@@ -64,7 +175,7 @@ def _progress(value: object, _: object = None) -> int | None:
 @functools.lru_cache(maxsize=256)
 def _percent(value: str) -> int | None:
     # The same few dozen "N%" strings recur on every poll tick; parse each once.
-    match = _PERCENT.match(value)
+    match = _PERCENT.fullmatch(value)
     if match:
         percent = int(match.group(1))
         return percent if percent <= 100 else None
@@ -72,39 +183,78 @@ def _percent(value: str) -> int | None:
 
 
 def _millis(value: object, _: object = None) -> datetime | None:
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    millis: float
+    if type(value) is int or type(value) is float:
+        millis = value
+    elif type(value) is str:
+        if not (len(value) <= _MAX_MILLIS_DIGITS and value.isascii() and value.isdigit()):
+            return None
+        millis = int(value)
+    else:
         return None
-    return _datetime(value)
+    # Written so that NaN, which compares false with everything, falls out as unset too;
+    # within these bounds the datetime arithmetic below cannot overflow.
+    if not 0 < millis <= _MAX_MILLIS:
+        return None
+    return _datetime(millis)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @functools.lru_cache(maxsize=65536)
 def _datetime(millis: float) -> datetime:
     # A task's submit and start times come back unchanged on every tick; datetimes are
-    # immutable, so one instance per timestamp is shared.
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    # immutable, so one instance per timestamp is shared. Adding a timedelta is exact to
+    # the millisecond and, unlike fromtimestamp, does not depend on the platform's time_t.
+    return _EPOCH + timedelta(milliseconds=millis)
 
 
 _STATUSES = {member.value: member for member in TaskStatus} | {"": TaskStatus.NOT_START}
 
 
 def _status(value: object, _: object = None) -> TaskStatus:
-    known = _STATUSES.get(value) if isinstance(value, str) else None
-    return known if known is not None else TaskStatus(_text(value))
+    if type(value) is str:
+        known = _STATUSES.get(value)
+        return known if known is not None else TaskStatus(value)
+    return TaskStatus.NOT_START if value is None else MALFORMED_STATUS
 
 
 _ACTIONS = {member.value: member for member in TaskAction}
 
 
 def _action(value: object, _: object = None) -> TaskAction | None:
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return None
     return _ACTIONS.get(value) or TaskAction(value)
 
 
 def _mapping(value: object, _: object = None) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
+    if type(value) is not dict:
+        return {}
+    for item in value.values():
+        if type(item) is dict or type(item) is list:
+            # Rare: the usual properties hold only strings, so the walk is skipped.
+            return value if _within_depth(value, MAX_DEPTH) else {}
+    return value
+
+
+def _within_depth(value: object, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep; iterative, stack-safe."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if type(item) is dict:
+            children = item.values()
+        elif type(item) is list:
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _make_converter() -> cattrs.Converter:
@@ -113,30 +263,55 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _integer)
     conv.register_structure_hook(TaskStatus, _status)
 
-    def buttons(value: object, _: object) -> tuple[Button, ...]:
-        if not isinstance(value, list):
-            return ()
-        return tuple(conv.structure(item, Button) for item in value if isinstance(item, dict))
-
-    field_hooks: dict[str, Any] = {
-        "progress": _progress,
-        "submit_time": _millis,
-        "start_time": _millis,
-        "finish_time": _millis,
-        "image_url": _optional_text,
-        "fail_reason": _optional_text,
-        "action": _action,
-        "buttons": buttons,
-        "properties": _mapping,
-    }
-    for cls in (Task, Button, SubmitResult):
+    def register(cls: type, field_hooks: dict[str, Any]) -> None:
+        # Every field gets a total hook: its own, or the converter's str/int/TaskStatus one.
         overrides: dict[str, Any] = {
-            a.name: override(rename=_camel(a.name), struct_hook=field_hooks.get(a.name))
+            a.name: override(
+                rename="result" if a.name == "task_id" else _camel(a.name),
+                struct_hook=field_hooks.get(a.name),
+            )
             for a in attrs.fields(cls)
         }
-        if cls is SubmitResult:
-            overrides["task_id"] = override(rename="result")
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **overrides))
+
+    register(
+        Button,
+        {
+            "custom_id": _str_only,
+            "label": _str_only,
+            "emoji": _str_only,
+            "type": _button_number,
+            "style": _button_number,
+        },
+    )
+    structure_button = conv.get_structure_hook(Button)
+
+    def buttons(value: object, _: object) -> tuple[Button, ...]:
+        if type(value) is not list:
+            return ()
+        # A button without a customId cannot be pressed: drop it, keep the task.
+        return tuple(
+            structure_button(item, Button)
+            for item in value
+            if type(item) is dict and type(item.get("customId")) is str and item["customId"]
+        )
+
+    register(
+        Task,
+        {
+            "id": _id_or_empty,
+            "progress": _progress,
+            "submit_time": _millis,
+            "start_time": _millis,
+            "finish_time": _millis,
+            "image_url": _optional_text,
+            "fail_reason": _optional_text,
+            "action": _action,
+            "buttons": buttons,
+            "properties": _mapping,
+        },
+    )
+    register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})
 
     camel_names: dict[str, Any] = {
         a.name: override(rename=_camel(a.name)) for a in attrs.fields(AccountFilter)
@@ -156,48 +331,97 @@ def _make_converter() -> cattrs.Converter:
 _converter = _make_converter()
 
 
+def _wide_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        # Past the interpreter's digit limit: as a float it is inf, which no field accepts.
+        return float(text)
+
+
+_WIDE_INT_JSON = json.JSONDecoder(parse_int=_wide_int)
+
+
 def parse_json(body: bytes) -> Any:
     """Decode a body as JSON whatever its Content-Type claimed; raise WireError if it is not."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        raise WireError(f"body is not JSON: {_preview(body)}") from exc
+    except RecursionError:
+        raise WireError("body is JSON nested too deeply to read") from None
+    except ValueError:
+        # json.loads raises a bare ValueError only for an integer literal past the digit
+        # limit: read the body again with such literals as floats (rare, so slow is fine).
+        return _parse_wide_ints(body)
+
+
+def _parse_wide_ints(body: bytes) -> Any:
+    try:
+        return _WIDE_INT_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    except (ValueError, RecursionError) as exc:
         raise WireError(f"body is not JSON: {_preview(body)}") from exc
 
 
-def _preview(body: bytes, limit: int = 80) -> str:
-    text = body[:limit].decode("utf-8", "replace").strip()
+def _kind(value: object) -> str:
+    """What a bad value is, without its content (bounded, and never an echoed secret)."""
+    if value is None:
+        return "null or missing"
+    if type(value) is str:
+        return f"a str of {len(value)} characters"
+    return f"a {type(value).__name__}"
+
+
+def _preview(body: object, limit: int = 80) -> str:
+    if not isinstance(body, bytes | bytearray):
+        return f"a {type(body).__name__}"
+    text = bytes(body[:limit]).decode("utf-8", "replace").strip()
     return repr(text + ("..." if len(body) > limit else ""))
 
 
 # Looked up once: the poller decodes thousands of tasks a tick, and dispatch by type each
 # time is a measurable share of that.
 _structure_task = _converter.get_structure_hook(Task)
+_structure_submit = _converter.get_structure_hook(SubmitResult)
 
 
-def _structure(
-    data: object, cls: type[_T], what: str, hook: Callable[[Any, type[_T]], _T] | None = None
-) -> _T:
-    if not isinstance(data, dict):
-        raise WireError(f"{what} is not a JSON object: {type(data).__name__}")
+def _structure(data: dict[str, Any], cls: type[_T], hook: Callable[[Any, type[_T]], _T]) -> _T:
     try:
-        return hook(data, cls) if hook is not None else _converter.structure(data, cls)
-    except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
-        raise WireError(f"{what} cannot be decoded: {exc!r}") from exc
+        return hook(data, cls)
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Unreachable while every field hook is total; kept so that a future hook that is not
+        # still yields a WireError rather than an escape.
+        raise WireError(f"{cls.__name__} cannot be decoded: {type(exc).__name__}") from None
 
 
 def decode_task(data: object) -> Task:
-    """Turn one wire task object into a :class:`Task`."""
-    task = _structure(data, Task, "task", _structure_task)
+    """Turn one wire task object into a :class:`Task`; WireError if it has no usable id."""
+    if not isinstance(data, dict):
+        raise WireError(f"task is not a JSON object: {_kind(data)}")
+    if "id" not in data:
+        raise WireError("task has no usable id: it has none")
+    task = _structure(data, Task, _structure_task)
     if not task.id:
-        raise WireError("task has no id")
+        raise WireError(f"task has no usable id: {_kind(data['id'])}, not 1 to 32 digits")
     return task
 
 
 def decode_submit_result(data: object) -> SubmitResult:
-    """Turn an accepted submit answer into a :class:`SubmitResult` (``result`` becomes a str)."""
-    if isinstance(data, dict) and data.get("result") in (None, ""):
-        raise WireError("submit answer has no task id in 'result'")
-    return _structure(data, SubmitResult, "submit answer")
+    """Turn an accepted submit answer into a :class:`SubmitResult` (``result`` becomes a str).
+
+    WireError when ``result`` is not a usable task id: the answer said "accepted" but names
+    no task that could be followed.
+    """
+    if not isinstance(data, dict):
+        raise WireError(f"submit answer is not a JSON object: {_kind(data)}")
+    result = data.get("result")
+    task_id = wire_task_id(result)
+    if task_id is None or not task_id.strip("0"):
+        # Only the kind of value is named: a server may echo anything here, secrets included.
+        raise WireError(
+            f"the accepted submit answer had no usable task id in 'result': {_kind(result)}"
+        )
+    return _structure(data, SubmitResult, _structure_submit)
 
 
 def encode(value: object) -> Any:

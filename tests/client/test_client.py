@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 
 from onechat_async import (
-    APITimeoutError,
     AuthenticationError,
     ClientClosedError,
     InvalidRequestError,

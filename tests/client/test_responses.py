@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,10 +17,11 @@ from onechat_async import (
     QueueFullError,
     RateLimitError,
     ServerError,
+    SubmitOutcomeUnknownError,
     SubmitRejectedError,
     TaskNotFoundError,
+    _responses,
 )
-from onechat_async import SubmitOutcomeUnknownError
 from onechat_async import _requests as rq
 from onechat_async._outcome import may_resend, settle
 from onechat_async._responses import (
@@ -244,7 +247,10 @@ FETCH_CASES = [
     ("500", answer(500, b"<html>bad gateway</html>"), ServerError),
     ("502 empty", answer(502), ServerError),
     ("html", answer(200, b"<html>home</html>"), ServerError),
-    ("garbage task", answer(200, {"id": "123", "buttons": [{"label": 1}]}), ServerError),
+    ("float id", answer(200, {"id": 1.7e15, "status": "SUCCESS"}), ServerError),
+    ("object id", answer(200, {"id": {"a": 1}}), ServerError),
+    ("deep", answer(200, b"[" * 200_000 + b"]" * 200_000), ServerError),
+    ("bad utf-8", answer(200, b'{"id": "\xff"}'), ServerError),
     ("401", answer(401), AuthenticationError),
 ]
 
@@ -315,13 +321,162 @@ def test_missing_route(response: Response, missing: bool) -> None:
     ("value", "expected"),
     [
         ("7", 7.0),
+        (" 7 ", 7.0),
         ("0.5", 0.5),
         ("-3", 0.0),
+        ("86400", 86400.0),
         (None, None),
+        ("", None),
+        ("   ", None),
         ("soon", None),
+        ("nan", None),
+        ("NaN", None),
+        ("inf", None),
+        ("-inf", None),
+        ("Infinity", None),
+        ("1e400", None),
+        ("9" * 5000, None),
         ("Tue, 14 Nov 2023 22:13:30 GMT", 10.0),
+        ("Tue, 14 Nov 2023 22:13:30 -0000", 10.0),
+        ("Tue, 14 Nov 2023 22:13:20 GMT", 0.0),
+        ("Tue, 14 Nov 99999 22:13:30 GMT", None),
+        ("Tue, 14 Nov 2023 22:13:30 +9999", None),
+        ("Tue, 14 Nov 2023 99:13:30 GMT", None),
+        ("Tue, 31 Feb 2023 22:13:30 GMT", None),
+        ("Tue, 14 Nov", None),
     ],
 )
 def test_retry_after(value: str | None, expected: float | None) -> None:
-    """Retry-After is read as seconds or as an HTTP date relative to now."""
+    """Retry-After is finite seconds, from a number or an HTTP date, or None; never raises."""
     assert retry_after(value, now_wall=NOW) == expected
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set to UTC+8 (a POSIX TZ string: no tz database)."""
+    monkeypatch.setenv("TZ", "CST-8")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_retry_after_date_without_zone_is_utc_whatever_the_local_zone() -> None:
+    """A '-0000' date means UTC (RFC 5322), not the machine's local time."""
+    assert time.localtime(0).tm_hour == 8
+    assert retry_after("Tue, 14 Nov 2023 22:13:30 -0000", now_wall=NOW) == 10.0
+
+
+@pytest.mark.parametrize("now_wall", [float("nan"), float("inf"), -float("inf")])
+def test_retry_after_with_a_bad_clock_is_none(now_wall: float) -> None:
+    """A date against a non-finite wall clock gives None rather than NaN or infinity."""
+    assert retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now_wall=now_wall) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("²", None), ("-", None), ("9" * 5000, None), (4.0, 4), (1.5, None), (1e400, None)],
+)
+def test_odd_codes_are_unknown_not_fatal(code: object, expected: int | None) -> None:
+    """A code that is not a plain integer is None on the error, never an exception."""
+    body = b'{"code": ' + json.dumps(code).encode() + b', "description": "nope"}'
+    with pytest.raises(SubmitRejectedError) as info:
+        read_submit(answer(200, body), SUBMIT, now_wall=NOW)
+    assert info.value.code == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"zh": "错误"}, "{'zh': '错误'}"),
+        (["a", "b"], "['a', 'b']"),
+        (42, "42"),
+        (1e400, "inf"),
+        (True, "True"),
+        ("  spaced  ", "spaced"),
+    ],
+)
+def test_messages_of_any_type_become_text(message: object, expected: str) -> None:
+    """A message that is not a string is written out, short and shallow."""
+    with pytest.raises(SubmitRejectedError) as info:
+        read_submit(answer(200, {"code": 4, "description": message}), SUBMIT, now_wall=NOW)
+    assert info.value.message == expected
+
+
+def test_messages_are_bounded() -> None:
+    """A huge or deeply nested server message is cut to about 500 characters."""
+    with pytest.raises(AuthenticationError) as long:
+        read_submit(answer(401, {"error": {"message": "x" * 100_000}}), SUBMIT, now_wall=NOW)
+    assert len(long.value.message) <= 503
+    deep: object = "x"
+    for _ in range(900):
+        deep = [deep]
+    with pytest.raises(ServerError) as nested:
+        read_task(answer(500, {"message": deep}), FETCH, now_wall=NOW)
+    assert len(nested.value.message) <= 503
+
+
+def test_message_of_an_int_past_the_digit_limit_is_empty() -> None:
+    """An int too long to write out (a Python caller's, not JSON's) gives no message."""
+    assert _responses._text(10**5000) == ""
+
+
+def test_banned_word_of_another_type_is_text() -> None:
+    """A banned word or English prompt that is not a string is text or None, never a dict."""
+    body = {"code": 24, "description": "banned", "properties": {"bannedWord": {"w": 1}}}
+    with pytest.raises(BannedPromptError) as info:
+        read_submit(answer(200, body), SUBMIT, now_wall=NOW)
+    assert info.value.banned_word == "{'w': 1}"
+    assert info.value.prompt_en is None
+
+
+@pytest.mark.parametrize(
+    ("result", "outcome"),
+    [
+        ("1234", "1234"),
+        (" 1234 ", "1234"),
+        (1234, "1234"),
+        ("", APIError),
+        (None, APIError),
+        ({"seed": 1}, ServerError),
+        ([1], ServerError),
+        (1.5, ServerError),
+        (True, ServerError),
+        ("9" * 65, ServerError),
+    ],
+)
+def test_seed_values(result: object, outcome: str | type[OneChatError]) -> None:
+    """A seed is a short string or an integer; anything else is an error, never a crash."""
+    seed = rq.image_seed("5")
+    response = answer(200, {"code": 1, "result": result})
+    if isinstance(outcome, str):
+        assert read_seed(response, seed, now_wall=NOW) == outcome
+    else:
+        with pytest.raises(outcome):
+            read_seed(response, seed, now_wall=NOW)
+
+
+@pytest.mark.parametrize(
+    "result", [None, "", "abc", 1.7e15, 1e400, {"a": 1}, [1], 0, "0", True, "1" * 33]
+)
+def test_accepted_submit_without_usable_id_is_a_server_error(result: object) -> None:
+    """An accepted answer whose result is not a task id raises ServerError saying so."""
+    response = answer(200, {"code": 1, "description": "ok", "result": result})
+    with pytest.raises(ServerError, match="no usable task id"):
+        read_submit(response, SUBMIT, now_wall=NOW)
+
+
+def test_task_list_with_one_bad_task_keeps_the_others() -> None:
+    """One task with absurd fields decodes leniently; one without a usable id is dropped."""
+    body = (
+        b'[{"id": "1", "finishTime": 1e400, "startTime": 1e20, "status": 5,'
+        b' "buttons": [{"customId": "a", "type": null}, {"customId": "b", "type": 1e400}]},'
+        b' {"id": 1.7e15}, {"id": "2", "submitTime": ' + b"9" * 5000 + b"}]"
+    )
+    tasks = read_task_list(answer(200, body), LIST, now_wall=NOW)
+    assert [t.id for t in tasks] == ["1", "2"]
+    assert tasks[0].finish_time is None
+    assert tasks[0].start_time is None
+    assert not tasks[0].is_terminal
+    assert [b.type for b in tasks[0].buttons] == [2, 2]

@@ -331,11 +331,6 @@ def test_policy_accepts_timedeltas_and_validates() -> None:
         PollPolicy(5.0)  # type: ignore[call-arg]
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="core bug: chunk_size > 100 and a non-Backoff backoff escape as ValueError/TypeError",
-)
 @pytest.mark.parametrize(
     "options",
     [

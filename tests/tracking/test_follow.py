@@ -281,11 +281,6 @@ async def test_fan_out_resends_a_child_refused_without_a_task(
     assert [type(e).__name__ for e in events if e.is_terminal] == ["Succeeded"]
 
 
-@pytest.mark.xfail(
-    raises=TimeoutError,
-    strict=True,
-    reason="core bug: only OneChatError is caught; anything else kills the fan-out driver",
-)
 async def test_fan_out_survives_a_child_whose_submit_raises_something_else(
     client: FakeClient, clock: FakeClock
 ) -> None:

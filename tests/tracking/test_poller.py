@@ -88,16 +88,16 @@ async def test_many_tasks_share_list_requests(client: FakeClient) -> None:
 
 async def test_missing_id_is_confirmed_by_fetch_before_lost(client: FakeClient) -> None:
     """Left out of a list answer but fetchable: tracked on; unknown to fetch: Lost."""
-    client.add("kept")
-    client.add("gone")
-    client.omit = {"kept", "gone"}
-    client.vanish("gone")
-    events = await collect(track(client, "kept", "gone"))
+    client.add("7001")
+    client.add("7002")
+    client.omit = {"7001", "7002"}
+    client.vanish("7002")
+    events = await collect(track(client, "7001", "7002"))
     by_id = {e.task_id: e for e in events if e.is_terminal}
-    assert isinstance(by_id["kept"], Succeeded)
-    assert isinstance(by_id["gone"], Lost)
-    assert by_id["gone"].task is None
-    assert "gone" in client.fetch_calls
+    assert isinstance(by_id["7001"], Succeeded)
+    assert isinstance(by_id["7002"], Lost)
+    assert by_id["7002"].task is None
+    assert "7002" in client.fetch_calls
 
 
 async def test_confirmation_errors_keep_the_task(client: FakeClient) -> None:
@@ -212,22 +212,22 @@ async def test_a_429_holds_the_ids_it_was_not_about_too(clock: FakeClock) -> Non
     refused: list[float] = []
 
     def fault(ids: object) -> Exception | None:
-        if ids == ["a"] and not refused:
+        if ids == ["101"] and not refused:
             refused.append(clock.now())
             return RateLimitError("slow down", status=429, retry_after=40.0)
         return None
 
     client.list_fault = fault
-    client.add("a")
-    client.add("b")
+    client.add("101")
+    client.add("102")
     try:
-        events = await collect(track(client, "a", "b"))
+        events = await collect(track(client, "101", "102"))
     finally:
         await client.aclose()
-    assert sorted(e.task_id for e in events if isinstance(e, Succeeded)) == ["a", "b"]
+    assert sorted(e.task_id for e in events if isinstance(e, Succeeded)) == ["101", "102"]
     (at,) = refused
     asked_b = [
-        t for t, ids in zip(client.list_times, client.list_calls, strict=True) if ids == ["b"]
+        t for t, ids in zip(client.list_times, client.list_calls, strict=True) if ids == ["102"]
     ]
     # "b" was asked in the same tick as "a", answered fine, and then waited out the hold
     # although its own cadence (15 s for a queued task) would have come sooner.
@@ -371,28 +371,11 @@ async def test_subscription_without_ids_is_finished_at_once(client: FakeClient) 
 
 #: Hostile fields laid over one task's snapshots, and the terminal event that task must end with.
 HOSTILE: list[Any] = [
-    pytest.param({"buttons": [{"customId": "x", "type": None}]}, Unreadable, id="button-type-null"),
+    pytest.param({"buttons": [{"customId": "x", "type": None}]}, Succeeded, id="button-type-null"),
     pytest.param({"status": {"a": 1}}, TimedOut, id="status-object"),
-    pytest.param(
-        {"finishTime": float("inf")},
-        Unreadable,
-        id="finish-time-1e400",
-        marks=pytest.mark.xfail(
-            raises=OneChatError,
-            strict=True,
-            reason="core bug: OverflowError from decode_task crashes the request, ending all",
-        ),
-    ),
-    pytest.param(
-        {"startTime": 1e20},
-        Unreadable,
-        id="start-time-1e20",
-        marks=pytest.mark.xfail(
-            raises=OneChatError,
-            strict=True,
-            reason="core bug: OSError from decode_task crashes the request, ending all",
-        ),
-    ),
+    pytest.param({"finishTime": float("inf")}, Succeeded, id="finish-time-1e400"),
+    pytest.param({"startTime": 1e20}, Succeeded, id="start-time-1e20"),
+    pytest.param({"id": "2x"}, Unreadable, id="id-unusable"),
 ]
 
 
@@ -537,11 +520,6 @@ async def test_a_retracked_finished_task_ends_once_for_the_new_stream(
     assert len(client.poller.tracker) == 0
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="core bug: fetch_concurrency caps each batch, not the client; batches overlap",
-)
 async def test_fetch_concurrency_caps_every_fetch_in_flight(clock: FakeClock) -> None:
     """Without list-by-condition, no more than fetch_concurrency fetches are ever in flight."""
     policy = PollPolicy(fetch_concurrency=2, deadline=None, stall_after=None, backoff=NO_JITTER)
