@@ -40,6 +40,7 @@ from ._responses import (
     read_task_list,
 )
 from ._retry import RetryPolicy, seconds
+from ._secrets import register_secret, scrub
 from ._transport import AiohttpTransport, Transport
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class OneChatClient:
                 f"mode must be 'fast', 'relax', 'turbo' or None, got {mode!r}"
             )
         self._api_key = api_key if api_key is not None else os.environ.get("ONECHAT_API_KEY", "")
+        register_secret(self._api_key)
         self._base_url = (
             base_url or os.environ.get("ONECHAT_BASE_URL") or DEFAULT_BASE_URL
         ).rstrip("/")
@@ -210,6 +212,7 @@ class OneChatClient:
                 await self._clock.sleep(wait)
 
     def _annotate(self, exc: OneChatError, request: Request) -> None:
+        scrub(exc, (self._api_key,))
         exc.endpoint = exc.endpoint or request.endpoint
         exc.task_id = exc.task_id or request.task_id
         exc.state = exc.state or request.state
