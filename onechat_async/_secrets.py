@@ -123,8 +123,9 @@ def scrub(exc: OneChatError, secrets: Iterable[str]) -> OneChatError:
     """Redact ``secrets`` from ``exc`` in place and return it.
 
     Covers the message (``args`` too), every other str attribute except ``state`` (the
-    caller's own tag, shown as given), notes, and every exception chained to it by cause or
-    context, so that ``traceback.format_exception`` cannot print a secret either.
+    caller's own tag, shown as given), notes, and the same for every exception chained to
+    it by cause or context, so that ``traceback.format_exception`` cannot print a secret
+    either, nor anything that inspects the chain.
     """
     wanted = _clean(secrets)
     if not wanted:
@@ -134,10 +135,10 @@ def scrub(exc: OneChatError, secrets: Iterable[str]) -> OneChatError:
         notes = getattr(error, "__notes__", None)
         if isinstance(notes, list):
             notes[:] = [redact(n, wanted) if isinstance(n, str) else n for n in notes]
-        if not isinstance(error, OneChatError):
-            continue
+        # Foreign errors too: a JSONDecodeError keeps the whole body in ``doc``.
+        own = isinstance(error, OneChatError)
         for name, value in vars(error).items():
-            if name != "state" and isinstance(value, str):
+            if isinstance(value, str) and not (own and name == "state"):
                 setattr(error, name, redact(value, wanted))
     return exc
 
