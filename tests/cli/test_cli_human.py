@@ -155,7 +155,7 @@ def test_exit_code_for(error: BaseException, code: ExitCode) -> None:
 def test_one_line_masks_the_secret() -> None:
     """A message that somehow contains the key shows it masked, on one line."""
     text = one_line(RuntimeError("echoed sk-abc\nback"), secret="sk-abc")
-    assert text == "RuntimeError: echoed *** back"
+    assert text == "RuntimeError: echoed <redacted> back"
 
 
 def test_file_name_cannot_escape_the_directory() -> None:
