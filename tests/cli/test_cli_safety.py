@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from onechat_async import OneChatClient, RetryPolicy
-from onechat_async.cli._app import cli
+from onechat_async.cli._main import cli
 from tests.client.test_secrets import FAULTS, ROUTES, TASK_ID, EchoServer
 from tests.helpers import API_KEY
 
