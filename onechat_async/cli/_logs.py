@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-from .._secrets import RedactingFilter, register_secret
+from .._secrets import RedactingFilter
 from ._exits import one_line
 from ._output import shown
 
@@ -41,8 +41,9 @@ class _OneLineHandler(logging.Handler):
             if error is not None:
                 text = f"{text}: {one_line(error)}"
             elif record.exc_text:
-                # The filter kept only the redacted text: its last line names the error.
-                text = f"{text}: {record.exc_text.strip().splitlines()[-1]}"
+                # The filter kept only the redacted text (it dropped an exception that held
+                # a key): the lines after the last frame name the error.
+                text = f"{text}: {_last_error(record.exc_text)}"
             head = f"{record.levelname.lower()} from {record.name}"
             line = " ".join(text.split())
             self._console.print(
@@ -52,10 +53,20 @@ class _OneLineHandler(logging.Handler):
             self.handleError(record)
 
 
+def _last_error(traceback_text: str) -> str:
+    """``"ValueError: message"`` from a formatted traceback: what follows its last frame."""
+    lines = traceback_text.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith(" ")]
+    start = frames[-1] + 1 if frames else 0
+    return " ".join(lines[start:]) or (lines[-1].strip() if lines else "")
+
+
 @contextmanager
 def cli_logging(console: Console, secret: str | None) -> Iterator[None]:
-    """Route the library's warnings to ``console`` for the duration of a command."""
-    register_secret(secret or "")
+    """Route the library's warnings to ``console`` for the duration of a command.
+
+    The handler hides ``secret`` itself, and every key registered in the process.
+    """
     handler = _OneLineHandler(console, secret or "")
     logger = logging.getLogger(_LIBRARY)
     logger.addHandler(handler)

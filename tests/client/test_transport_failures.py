@@ -402,6 +402,41 @@ async def test_reset_after_sending_may_have_been_sent(raw: RawServer) -> None:
     assert_clean(info.value)
 
 
+async def test_malformed_answer_echoing_the_key_is_named_without_it() -> None:
+    """An answer that is not HTTP, quoting the key back, names aiohttp's error minus the key."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        echoed = [line for line in head.split(b"\r\n") if line.startswith(b"Authorization")]
+        writer.write(b"HTTP/1.1 200 OK\r\nBad Line " + echoed[0] + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(APIConnectionError) as info:
+            await send(transport, f"http://127.0.0.1:{port}/x")
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    assert info.value.request_sent
+    assert "(ClientResponseError: 400" in info.value.message
+    assert_clean(info.value)
+
+
+async def test_invalid_url_is_refused_before_sending() -> None:
+    """A URL aiohttp cannot use is an InvalidRequestError: nothing was sent."""
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(InvalidRequestError, match="is not valid"):
+            await send(transport, "http://127.0.0.1:99999/x")
+    finally:
+        await transport.aclose()
+
+
 async def test_header_breaking_key_is_refused_without_echo(raw: RawServer) -> None:
     """A key with a newline is an InvalidRequestError that does not repeat the key."""
 
