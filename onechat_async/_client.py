@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -40,6 +39,7 @@ from ._responses import (
     read_task_list,
 )
 from ._retry import RetryPolicy
+from ._secrets import get_logger, register_secret, scrub
 from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
 from ._validate import count, optional_seconds, seconds
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "ImageInput", "Mode", "OneChatClient"]
 
 _T = TypeVar("_T")
-_log = logging.getLogger("onechat_async")
+_log = get_logger("onechat_async")
 
 DEFAULT_BASE_URL = "https://gpts.onechat.fun"
 _MODES = {"fast": "/mj-fast/mj", "relax": "/mj-relax/mj", "turbo": "/mj-turbo/mj", None: "/mj"}
@@ -105,6 +105,7 @@ class OneChatClient:
         self._api_key = _checked_key(
             api_key if api_key is not None else os.environ.get("ONECHAT_API_KEY", "")
         )
+        register_secret(self._api_key)
         base = base_url if base_url is not None else os.environ.get("ONECHAT_BASE_URL")
         if base is not None and not isinstance(base, str):
             raise InvalidRequestError(f"base_url must be a str, got {type(base).__name__}")
@@ -304,6 +305,7 @@ class OneChatClient:
             await self._clock.sleep(wait)
 
     def _annotate(self, exc: OneChatError, request: Request) -> OneChatError:
+        scrub(exc, (self._api_key,))
         exc.endpoint = exc.endpoint or request.endpoint
         exc.task_id = exc.task_id or request.task_id
         exc.state = exc.state or request.state

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import random
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -33,11 +32,12 @@ from ._errors import (
 from ._events import Event, SubmitFailed, Submitted
 from ._policy import Pacer, PollPolicy
 from ._router import Router, Routing, StreamId
+from ._secrets import get_logger
 from ._tracker import Tracker, chunked
 
 __all__ = ["PollBackend", "Poller", "Subscription"]
 
-_log = logging.getLogger("onechat_async.poller")
+_log = get_logger("onechat_async.poller")
 
 #: After a server showed it lacks list-by-condition, how long to fetch per id before asking
 #: again: a transient HTML error page must not condemn a client to per-id polling for good.

@@ -2,7 +2,9 @@
 
 Every command body is an ``async`` function given a :class:`Run`; :func:`execute` runs it
 on a fresh event loop and turns whatever it raises into one line and an exit code (see
-:mod:`._exits`), so no traceback and no API key ever reaches the terminal.
+:mod:`._exits`), so no traceback and no API key ever reaches the terminal: the key is
+registered for redaction, the consoles redact what they write, and the library's log
+records go through a redacting one-line handler (:mod:`._logs`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import NoReturn, cast
 
 import attrs
 import click
-from rich.console import Console
 
 from .._client import Mode, OneChatClient
 from .._policy import PollPolicy
-from ._exits import exit_code_for, one_line
-from ._output import Reporter
+from .._secrets import register_secret
+from ._exits import exit_code_for, one_line, one_line_text
+from ._logs import cli_logging
+from ._output import Reporter, redacting_console
 
 __all__ = ["Run", "Settings", "cli", "execute"]
 
@@ -89,7 +92,13 @@ def execute(settings: Settings, body: Body, *, deadline: bool = True) -> NoRetur
     ``deadline`` applies ``--timeout`` to the whole command on the real clock (the demo
     turns it off: its simulated time runs faster than the real one).
     """
-    reporter = Reporter(json_mode=settings.json_mode, out=Console(), err=Console(stderr=True))
+    # Registered before anything can fail, so that every redaction below knows it.
+    register_secret(settings.api_key or "")
+    reporter = Reporter(
+        json_mode=settings.json_mode,
+        out=redacting_console(sys.stdout),
+        err=redacting_console(sys.stderr),
+    )
 
     async def main() -> int:
         async with AsyncExitStack() as stack:
@@ -102,7 +111,8 @@ def execute(settings: Settings, body: Body, *, deadline: bool = True) -> NoRetur
                 return await body(run)
 
     try:
-        code = asyncio.run(main())
+        with cli_logging(reporter.err, settings.api_key):
+            code = asyncio.run(main())
     except KeyboardInterrupt as exc:
         code = _fail(reporter, exc, "interrupted", settings)
     except TimeoutError as exc:
@@ -116,9 +126,7 @@ def execute(settings: Settings, body: Body, *, deadline: bool = True) -> NoRetur
 
 def _fail(reporter: Reporter, exc: BaseException, message: str, settings: Settings) -> int:
     code = exit_code_for(exc)
-    key = settings.api_key or ""
-    line = " ".join(message.split())
-    reporter.error(exc, line.replace(key, "***") if key else line, code)
+    reporter.error(exc, one_line_text(message, settings.api_key), code)
     return int(code)
 
 

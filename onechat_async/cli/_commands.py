@@ -12,13 +12,12 @@ from typing import Any, Literal, TypeVar, cast
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ._app import Run, Settings, cli, execute
 from ._exits import ExitCode
 from ._following import save, submit_and_report
-from ._output import status_style, task_table
+from ._output import shown, styled_status, task_table
 from ._serialize import task_json
 
 __all__: list[str] = []
@@ -362,13 +361,12 @@ def list_(settings: Settings, task_ids: tuple[str, ...]) -> None:
         def human(out: Console) -> None:
             table = Table("task", "action", "status", "progress", "image")
             for task in tasks:
-                status = task.status.value
                 table.add_row(
-                    task.id,
-                    task.action.value if task.action else "",
-                    f"[{status_style(status)}]{status}[/]",
+                    shown(task.id),
+                    shown(task.action.value) if task.action else "",
+                    styled_status(task.status.value),
                     f"{task.progress}%" if task.progress is not None else "",
-                    escape(task.image_url or ""),
+                    shown(task.image_url or ""),
                 )
             out.print(table)
 
@@ -390,7 +388,7 @@ def seed(settings: Settings, task_id: str) -> None:
         run.reporter.result(
             "seed",
             {"ok": True, "task_id": task_id, "seed": value},
-            lambda out: out.print(value, highlight=False),
+            lambda out: out.print(shown(value), highlight=False),
         )
         return ExitCode.OK
 

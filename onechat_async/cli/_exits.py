@@ -14,8 +14,9 @@ from .._errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
+from .._secrets import redact, registered_secrets
 
-__all__ = ["ExitCode", "exit_code_for", "one_line"]
+__all__ = ["ExitCode", "exit_code_for", "one_line", "one_line_text"]
 
 
 class ExitCode(enum.IntEnum):
@@ -54,16 +55,22 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.ERROR
 
 
-def one_line(exc: BaseException, *, secret: str = "") -> str:
-    """A single line describing ``exc``, with ``secret`` masked should it appear anywhere."""
+def one_line(exc: BaseException, *, secret: str | None = None) -> str:
+    """A single line describing ``exc``, with ``secret`` and registered keys redacted."""
     if isinstance(exc, OneChatError):
         text = str(exc)
     elif isinstance(exc, TimeoutError):
         text = str(exc) or "timed out"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    # The library never puts the key in a message; masking anyway keeps a server that echoes
-    # the header back from leaking it into logs.
-    if secret:
-        text = text.replace(secret, "***")
+    return one_line_text(text, secret)
+
+
+def one_line_text(text: str, secret: str | None = None) -> str:
+    """``text`` on one line, with ``secret`` and every registered key redacted.
+
+    The library redacts its own errors already; this also covers anything else that
+    reaches the last line of defence (a foreign exception quoting a header).
+    """
+    text = redact(text, (secret or "", *registered_secrets()))
     return " ".join(text.split())

@@ -30,7 +30,7 @@ from .._models import SubmitResult, Task
 from ._app import Run
 from ._download import download_image
 from ._exits import ExitCode
-from ._output import task_table
+from ._output import shown, task_table
 from ._serialize import submit_json, task_json
 
 __all__ = ["follow_stream", "outcome_code", "submit_and_report", "worst"]
@@ -169,4 +169,4 @@ async def submit_and_report(
 
 def _print_submit(out: Console, command: str, result: SubmitResult) -> None:
     # Only the id on stdout, so that ``ID=$(onechat-mj imagine "a cat")`` just works.
-    out.print(result.task_id, highlight=False)
+    out.print(shown(result.task_id), highlight=False)

@@ -4,6 +4,11 @@ With ``--json`` stdout carries one JSON object per line: every event as it happe
 (``"type": "event"``), then exactly one ``"type": "result"`` line, or a ``"type": "error"``
 line when the command fails. Without it, results go to stdout and everything live
 (progress bars, tables, the error line) to stderr, so ``> file`` captures only the answer.
+
+Every string a server sent (ids, statuses, prompts, reasons, URLs, messages) is hostile:
+it goes through :func:`shown` (secrets redacted, Rich markup escaped) before Rich renders
+it, and every byte written passes a last redaction on its way out (:class:`RedactingStream`,
+:meth:`Reporter.emit`), so that no registered key reaches the terminal.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any, cast
 
 import click
 from rich.console import Console
@@ -39,9 +44,19 @@ from .._events import (
     TimedOut,
 )
 from .._models import Task
+from .._secrets import redact, registered_secrets
 from ._serialize import error_json, event_json, task_json
 
-__all__ = ["Board", "Reporter", "status_style", "task_table"]
+__all__ = [
+    "Board",
+    "RedactingStream",
+    "Reporter",
+    "redacting_console",
+    "shown",
+    "status_style",
+    "styled_status",
+    "task_table",
+]
 
 _STYLES = {
     "SUCCESS": "green",
@@ -54,9 +69,58 @@ _STYLES = {
 }
 
 
+def shown(value: object) -> str:
+    """``value`` as text that Rich prints literally: secrets redacted, markup escaped."""
+    return escape(redact(str(value), registered_secrets()))
+
+
 def status_style(status: str) -> str:
     """The colour a status is shown in."""
     return _STYLES.get(status, "magenta")
+
+
+def styled_status(status: str, label: str | None = None) -> str:
+    """A status (or ``label``) in its colour, the text itself escaped."""
+    return f"[{status_style(status)}]{shown(status if label is None else label)}[/]"
+
+
+class RedactingStream:
+    """A text stream that writes to ``target`` with every registered secret redacted.
+
+    The last net under the console: whatever a command renders, a key does not get out.
+    The target is fixed when made (Rich's live display swaps ``sys.stderr`` for a proxy
+    that prints through the console again; following it would loop).
+    """
+
+    def __init__(self, target: IO[str]) -> None:
+        self._target = target
+
+    def write(self, text: str) -> int:
+        """Write ``text`` redacted; report it as written whole."""
+        self._target.write(redact(text, registered_secrets()))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the target."""
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        """Whether the target is a terminal (Rich decides colours and live display on it)."""
+        return self._target.isatty()
+
+    def fileno(self) -> int:
+        """The target's file descriptor."""
+        return self._target.fileno()
+
+    @property
+    def encoding(self) -> str:
+        """The target's encoding."""
+        return getattr(self._target, "encoding", None) or "utf-8"
+
+
+def redacting_console(target: IO[str]) -> Console:
+    """A Rich console writing to ``target`` through a :class:`RedactingStream`."""
+    return Console(file=cast("IO[str]", RedactingStream(target)))
 
 
 def event_label(event: TaskEvent) -> str:
@@ -90,25 +154,25 @@ def task_table(task: Task, *, file: str | None = None) -> Table:
     table.add_column(style="bold")
     table.add_column()
     status = task.status.value
-    table.add_row("task", task.id)
-    table.add_row("status", f"[{status_style(status)}]{status}[/]")
+    table.add_row("task", shown(task.id))
+    table.add_row("status", styled_status(status))
     if task.action is not None:
-        table.add_row("action", task.action.value)
+        table.add_row("action", shown(task.action.value))
     if task.progress is not None:
         table.add_row("progress", f"{task.progress}%")
     if task.prompt:
-        table.add_row("prompt", escape(task.prompt))
+        table.add_row("prompt", shown(task.prompt))
     if task.fail_reason:
-        table.add_row("fail reason", escape(task.fail_reason))
+        table.add_row("fail reason", shown(task.fail_reason))
     if task.final_prompt:
-        table.add_row("final prompt", escape(task.final_prompt))
+        table.add_row("final prompt", shown(task.final_prompt))
     if task.image_url:
-        table.add_row("image", escape(task.image_url))
+        table.add_row("image", shown(task.image_url))
     if file is not None:
-        table.add_row("saved to", escape(file))
+        table.add_row("saved to", shown(file))
     if task.buttons:
         labels = [b.label or b.emoji or b.custom_id for b in task.buttons]
-        table.add_row("buttons", escape(" ".join(labels)))
+        table.add_row("buttons", shown(" ".join(labels)))
     return table
 
 
@@ -141,8 +205,8 @@ class Board:
         self._progress.stop()
 
     def add(self, key: str, label: str, status: str = "waiting") -> None:
-        """A new row, keyed by a task id or a fan-out op."""
-        self._rows[key] = self._progress.add_task(label, total=100, status=status)
+        """A new row, keyed by a task id or a fan-out op; ``label`` is shown literally."""
+        self._rows[key] = self._progress.add_task(shown(label), total=100, status=shown(status))
 
     def alias(self, task_id: str, key: str) -> None:
         """Route the events of ``task_id`` to the row of ``key``."""
@@ -169,7 +233,7 @@ class Board:
         style = "red" if isinstance(event, Failed | Lost | SubmitFailed | TimedOut) else None
         if isinstance(event, Succeeded):
             style = "green"
-        status = f"[{style}]{escape(label)}[/]" if style else escape(label)
+        status = f"[{style}]{shown(label)}[/]" if style else shown(label)
         update: dict[str, Any] = {"status": status}
         task = getattr(event, "task", None)
         if isinstance(event, ProgressChanged):
@@ -192,7 +256,8 @@ class Reporter:
 
     def emit(self, line: dict[str, Any]) -> None:
         """Write one JSON line to stdout and flush it, so a pipe sees events as they come."""
-        click.echo(json.dumps(line, ensure_ascii=False, default=str))
+        text = json.dumps(line, ensure_ascii=False, default=str)
+        click.echo(redact(text, registered_secrets()))
 
     @contextmanager
     def live(self) -> Iterator[Board | None]:
@@ -228,11 +293,11 @@ class Reporter:
     def note(self, text: str) -> None:
         """A remark for people, on stderr; nothing in JSON mode."""
         if not self.json_mode:
-            self.err.print(escape(text), style="dim", highlight=False)
+            self.err.print(shown(text), style="dim", highlight=False)
 
     def error_line(self, message: str) -> None:
         """One ``error:`` line on stderr, for an outcome the result line already describes."""
-        self.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        self.err.print(f"[bold red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
 
     def error(self, exc: BaseException, message: str, code: int) -> None:
         """Report the error that ends the command, as one line."""

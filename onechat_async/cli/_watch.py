@@ -9,7 +9,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from .._client import OneChatClient
@@ -19,7 +18,7 @@ from .._models import Task
 from ._app import Run, Settings, cli, execute
 from ._exits import ExitCode
 from ._following import describe_outcome, follow_stream, outcome_code, save, worst
-from ._output import event_label, status_style
+from ._output import event_label, shown, styled_status
 from ._serialize import error_json, submit_json, task_json
 
 __all__ = ["parse_ops", "watch_table"]
@@ -54,11 +53,11 @@ def watch_table(ids: list[str], latest: dict[str, TaskEvent]) -> Table:
         label = event_label(event) if event is not None else "waiting"
         status = task.status.value if task is not None else ""
         table.add_row(
-            task_id,
-            task.action.value if task is not None and task.action else "",
-            f"[{status_style(status)}]{escape(label)}[/]",
+            shown(task_id),
+            shown(task.action.value) if task is not None and task.action else "",
+            styled_status(status, label),
             _bar(task.progress if task is not None else None),
-            escape(task.image_url or "") if isinstance(event, Succeeded) and task else "",
+            shown(task.image_url or "") if isinstance(event, Succeeded) and task else "",
         )
     return table
 
@@ -129,7 +128,7 @@ async def _finish(
         out.print(watch_table(ids, {**latest, **ended}))
         for task_id, file in files.items():
             if file:
-                out.print(f"saved {task_id} to {escape(file)}", highlight=False)
+                out.print(f"saved {shown(task_id)} to {shown(file)}", highlight=False)
 
     run.reporter.result(command, {"ok": code == ExitCode.OK, "tasks": tasks}, human)
     for event in ended.values():
@@ -257,5 +256,7 @@ def children_table(rows: list[dict[str, Any]]) -> Table:
         outcome = row["outcome"] or ""
         colour = "green" if outcome == "Succeeded" else "red"
         image = row["file"] or (row["task"] or {}).get("image_url") or ""
-        table.add_row(row["op"], row["task_id"] or "", f"[{colour}]{outcome}[/]", escape(image))
+        table.add_row(
+            shown(row["op"]), shown(row["task_id"] or ""), f"[{colour}]{outcome}[/]", shown(image)
+        )
     return table

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +13,16 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from onechat_async import InvalidRequestError
+from onechat_async._secrets import register_secret
 from onechat_async.cli import main
 from onechat_async.cli._app import cli
 from onechat_async.cli._download import DownloadError, download_image, file_name
 from onechat_async.cli._exits import ExitCode, exit_code_for, one_line
+from onechat_async.cli._logs import cli_logging
+from onechat_async.cli._output import RedactingStream
 from tests.cli.conftest import FAILING, ThreadedSimulator
 
 COMMANDS = sorted(cli.commands)
@@ -155,7 +161,7 @@ def test_exit_code_for(error: BaseException, code: ExitCode) -> None:
 def test_one_line_masks_the_secret() -> None:
     """A message that somehow contains the key shows it masked, on one line."""
     text = one_line(RuntimeError("echoed sk-abc\nback"), secret="sk-abc")
-    assert text == "RuntimeError: echoed *** back"
+    assert text == "RuntimeError: echoed <redacted> back"
 
 
 def test_file_name_cannot_escape_the_directory() -> None:
@@ -191,3 +197,50 @@ def test_download_enforces_the_size_cap(sim: ThreadedSimulator, tmp_path: Path) 
 def test_click_usage_errors_use_exit_code_2() -> None:
     """The usage code of click is the documented USAGE code."""
     assert click.UsageError("x").exit_code == ExitCode.USAGE
+
+
+def test_redacting_stream_hides_registered_keys() -> None:
+    """The console's stream redacts registered keys and answers like its target."""
+    register_secret("sk-stream-SECRET-0123456789")
+    target = io.StringIO()
+    stream = RedactingStream(target)
+    text = "key sk-stream-SECRET-0123456789"
+    assert stream.write(text) == len(text)
+    stream.flush()
+    assert target.getvalue() == "key <redacted>"
+    assert not stream.isatty()
+    assert stream.encoding == "utf-8"
+    with pytest.raises(io.UnsupportedOperation):
+        stream.fileno()
+
+
+def _log_line(record: logging.LogRecord) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=300)
+    with cli_logging(console, "sk-log-SECRET-0123456789"):
+        logging.getLogger(record.name).handle(record)
+    return out.getvalue()
+
+
+def test_log_records_become_one_redacted_line() -> None:
+    """A library record with a traceback prints as one line naming the error, key hidden."""
+    try:
+        raise ValueError("bad sk-log-SECRET-0123456789\nsecond line")  # noqa: TRY301
+    except ValueError:
+        info = sys.exc_info()
+    record = logging.LogRecord(
+        "onechat_async.poller", logging.ERROR, __file__, 1, "crashed", None, info
+    )
+    text = _log_line(record)
+    assert (
+        text == "error from onechat_async.poller: crashed: ValueError: bad <redacted> second line\n"
+    )
+
+
+def test_log_records_without_exception_object_name_the_error() -> None:
+    """A record whose traceback survives only as text shows the error at its end."""
+    record = logging.LogRecord(
+        "onechat_async", logging.WARNING, __file__, 1, "slow [bold]%s", ("x",), None
+    )
+    record.exc_text = "Traceback (most recent call last):\n  File x\n    y\nKeyError: 'k'\nmore"
+    assert _log_line(record) == "warning from onechat_async: slow [bold]x: KeyError: 'k' more\n"
