@@ -46,6 +46,8 @@ _HTML_5XX = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n<center><h1>"
     "{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+#: Spring's reason phrases where they differ from Python's (RFC 7231 renamed 413).
+_SPRING_REASONS = {413: "Payload Too Large"}
 #: The largest request body each server reads: new-api's 32 MB, Kestrel's default
 #: 30,000,000 bytes; Spring sets none for JSON, so the simulator picks its own bound.
 MAX_BODY = {"gateway": 32 * 1024 * 1024, "java": 64 * 1024 * 1024, "csharp-v10": 30_000_000}
@@ -165,14 +167,10 @@ class _Handler:
             return await self._serve(request, r, raw, None)
         trace = SubmitTrace(r.name, raw)
         try:
-            response = await self._serve(request, r, raw, trace)
-        except BaseException:
-            # Cut off (a restart, a close): the client got no answer.
-            trace.answered(None, b"")
-            raise
+            return await self._serve(request, r, raw, trace)
         finally:
+            # Also when cut off by a restart or a close: then no status was ever set.
             self.b.submits.append(trace.record())
-        return response
 
     async def _serve(
         self, request: web.Request, r: Route, raw: bytes | None, trace: SubmitTrace | None
@@ -335,7 +333,7 @@ class _Handler:
             {
                 "timestamp": self._iso(),
                 "status": status,
-                "error": HTTPStatus(status).phrase,
+                "error": _SPRING_REASONS.get(status) or HTTPStatus(status).phrase,
                 "path": request.path,
             },
             status=status,
