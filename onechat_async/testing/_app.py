@@ -28,7 +28,7 @@ from ._hooks import HookDispatcher
 from ._lifecycle import Snapshot, Timings, gateway_at, upstream_at
 from ._messages import OVERLOADED
 from ._proxy import MODAL_ACTIONS, Answer, Proxy, action_of, parse_simple_change
-from ._records import CreatedTask, SubmitRecord, SubmitTrace
+from ._records import CreatedTask, SubmitTrace
 from ._routes import Route, route
 from ._store import Store, TaskRecord
 from ._views import png, task_json
@@ -97,8 +97,8 @@ class Backend:
     base_url: str = ""
     #: Every task created through a submit endpoint, in order.
     created: list[CreatedTask] = attrs.field(factory=list)
-    #: Every submit request that reached the server, in the order it was finished.
-    submits: list[SubmitRecord] = attrs.field(factory=list)
+    #: Every submit request that reached the server, in the order they arrived.
+    submits: list[SubmitTrace] = attrs.field(factory=list)
     #: Requests being served right now.
     busy: InFlight = attrs.field(factory=InFlight)
 
@@ -166,11 +166,10 @@ class _Handler:
         if not (r.submit and request.method == "POST"):
             return await self._serve(request, r, raw, None)
         trace = SubmitTrace(r.name, raw)
-        try:
-            return await self._serve(request, r, raw, trace)
-        finally:
-            # Also when cut off by a restart or a close: then no status was ever set.
-            self.b.submits.append(trace.record())
+        # Logged on arrival, so that the log is in the order requests came; one cut off by
+        # a restart or a close keeps status None.
+        self.b.submits.append(trace)
+        return await self._serve(request, r, raw, trace)
 
     async def _serve(
         self, request: web.Request, r: Route, raw: bytes | None, trace: SubmitTrace | None

@@ -308,13 +308,15 @@ class Simulator:
     def submits(self) -> tuple[SubmitRecord, ...]:
         """Every submit request that reached the server, refused and faulted ones included.
 
-        In the order they were finished; see :class:`~onechat_async.testing.SubmitRecord`.
+        In the order they arrived (see :class:`~onechat_async.testing.SubmitRecord`); one
+        still being served shows ``status=None`` until it is answered: call
+        :meth:`wait_idle` first for a settled view.
         """
-        return tuple(self._backend.submits)
+        return tuple(trace.record() for trace in self._backend.submits)
 
     def submits_by_state(self) -> collections.Counter[str | None]:
         """How many submit requests reached the server per ``state`` (None: no state)."""
-        return collections.Counter(record.state for record in self._backend.submits)
+        return collections.Counter(trace.state for trace in self._backend.submits)
 
     # -- internals ---------------------------------------------------------------------
 

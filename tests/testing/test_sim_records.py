@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
 from onechat_async.testing import CreatedTask, Fault
-from tests.testing.conftest import Api, OpenApi
+from tests.testing.conftest import Api, OpenApi, until
 
 
 async def test_created_names_endpoint_state_and_parentage(api: Api) -> None:
@@ -83,3 +85,15 @@ async def test_submits_name_what_a_change_asks_for(api: Api) -> None:
         ("18", "REROLL", 1),
         ("19", "VARIATION", 4),
     ]
+
+
+async def test_submits_are_in_arrival_order(api: Api) -> None:
+    """A slow submit that arrived first is listed first, although it was answered last."""
+    api.sim.inject(Fault(endpoint="imagine", kind="slow", delay=0.2, count=1))
+    first = asyncio.create_task(api.request("POST", "/mj/submit/imagine", {"state": "first"}))
+    await until(lambda: api.sim.counters["imagine"] == 1, "the first submit arrived")
+    await api.request("POST", "/mj/submit/imagine", {"prompt": "x", "state": "second"})
+    assert [(r.state, r.status) for r in api.sim.submits] == [("first", None), ("second", 200)]
+    await first
+    assert [r.state for r in api.sim.submits] == ["first", "second"]
+    assert api.sim.submits[0].status == 400

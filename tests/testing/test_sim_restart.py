@@ -8,17 +8,7 @@ import aiohttp
 import pytest
 
 from onechat_async.testing import Fault, ManualClock, Simulator
-from tests.testing.conftest import Api
-
-
-async def until(condition: object, what: str) -> None:
-    """Yield to the loop until ``condition()`` holds (no clock time passes)."""
-    assert callable(condition)
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
+from tests.testing.conftest import Api, until
 
 
 async def test_restart_keeps_address_tasks_counters_and_records(api: Api) -> None:
