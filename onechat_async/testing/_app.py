@@ -71,10 +71,11 @@ class InFlight:
             self._idle.set()
 
     async def idle(self) -> None:
-        """Return once no request is being served."""
+        """Return once no request is being served (any number of waiters)."""
         while self.count:
-            # Made here, inside the running loop, and renewed each time.
-            self._idle = asyncio.Event()
+            # Made inside the running loop; shared by waiters until it is set.
+            if self._idle is None or self._idle.is_set():
+                self._idle = asyncio.Event()
             await self._idle.wait()
 
 

@@ -97,3 +97,15 @@ async def test_submits_are_in_arrival_order(api: Api) -> None:
     await first
     assert [r.state for r in api.sim.submits] == ["first", "second"]
     assert api.sim.submits[0].status == 400
+
+
+async def test_wait_idle_serves_several_waiters_and_times_out(api: Api) -> None:
+    """Two waiters both return once the slow request ends; a short timeout raises."""
+    api.sim.inject(Fault(endpoint="imagine", kind="slow", delay=0.2, count=1))
+    sending = asyncio.create_task(api.request("POST", "/mj/submit/imagine", {"prompt": "x"}))
+    await until(lambda: api.sim.counters["imagine"] == 1, "the submit arrived")
+    with pytest.raises(TimeoutError):
+        await api.sim.wait_idle(timeout=0.001)
+    await asyncio.gather(api.sim.wait_idle(timeout=5), api.sim.wait_idle(timeout=5))
+    assert (await sending).status == 200
+    assert api.sim.task_count == 1
