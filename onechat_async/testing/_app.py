@@ -54,29 +54,48 @@ MAX_BODY = {"gateway": 32 * 1024 * 1024, "java": 64 * 1024 * 1024, "csharp-v10":
 
 
 class InFlight:
-    """How many requests are being served, with a way to wait until there are none."""
+    """The requests being served: wait until there are none, or cut them all off."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._idle: asyncio.Event | None = None
+        #: Set while the server stops: requests that still come in are dropped at once.
+        self.stopping = False
 
-    def enter(self) -> None:
-        """A request started."""
-        self.count += 1
+    @property
+    def count(self) -> int:
+        """How many requests are being served."""
+        return len(self._tasks)
 
-    def leave(self) -> None:
+    def enter(self, task: asyncio.Task[Any]) -> None:
+        """A request started, served by ``task``."""
+        self._tasks.add(task)
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
         """A request ended (answered, dropped or cut off)."""
-        self.count -= 1
-        if not self.count and self._idle is not None:
+        self._tasks.discard(task)
+        if not self._tasks and self._idle is not None:
             self._idle.set()
 
     async def idle(self) -> None:
         """Return once no request is being served (any number of waiters)."""
-        while self.count:
+        while self._tasks:
             # Made inside the running loop; shared by waiters until it is set.
             if self._idle is None or self._idle.is_set():
                 self._idle = asyncio.Event()
             await self._idle.wait()
+
+    async def cut_off(self) -> None:
+        """Cancel every request being served and wait until they are gone.
+
+        aiohttp's own graceful shutdown races a handler that ends just as its grace period
+        does (InvalidStateError in web_protocol); with nothing in flight it never waits.
+        """
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
 
 @attrs.define(eq=False)
@@ -152,11 +171,18 @@ class _Handler:
         self.b = backend
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.b.busy.enter()
+        busy = self.b.busy
+        task = asyncio.current_task()
+        if busy.stopping or task is None:
+            # A request on a kept-alive connection while the server stops: dropped unread.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
+        busy.enter(task)
         try:
             return await self._handle(request)
         finally:
-            self.b.busy.leave()
+            busy.leave(task)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         r = route(request.path)

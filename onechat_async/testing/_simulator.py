@@ -177,7 +177,7 @@ class Simulator:
         if self._closed or self._runner is None:
             raise RuntimeError("only a running Simulator can be restarted")
         runner, self._runner = self._runner, None
-        await runner.cleanup()
+        await self._stop(runner)
         if downtime > 0:
             await asyncio.sleep(downtime)
         for attempt in range(_REBIND_TRIES):
@@ -199,7 +199,19 @@ class Simulator:
             await self._backend.hooks.aclose()
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            await self._stop(runner)
+
+    async def _stop(self, runner: web.AppRunner) -> None:
+        """Stop listening, cut off the requests in flight, close every connection."""
+        for site in list(runner.sites):
+            await site.stop()
+        busy = self._backend.busy
+        busy.stopping = True
+        try:
+            await busy.cut_off()
             await runner.cleanup()
+        finally:
+            busy.stopping = False
 
     @property
     def closed(self) -> bool:
