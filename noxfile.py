@@ -1,4 +1,7 @@
-"""Automation: ``nox`` runs the tests, lint, typing and docs sessions; ``nox -s demo`` the demo."""
+"""Automation: ``nox`` runs the tests, lint, typing and docs sessions; ``nox -s demo`` the demo.
+
+``nox -s soak`` runs the long soak (``python -m tests.soak --tasks 1000``).
+"""
 
 from __future__ import annotations
 
@@ -42,6 +45,13 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site; any warning fails the build."""
     session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "docs"))
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """The long soak: 1,000 jobs through the faulty, restarting simulator (posargs override)."""
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("python", "-m", "tests.soak", *(session.posargs or ["--tasks", "1000"]))
 
 
 @nox.session

@@ -3,7 +3,7 @@
 ``Simulator`` serves every Midjourney endpoint of the OneChat API on 127.0.0.1, with the
 quirks of the new-api gateway (or of a bare Java or C# midjourney-proxy), task lifecycles
 driven by a clock you control, per-account queue limits, fault injection, notifyHook
-callbacks and request counters::
+callbacks, restarts, and a record of every task created and every submit served::
 
     from onechat_async.testing import Fault, ScaledClock, Simulator
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 from ._clock import ManualClock, ScaledClock
 from ._faults import ENDPOINTS, FAULT_KINDS, Fault
 from ._lifecycle import Timings
+from ._records import CreatedTask, SubmitRecord
 from ._server import main, serve
 from ._simulator import Simulator
 from ._views import FLAVOURS
@@ -29,10 +30,12 @@ __all__ = [
     "ENDPOINTS",
     "FAULT_KINDS",
     "FLAVOURS",
+    "CreatedTask",
     "Fault",
     "ManualClock",
     "ScaledClock",
     "Simulator",
+    "SubmitRecord",
     "Timings",
     "main",
     "serve",

@@ -2,7 +2,10 @@
 
 One catch-all handler resolves the path (mode prefixes included), counts the request, lets
 a fault strike, then answers the way the chosen server does: the new-api gateway with all
-its rewrites and defects, the bare Java proxy, or the C# v10 rewrite.
+its rewrites and defects, the bare Java proxy, or the C# v10 rewrite. Whatever a client
+sends, the answer is the server's own refusal, never a crash: bodies that are not JSON, not
+an object, too large, or whose fields have the wrong types are refused in each server's
+shape (see :mod:`._binding`). Submit requests are logged with what they were answered.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from aiohttp import web
 
 from onechat_async._clock import Clock
 
+from ._binding import bind
 from ._faults import Fault, FaultBook
 from ._hooks import HookDispatcher
 from ._lifecycle import Snapshot, Timings, gateway_at, upstream_at
 from ._messages import OVERLOADED
 from ._proxy import MODAL_ACTIONS, Answer, Proxy, action_of, parse_simple_change
+from ._records import CreatedTask, SubmitTrace
 from ._routes import Route, route
 from ._store import Store, TaskRecord
 from ._views import png, task_json
@@ -42,6 +47,56 @@ _HTML_5XX = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n<center><h1>"
     "{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+#: Spring's reason phrases where they differ from Python's (RFC 7231 renamed 413).
+_SPRING_REASONS = {413: "Payload Too Large"}
+#: The largest request body each server reads: new-api's 32 MB, Kestrel's default
+#: 30,000,000 bytes; Spring sets none for JSON, so the simulator picks its own bound.
+MAX_BODY = {"gateway": 32 * 1024 * 1024, "java": 64 * 1024 * 1024, "csharp-v10": 30_000_000}
+
+
+class InFlight:
+    """The requests being served: wait until there are none, or cut them all off."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle: asyncio.Event | None = None
+        #: Set while the server stops: requests that still come in are dropped at once.
+        self.stopping = False
+
+    @property
+    def count(self) -> int:
+        """How many requests are being served."""
+        return len(self._tasks)
+
+    def enter(self, task: asyncio.Task[Any]) -> None:
+        """A request started, served by ``task``."""
+        self._tasks.add(task)
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        """A request ended (answered, dropped or cut off)."""
+        self._tasks.discard(task)
+        if not self._tasks and self._idle is not None:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no request is being served (any number of waiters)."""
+        while self._tasks:
+            # Made inside the running loop; shared by waiters until it is set.
+            if self._idle is None or self._idle.is_set():
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+
+    async def cut_off(self) -> None:
+        """Cancel every request being served and wait until they are gone.
+
+        aiohttp's own graceful shutdown races a handler that ends just as its grace period
+        does (InvalidStateError in web_protocol); with nothing in flight it never waits.
+        """
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
 
 @attrs.define(eq=False)
@@ -61,6 +116,12 @@ class Backend:
     notify_hooks: bool
     hooks: HookDispatcher | None = None
     base_url: str = ""
+    #: Every task created through a submit endpoint, in order.
+    created: list[CreatedTask] = attrs.field(factory=list)
+    #: Every submit request that reached the server, in the order they arrived.
+    submits: list[SubmitTrace] = attrs.field(factory=list)
+    #: Requests being served right now.
+    busy: InFlight = attrs.field(factory=InFlight)
 
     def snapshot(self, record: TaskRecord, now: float) -> Snapshot:
         """The task as this flavour's server shows it at ``now``."""
@@ -111,17 +172,63 @@ class _Handler:
         self.b = backend
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        busy = self.b.busy
+        task = asyncio.current_task()
+        if busy.stopping or task is None:
+            # A request on a kept-alive connection while the server stops: dropped unread.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
+        busy.enter(task)
+        try:
+            return await self._handle(request)
+        finally:
+            busy.leave(task)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         r = route(request.path)
         counters = self.b.counters
         counters[r.name] += 1
         counters["total"] += 1
+        raw = await _read(request)
+        if not (r.submit and request.method == "POST"):
+            return await self._serve(request, r, raw, None)
+        trace = SubmitTrace(r.name, raw)
+        # Logged on arrival, so that the log is in the order requests came; one cut off by
+        # a restart or a close keeps status None.
+        self.b.submits.append(trace)
+        return await self._serve(request, r, raw, trace)
+
+    async def _serve(
+        self, request: web.Request, r: Route, raw: bytes | None, trace: SubmitTrace | None
+    ) -> web.Response:
         fault = self.b.faults.pick(r.name)
+        if trace is not None:
+            trace.fault = fault
+        response = await self._faulty(request, r, raw, fault, trace)
+        if trace is not None:
+            dropped = fault is not None and fault.kind == "reset"
+            body = response.body if isinstance(response.body, bytes) else b""
+            trace.answered(None if dropped else response.status, body)
+        return response
+
+    async def _faulty(
+        self,
+        request: web.Request,
+        r: Route,
+        raw: bytes | None,
+        fault: Fault | None,
+        trace: SubmitTrace | None,
+    ) -> web.Response:
         if fault is not None:
             if fault.kind == "slow":
+                # The answer is computed after the delay even if the client has gone: aiohttp
+                # does not cancel a handler whose client disconnected, like the gateway that
+                # waits for the upstream and charges the task anyway.
                 await asyncio.sleep(fault.delay)
             elif fault.phase == "before" and fault.kind != "truncated_body":
                 return self._strike(request, fault)
-        response = await self._answer(request, r)
+        response = await self._answer(request, r, raw, trace)
         if fault is None or fault.kind == "slow":
             return response
         if fault.kind == "truncated_body":
@@ -154,11 +261,13 @@ class _Handler:
         # empty_body (and a reset whose transport is already gone).
         return web.Response(status=200, content_type="application/json")
 
-    async def _answer(self, request: web.Request, r: Route) -> web.Response:
-        if r.name == "image":
-            return self._image(r)
+    async def _answer(
+        self, request: web.Request, r: Route, raw: bytes | None, trace: SubmitTrace | None
+    ) -> web.Response:
         if r.name == "unknown" or request.method != r.method:
             return self._no_route(request, r)
+        if r.name == "image":
+            return self._image(r)
         if self.b.flavour == "csharp-v10" and r.name in ("change", "simple-change"):
             return _empty(404)
         denied = self._auth(request)
@@ -166,12 +275,15 @@ class _Handler:
             return denied
         if r.method == "GET":
             return await (self._fetch(r) if r.name == "fetch" else self._seed(r))
-        body = await self._body(request)
+        body = self._body(request, r, raw)
         if isinstance(body, web.Response):
             return body
+        bound = bind(self.b.flavour, r.name, body)
+        if isinstance(bound, str):
+            return self._unbound(request, r, bound)
         if r.name == "list-by-condition":
-            return self._list(body)
-        return self._submit(r, body)
+            return self._list(bound)
+        return self._submit(r, bound, trace)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -182,15 +294,7 @@ class _Handler:
             return web.Response(status=200, text=_HTML_PAGE, content_type="text/html")
         status = 404 if r.name == "unknown" else 405
         if flavour == "java":
-            return _json(
-                {
-                    "timestamp": self._iso(),
-                    "status": status,
-                    "error": "Not Found" if status == 404 else "Method Not Allowed",
-                    "path": request.path,
-                },
-                status=status,
-            )
+            return self._spring_error(request, status)
         return _empty(status)
 
     def _auth(self, request: web.Request) -> web.Response | None:
@@ -208,43 +312,59 @@ class _Handler:
             return _new_api_error(401, "无效的令牌")
         return None
 
-    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
-        raw = await request.read()
-        is_json = request.content_type == "application/json"
+    def _body(
+        self, request: web.Request, r: Route, raw: bytes | None
+    ) -> dict[str, Any] | web.Response:
         flavour = self.b.flavour
+        if raw is None:
+            return self._too_large(request)
+        is_json = request.content_type == "application/json"
         if not is_json:
             if flavour == "gateway":
                 return {}  # new-api binds nothing from a non-JSON body
             if flavour == "java":
-                return _json(
-                    {
-                        "timestamp": self._iso(),
-                        "status": 415,
-                        "error": "Unsupported Media Type",
-                        "path": request.path,
-                    },
-                    status=415,
-                )
+                return self._spring_error(request, 415)
             return _empty(415)
         try:
             body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            body = None
+        except (ValueError, RecursionError):
+            # RecursionError: "[[[[..." nested deeper than the parser goes.
+            return self._unbound(request, r, "请求参数错误")
+        if body is None and flavour == "gateway":
+            body = {}  # Go decodes a JSON null into a struct as "nothing set"
         if isinstance(body, dict):
             return body
+        return self._unbound(request, r, "请求参数错误")
+
+    def _unbound(self, request: web.Request, r: Route, message: str) -> web.Response:
+        """The server's refusal of a body its decoder could not bind."""
+        flavour = self.b.flavour
         if flavour == "gateway":
-            return _gateway_error("bind_request_body_failed")
+            # RelayMidjourneyTask answers a failed BindJSON with "do_request_failed".
+            failed = "do_request_failed" if r.name == "list-by-condition" else None
+            return _gateway_error(failed or "bind_request_body_failed")
         if flavour == "java":
-            return _json(
-                {
-                    "timestamp": self._iso(),
-                    "status": 400,
-                    "error": "Bad Request",
-                    "path": request.path,
-                },
-                status=400,
-            )
-        return self._csharp_error("请求参数错误")
+            return self._spring_error(request, 400)
+        # trueai's InvalidModelStateResponseFactory: Result.Fail(message), with HTTP 200.
+        return self._csharp_error(message)
+
+    def _too_large(self, request: web.Request) -> web.Response:
+        if self.b.flavour == "gateway":
+            return _new_api_error(413, "request body too large")
+        if self.b.flavour == "java":
+            return self._spring_error(request, 413)
+        return _empty(413)  # Kestrel refuses before any application code runs
+
+    def _spring_error(self, request: web.Request, status: int) -> web.Response:
+        return _json(
+            {
+                "timestamp": self._iso(),
+                "status": status,
+                "error": _SPRING_REASONS.get(status) or HTTPStatus(status).phrase,
+                "path": request.path,
+            },
+            status=status,
+        )
 
     def _csharp_error(self, message: str) -> web.Response:
         return _json(
@@ -316,7 +436,7 @@ class _Handler:
 
     # -- submits -----------------------------------------------------------------------
 
-    def _submit(self, r: Route, body: dict[str, Any]) -> web.Response:
+    def _submit(self, r: Route, body: dict[str, Any], trace: SubmitTrace | None) -> web.Response:
         b = self.b
         now = b.clock.now()
         if b.flavour == "gateway":
@@ -326,6 +446,8 @@ class _Handler:
             if refused is not None:
                 return refused
         answer = self._upstream(r, body, now)
+        if answer.created and answer.result:
+            self._created(r, answer.result, now, trace)
         if answer.code in (1, 21, 22) and answer.result:
             self._after_accept(r, answer.result, now)
         payload = answer.body()
@@ -351,6 +473,23 @@ class _Handler:
             "swap-face": p.swap_face,
         }[r.name]
         return handler(body, now)
+
+    def _created(self, r: Route, task_id: str, now: float, trace: SubmitTrace | None) -> None:
+        record = self.b.store.get(task_id, now)
+        if record is None:
+            return
+        self.b.created.append(
+            CreatedTask(
+                task_id=task_id,
+                endpoint=r.name,
+                state=record.state,
+                action=record.action,
+                parent_id=record.parent_id or None,
+                index=record.index,
+            )
+        )
+        if trace is not None:
+            trace.task_id = task_id
 
     def _after_accept(self, r: Route, task_id: str, now: float) -> None:
         record = self.b.store.get(task_id, now)
@@ -416,9 +555,17 @@ def _gateway_field_check(name: str, body: dict[str, Any]) -> web.Response | None
     return None
 
 
+async def _read(request: web.Request) -> bytes | None:
+    """The whole body, or None when it is larger than the server reads."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None
+
+
 def make_app(backend: Backend) -> web.Application:
     """The aiohttp application serving ``backend``."""
-    # Reference images arrive as base64 in the body: allow what real clients send.
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    # Reference images arrive as base64 in the body: allow what the real server allows.
+    app = web.Application(client_max_size=MAX_BODY[backend.flavour])
     app.router.add_route("*", "/{tail:.*}", _Handler(backend).handle)
     return app

@@ -80,9 +80,13 @@ class Fault:
     - ``stall`` / ``vanish`` (submit endpoints only): the created task stops moving, or is
       forgotten by the server, ``after`` clock seconds after its submission.
 
-    ``phase="after"`` makes ``http_5xx_html``, ``http_429``, ``reset`` and ``empty_body``
-    strike after the request took effect: a submit that happened although its answer was
-    lost. ``count`` caps how many times the rule fires.
+    ``phase="after"`` makes ``http_5xx_html``, ``reset`` and ``empty_body`` strike after the
+    request took effect: a submit that happened although its answer was lost.
+    ``truncated_body`` always strikes after, and ``slow`` acts once its delay is over, even if
+    the client gave up waiting (as the gateway, which waits up to 60 s for the upstream and
+    charges the task anyway). ``http_429`` strikes only before: no real server rate-limits a
+    request it has acted on, so ``phase="after"`` with it is refused. ``count`` caps how
+    many times the rule fires.
     """
 
     endpoint: str = attrs.field(default="*", validator=_check_endpoint)
@@ -94,6 +98,17 @@ class Fault:
     delay: float = 0.5
     after: float = 0.0
     phase: str = attrs.field(default="before", validator=attrs.validators.in_(("before", "after")))
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind == "http_429" and self.phase == "after":
+            raise ValueError(
+                "http_429 cannot strike after the request took effect: real servers refuse "
+                "with 429 before acting (new-api's rate limiter, and its code 30 rewrite of an "
+                "upstream refusal, both answer before any task exists), so a 429 proves that "
+                "no task was created"
+            )
+        if self.html_error and not 500 <= self.http_status <= 599:
+            raise ValueError(f"an HTML error fault answers a 5xx status, not {self.http_status}")
 
     @property
     def http_status(self) -> int:

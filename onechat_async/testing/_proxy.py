@@ -34,13 +34,18 @@ MODAL_ACTIONS = frozenset({"INPAINT", "CUSTOM_ZOOM"})
 
 @attrs.frozen
 class Answer:
-    """A submit answer; ``action`` tells the gateway which 21s it must keep."""
+    """A submit answer; ``action`` tells the gateway which 21s it must keep.
+
+    ``created`` says whether this submit made a new task (a /modal call and the old Java
+    "upscale already exists" answer name a task that existed before).
+    """
 
     code: int
     description: str
     result: str | None = None
     properties: dict[str, Any] = attrs.field(factory=dict)
     action: str = ""
+    created: bool = False
 
     def body(self) -> dict[str, Any]:
         """The JSON body."""
@@ -104,7 +109,9 @@ def action_of(custom_id: str) -> tuple[str, int] | None:
     action = "PAN" if kind.startswith("pan_") else simple.get(kind)
     if action is None:
         return None
-    index = int(parts[3]) if action in ("UPSCALE", "VARIATION") and parts[3].isdigit() else 0
+    number = parts[3] if len(parts) > 3 else ""
+    # isdigit() alone would let "²" through to int().
+    index = int(number) if action in ("UPSCALE", "VARIATION") and number.isdecimal() else 0
     return action, index
 
 
@@ -196,14 +203,15 @@ class Proxy:
                 task_id,
                 action=action,
                 properties={"finalPrompt": prompt, "remix": True},
+                created=True,
             )
         self._on_new_plan(record)
-        return self._accepted(record, ahead)
+        return self._accepted(record, ahead, created=True)
 
-    def _accepted(self, record: TaskRecord, ahead: int | None) -> Answer:
+    def _accepted(self, record: TaskRecord, ahead: int | None, *, created: bool) -> Answer:
         if ahead is None:
             record.description = "提交成功"
-            return Answer(1, "提交成功", record.id, action=record.action)
+            return Answer(1, "提交成功", record.id, action=record.action, created=created)
         record.description = QUEUED.format(ahead=ahead)
         return Answer(
             22,
@@ -211,6 +219,7 @@ class Proxy:
             record.id,
             action=record.action,
             properties={"numberOfQueues": ahead, "discordInstanceId": "1118138338562560102"},
+            created=created,
         )
 
     def _parent(self, task_id: object, now: float) -> TaskRecord | Answer:
@@ -355,7 +364,7 @@ class Proxy:
         record.plan = attrs.evolve(p, stalled_at=record.plan.stalled_at)
         record.prompt, record.final_prompt = prompt, _final(prompt)
         self._on_new_plan(record)
-        return self._accepted(record, ahead)
+        return self._accepted(record, ahead, created=False)
 
     def blend(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/blend: 2 to 5 images."""
@@ -365,7 +374,7 @@ class Proxy:
         if not all(is_data_url(image) for image in images):
             return _fail(4, "base64格式错误")
         dimensions = body.get("dimensions") or "SQUARE"
-        if dimensions not in _DIMENSIONS:
+        if not isinstance(dimensions, str) or dimensions not in _DIMENSIONS:
             return _fail(4, "dimensions参数错误")
         ratio = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}[dimensions]
         links = " ".join(f"https://s.mj.run/{self.store.new_seed()}" for _ in images)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import errno
+import math
 from types import TracebackType
 from typing import Any, Self
 
@@ -17,10 +20,16 @@ from ._hooks import HookDispatcher
 from ._lifecycle import Timings
 from ._messages import QUEUE_FULL_CSHARP, QUEUE_FULL_JAVA
 from ._proxy import DEFAULT_FAIL_REASON, Answer, Proxy
+from ._records import CreatedTask, SubmitRecord
 from ._store import Store, TaskRecord
 from ._views import FLAVOURS
 
 __all__ = ["Simulator"]
+
+#: Real seconds a stopping server lets requests in flight finish before cutting them off.
+_SHUTDOWN_GRACE = 0.05
+#: How long a restart keeps trying to bind its old port (a client socket may hold it briefly).
+_REBIND_TRIES, _REBIND_PAUSE = 100, 0.01
 
 
 class Simulator:
@@ -46,7 +55,11 @@ class Simulator:
     - ``seed``: seeds ids, fault dice, list order and duplicates, so runs replay.
 
     Use it as ``async with Simulator(...) as sim:`` or call :meth:`start` and :meth:`aclose`.
-    A closed simulator cannot be started again.
+    A closed simulator cannot be started again; :meth:`restart` stops and resumes one.
+
+    What it did is on record: :attr:`counters` (requests per endpoint), :attr:`created`
+    (every task made by a submit, with its endpoint and ``state``), :attr:`submits` (every
+    submit request and its answer) and :meth:`submits_by_state`.
     """
 
     def __init__(
@@ -117,6 +130,8 @@ class Simulator:
         self._closed = False
         self.host = "127.0.0.1"
         self.port = 0
+        #: How many times :meth:`restart` brought the server back.
+        self.restarts = 0
 
     # -- life --------------------------------------------------------------------------
 
@@ -126,7 +141,18 @@ class Simulator:
             raise RuntimeError("a closed Simulator cannot be restarted; make a new one")
         if self._runner is not None:
             raise RuntimeError("the Simulator is already running")
-        runner = web.AppRunner(make_app(self._backend), access_log=None, handle_signals=False)
+        await self._listen(host, port)
+        self._backend.base_url = self.url
+        if self._backend.hooks is not None:
+            self._backend.hooks.start()
+
+    async def _listen(self, host: str, port: int) -> None:
+        runner = web.AppRunner(
+            make_app(self._backend),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=_SHUTDOWN_GRACE,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)
@@ -136,9 +162,35 @@ class Simulator:
             raise
         self._runner = runner
         self.host, self.port = host, int(runner.addresses[0][1])
-        self._backend.base_url = self.url
-        if self._backend.hooks is not None:
-            self._backend.hooks.start()
+
+    async def restart(self, downtime: float = 0.0) -> None:
+        """Stop listening, wait ``downtime`` real seconds, listen again on the same address.
+
+        Like a gateway restarting on top of its database, the task store, fault rules,
+        counters and records survive; open connections are closed and requests in flight
+        are cut off without an answer (a submit that had not acted yet creates nothing).
+        During the downtime connections are refused. Real seconds, like a ``slow`` fault's
+        delay: the network is not sped up by a scaled clock.
+        """
+        if not (math.isfinite(downtime) and downtime >= 0):
+            raise ValueError(f"downtime must be a finite number of seconds >= 0, not {downtime}")
+        if self._closed or self._runner is None:
+            raise RuntimeError("only a running Simulator can be restarted")
+        runner, self._runner = self._runner, None
+        await self._stop(runner)
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        for attempt in range(_REBIND_TRIES):
+            if self.closed:
+                return  # closed while down: stay down
+            try:
+                await self._listen(self.host, self.port)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == _REBIND_TRIES - 1:
+                    raise
+                await asyncio.sleep(_REBIND_PAUSE)
+        self.restarts += 1
 
     async def aclose(self) -> None:
         """Stop serving and cancel callbacks in flight; safe to call twice."""
@@ -147,7 +199,37 @@ class Simulator:
             await self._backend.hooks.aclose()
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            await self._stop(runner)
+
+    async def _stop(self, runner: web.AppRunner) -> None:
+        """Stop listening, cut off the requests in flight, close every connection."""
+        for site in list(runner.sites):
+            await site.stop()
+        busy = self._backend.busy
+        busy.stopping = True
+        try:
+            await busy.cut_off()
             await runner.cleanup()
+        finally:
+            busy.stopping = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called (a closed simulator never listens again)."""
+        return self._closed
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is listening (False before start, during a restart, once closed)."""
+        return self._runner is not None
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no request is being served, e.g. a ``slow`` one whose client gave up.
+
+        ``timeout`` is in real seconds (None: no limit); it raises :class:`TimeoutError`.
+        """
+        async with asyncio.timeout(timeout):
+            await self._backend.busy.idle()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -224,6 +306,29 @@ class Simulator:
     def faults_fired(self) -> int:
         """How many times injected faults have struck."""
         return self._faults.fired
+
+    @property
+    def created(self) -> tuple[CreatedTask, ...]:
+        """Every task a submit request created, in order, vanished ones included.
+
+        Each :class:`~onechat_async.testing.CreatedTask` names the endpoint that made it and
+        the ``state`` the submit carried, so a test can tell which call paid for what.
+        """
+        return tuple(self._backend.created)
+
+    @property
+    def submits(self) -> tuple[SubmitRecord, ...]:
+        """Every submit request that reached the server, refused and faulted ones included.
+
+        In the order they arrived (see :class:`~onechat_async.testing.SubmitRecord`); one
+        still being served shows ``status=None`` until it is answered: call
+        :meth:`wait_idle` first for a settled view.
+        """
+        return tuple(trace.record() for trace in self._backend.submits)
+
+    def submits_by_state(self) -> collections.Counter[str | None]:
+        """How many submit requests reached the server per ``state`` (None: no state)."""
+        return collections.Counter(trace.state for trace in self._backend.submits)
 
     # -- internals ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,7 @@ import pytest
 
 from onechat_async.testing import ManualClock, Simulator
 
-__all__ = ["IMAGE", "Api", "Reply"]
+__all__ = ["IMAGE", "Api", "Reply", "until"]
 
 KEY = "sk-test"
 IMAGE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
@@ -129,3 +130,12 @@ async def open_api() -> AsyncIterator[OpenApi]:
 async def api(open_api: OpenApi) -> Api:
     """A gateway simulator on a ManualClock."""
     return await open_api()
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Yield to the loop until ``condition()`` holds; no clock time passes, nothing sleeps."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")

@@ -172,9 +172,49 @@ async def test_vanish_fault_forgets_new_tasks(api: Api) -> None:
         ({"kind": "reset", "endpoint": "upload"}, "unknown endpoint"),
         ({"kind": "reset", "rate": 1.5}, "rate"),
         ({"kind": "reset", "phase": "during"}, "phase"),
+        ({"kind": "http_429", "phase": "after"}, "before any task exists"),
+        ({"kind": "http_5xx_html", "status": 429}, "5xx"),
     ],
 )
 def test_fault_validation(options: dict[str, object], message: str) -> None:
     """Mistyped fault rules fail at construction, not silently at request time."""
     with pytest.raises(ValueError, match=message):
         Fault(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["http_5xx_html", "reset", "empty_body", "truncated_body"])
+async def test_every_after_kind_but_429_hides_a_created_task(api: Api, kind: str) -> None:
+    """Each kind allowed after the fact leaves the task created and its answer unusable."""
+    api.sim.inject(Fault(endpoint="imagine", kind=kind, phase="after"))
+    try:
+        reply = await api.request("POST", "/mj/submit/imagine", {"prompt": "paid, unseen"})
+    except aiohttp.ServerDisconnectedError:
+        assert kind == "reset"
+    else:
+        assert kind != "reset"
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(reply.body)
+    assert api.sim.task_count == 1
+    assert api.sim.created[0].state is None
+
+
+async def test_a_slow_submit_creates_its_task_after_the_client_gave_up(api: Api) -> None:
+    """A slow answer past the client's timeout still creates (and charges) the task."""
+    api.sim.inject(Fault(endpoint="imagine", kind="slow", delay=0.2))
+    with pytest.raises(TimeoutError):
+        await api.session.post(
+            api.sim.url + "/mj/submit/imagine",
+            json={"prompt": "too late to hear", "state": "gone"},
+            headers=api.auth(),
+            timeout=aiohttp.ClientTimeout(total=0.02),
+        )
+    assert api.sim.task_count == 0
+    await api.sim.wait_idle(timeout=5)
+    assert [(t.endpoint, t.state) for t in api.sim.created] == [("imagine", "gone")]
+    record = api.sim.submits[-1]
+    assert record.fault is not None
+    assert (record.fault.kind, record.status, record.task_id) == (
+        "slow",
+        200,
+        api.sim.created[0].task_id,
+    )
