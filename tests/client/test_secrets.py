@@ -288,6 +288,7 @@ async def leaky_client(echo: EchoServer) -> AsyncIterator[OneChatClient]:
         # below hears the server's answer before its deadline.
         clock=ManualClock(auto_advance=True),
         timeout=0.3,
+        submit_timeout=0.3,
         retry=RetryPolicy(attempts=2, wait_initial=0.5, wait_jitter=0.0),
         poll=PollPolicy(interval=1.0, deadline=60.0),
     ) as client:
