@@ -4,6 +4,7 @@ Submit tasks, fan out the U1-U4/V1-V4 children of a grid, and track any number o
 one poller, against every quirk of the real servers.
 """
 
+from ._backoff import Backoff
 from ._client import DEFAULT_BASE_URL, ImageInput, Mode, OneChatClient
 from ._clock import Clock, SystemClock
 from ._errors import (
@@ -38,6 +39,7 @@ from ._events import (
     Succeeded,
     TaskEvent,
     TimedOut,
+    Unreadable,
 )
 from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
@@ -53,6 +55,7 @@ __all__ = [
     "APITimeoutError",
     "AccountFilter",
     "AuthenticationError",
+    "Backoff",
     "BannedPromptError",
     "Button",
     "Cancelled",
@@ -91,5 +94,6 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "TimedOut",
+    "Unreadable",
     "__version__",
 ]
