@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import math
-import reprlib
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any, Final
@@ -30,6 +29,7 @@ from ._errors import (
 )
 from ._models import SubmitResult, Task
 from ._requests import Request
+from ._secrets import shorten
 from ._wire import WireError, decode_submit_result, decode_task, parse_json, wire_code
 
 __all__ = [
@@ -51,17 +51,6 @@ _NOT_FOUND_WORDS = ("task_no_found", "task_not_found", "not found", "不存在")
 # A hostile server must not be able to make an error message, or a log line, huge.
 _MAX_MESSAGE: Final = 500
 _MAX_SEED: Final = 64
-
-
-def _bounded_repr() -> reprlib.Repr:
-    shape = reprlib.Repr()
-    # reprlib recurses only this deep, so a deeply nested "message" cannot exhaust the stack.
-    shape.maxlevel = 3
-    shape.maxstring = shape.maxother = shape.maxlong = _MAX_MESSAGE
-    return shape
-
-
-_REPR: Final = _bounded_repr()
 
 
 @attrs.frozen
@@ -115,20 +104,28 @@ def _seconds_until(date: str, now_wall: float) -> float:
         return math.nan
 
 
+def _scalar_text(value: object) -> str | None:
+    """Text for a field that is a word or a prompt: a str or a number, else None."""
+    if isinstance(value, dict | list):
+        return None
+    return _text(value) or None
+
+
 def _text(value: object) -> str:
     """A value a server put where text belongs, as text of bounded length."""
     if not value:
         return ""
     if type(value) is str:
-        text = value.strip()
-    else:
-        # A number, or an object or a list: a short, shallow rendering, never a deep one.
+        return shorten(value.strip(), _MAX_MESSAGE)
+    if type(value) in (int, float, bool):
+        # A number's text is short unless an int is absurd; str() refuses those past the
+        # interpreter's digit limit.
         try:
-            text = _REPR.repr(value)
+            return shorten(str(value), _MAX_MESSAGE)
         except ValueError:
-            # An int past the interpreter's digit limit (only if that limit was lowered).
             return ""
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
+    # An object or a list is no text: rendering it could cut a key in two.
+    return f"(a {type(value).__name__} where text was expected)"
 
 
 def _message(data: object) -> str:
@@ -258,8 +255,8 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
     if code == 24:
         return BannedPromptError(
             message,
-            banned_word=_text(properties.get("bannedWord")) or None,
-            prompt_en=_text(properties.get("promptEn")) or None,
+            banned_word=_scalar_text(properties.get("bannedWord")),
+            prompt_en=_scalar_text(properties.get("promptEn")),
             **common,
         )
     if code == 5:

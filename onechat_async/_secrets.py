@@ -39,6 +39,7 @@ __all__ = [
     "register_secret",
     "registered_secrets",
     "scrub",
+    "shorten",
 ]
 
 MARKER = "<redacted>"
@@ -63,6 +64,16 @@ def _pattern(secret: str) -> re.Pattern[str]:
 def _clean(secrets: Iterable[str]) -> list[str]:
     # Longest first, so that a key containing another one is replaced whole.
     return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (plus "..."), the registered keys redacted first.
+
+    Every cut of text that came from a server goes through here: cutting first could leave
+    a piece of a key that redaction would no longer recognise.
+    """
+    text = redact(text, registered_secrets())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

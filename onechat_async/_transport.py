@@ -44,7 +44,7 @@ from ._errors import (
     ServerError,
 )
 from ._responses import Response
-from ._secrets import redact
+from ._secrets import redact, shorten
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AiohttpTransport", "Transport"]
 
@@ -295,9 +295,9 @@ def _describe(exc: BaseException | None) -> str:
         return f"{name}: {exc.strerror}"
     if isinstance(exc, aiohttp.ClientResponseError):
         # Its str() names the request; only the status and aiohttp's reason are kept.
-        return f"{name}: {exc.status} {exc.message}"[:300]
+        return shorten(f"{name}: {exc.status} {exc.message}", 300)
     text = str(exc)
-    return f"{name}: {text}"[:300] if text else name
+    return shorten(f"{name}: {text}", 300) if text else name
 
 
 def _redacted(message: str, headers: Mapping[str, str]) -> str:

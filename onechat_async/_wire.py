@@ -52,6 +52,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.json import make_converter
 
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
+from ._secrets import shorten
 
 __all__ = [
     "MALFORMED_STATUS",
@@ -375,8 +376,10 @@ def _kind(value: object) -> str:
 def _preview(body: object, limit: int = 80) -> str:
     if not isinstance(body, bytes | bytearray):
         return f"a {type(body).__name__}"
-    text = bytes(body[:limit]).decode("utf-8", "replace").strip()
-    return repr(text + ("..." if len(body) > limit else ""))
+    # Decoded with room to spare, so that a key straddling the limit is still whole when
+    # shorten() redacts it before cutting.
+    text = bytes(body[: limit + 512]).decode("utf-8", "replace").strip()
+    return repr(shorten(text, limit))
 
 
 # Looked up once: the poller decodes thousands of tasks a tick, and dispatch by type each

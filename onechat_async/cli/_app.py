@@ -27,8 +27,12 @@ from ._output import Reporter, redacting_console
 
 __all__ = ["Run", "Settings", "cli", "execute"]
 
-#: The per-request timeout; ``--timeout`` bounds the whole command, so this only caps one call.
+#: The per-query timeout; ``--timeout`` bounds the whole command, so this only caps one call.
 _REQUEST_TIMEOUT = 30.0
+#: The per-submit timeout, past the gateway's own 60 s wait on the upstream. Capped by
+#: ``--timeout`` too, so that a submit still in flight ends as "outcome unknown" (exit 6) on
+#: its own rather than being cut off by the command's deadline (which would say "timeout").
+_SUBMIT_TIMEOUT = 90.0
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +66,7 @@ class Settings:
             "base_url": self.base_url,
             "mode": self.mode,
             "timeout": min(_REQUEST_TIMEOUT, self.timeout),
+            "submit_timeout": min(_SUBMIT_TIMEOUT, self.timeout),
             # The same deadline for every followed task: a script that says "give up after
             # 10 minutes" means it for the whole command.
             "poll": self.policy(self.timeout),

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._errors import APIConnectionError, APIError, InvalidRequestError
+from .._secrets import shorten
 
 __all__ = ["DEFAULT_MAX_BYTES", "download_image", "file_name"]
 
@@ -56,16 +57,18 @@ async def download_image(
 ) -> Path:
     """Fetch ``url`` into ``directory/<task id>.<ext>`` and return the path written."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise InvalidRequestError(f"refusing to download {url[:80]!r}: only http and https")
+        raise InvalidRequestError(f"refusing to download {shorten(url, 80)!r}: only http and https")
     own = session is None
     http = session or aiohttp.ClientSession(trust_env=True)
     try:
         return await _fetch(http, url, directory, task_id, max_bytes=max_bytes, timeout=timeout)
     except aiohttp.ClientError as exc:
-        raise APIConnectionError(f"downloading {url[:120]}: {exc}", task_id=task_id) from exc
+        raise APIConnectionError(
+            f"downloading {shorten(url, 120)}: {exc}", task_id=task_id
+        ) from exc
     except TimeoutError as exc:
         raise APIConnectionError(
-            f"downloading {url[:120]}: no answer within {timeout:g} s", task_id=task_id
+            f"downloading {shorten(url, 120)}: no answer within {timeout:g} s", task_id=task_id
         ) from exc
     finally:
         if own:
@@ -91,7 +94,7 @@ async def _fetch(
         content_type = resp.content_type.lower()
         problem = _refusal(resp.status, content_type, resp.content_length, max_bytes)
         if problem is not None:
-            raise DownloadError(f"downloading {url[:120]}: {problem}", task_id=task_id)
+            raise DownloadError(f"downloading {shorten(url, 120)}: {problem}", task_id=task_id)
         target = directory / file_name(task_id, content_type)
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
         # Written beside the target and renamed at the end, so a failed download never leaves
@@ -106,7 +109,7 @@ async def _fetch(
             await asyncio.to_thread(_remove, partial)
         if not complete:
             raise DownloadError(
-                f"downloading {url[:120]}: over the {max_bytes} byte cap", task_id=task_id
+                f"downloading {shorten(url, 120)}: over the {max_bytes} byte cap", task_id=task_id
             )
         return target
 

@@ -11,6 +11,7 @@ from .._errors import (
     AuthenticationError,
     InvalidRequestError,
     OneChatError,
+    SubmitOutcomeUnknownError,
     TaskFailedError,
     TaskTimeoutError,
 )
@@ -34,12 +35,18 @@ class ExitCode(enum.IntEnum):
     TIMEOUT = 4
     #: The key is missing, wrong, exhausted, or not allowed (HTTP 401/403).
     AUTH = 5
+    #: A submit may have created (and charged) a task, but its answer was lost: do not run
+    #: the same command again blindly.
+    OUTCOME_UNKNOWN = 6
     #: Interrupted by Ctrl-C (the shell's usual 128 + SIGINT).
     INTERRUPTED = 130
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code an exception ends the command with."""
+    # First: a script that retries on "timeout" or "error" must not pay twice.
+    if isinstance(exc, SubmitOutcomeUnknownError):
+        return ExitCode.OUTCOME_UNKNOWN
     # TaskTimeoutError and APITimeoutError are both TimeoutErrors: a script retrying "later"
     # treats them alike, so timeouts are tested before the broader classes.
     if isinstance(exc, TaskTimeoutError | TimeoutError):

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from .._client import OneChatClient
+from .._errors import SubmitOutcomeUnknownError
 from .._events import (
     Event,
     Failed,
@@ -24,6 +25,7 @@ from .._events import (
     Succeeded,
     TaskEvent,
     TimedOut,
+    Unreadable,
 )
 from .._follow import EventStream
 from .._models import SubmitResult, Task
@@ -42,12 +44,18 @@ def outcome_code(event: TaskEvent) -> ExitCode:
         return ExitCode.OK
     if isinstance(event, TimedOut):
         return ExitCode.TIMEOUT
+    if isinstance(event, SubmitFailed) and isinstance(event.error, SubmitOutcomeUnknownError):
+        return ExitCode.OUTCOME_UNKNOWN
     return ExitCode.TASK_FAILED
 
 
 def worst(codes: list[ExitCode]) -> ExitCode:
-    """One code for many tasks: a failure outranks a timeout, which outranks success."""
-    for code in (ExitCode.TASK_FAILED, ExitCode.TIMEOUT):
+    """One code for many tasks: the worst of them.
+
+    An unknown outcome (money at stake) outranks a failure, which outranks a timeout, which
+    outranks success.
+    """
+    for code in (ExitCode.OUTCOME_UNKNOWN, ExitCode.TASK_FAILED, ExitCode.TIMEOUT):
         if code in codes:
             return code
     return ExitCode.OK
@@ -62,6 +70,8 @@ def describe_outcome(event: TaskEvent) -> str:
         return f"task {event.task_id} did not finish within {event.seconds:.0f} s"
     if isinstance(event, Lost):
         return f"task {event.task_id} is no longer known to the server"
+    if isinstance(event, Unreadable):
+        return f"task {event.task_id} cannot be read: {event.error.message}"
     if isinstance(event, SubmitFailed):
         return f"{event.op} of {event.parent_id} could not be submitted: {event.error.message}"
     return f"task {event.task_id} was cancelled"

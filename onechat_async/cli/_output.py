@@ -42,6 +42,7 @@ from .._events import (
     Succeeded,
     TaskEvent,
     TimedOut,
+    Unreadable,
 )
 from .._models import Task
 from .._secrets import redact, registered_secrets
@@ -143,6 +144,8 @@ def event_label(event: TaskEvent) -> str:
         return "timed out"
     if isinstance(event, Lost):
         return "lost by the server"
+    if isinstance(event, Unreadable):
+        return "unreadable"
     if isinstance(event, SubmitFailed):
         return f"submit failed: {event.error.message}"
     return "CANCEL"
@@ -230,7 +233,11 @@ class Board:
         if row is None:
             return
         label = event_label(event)
-        style = "red" if isinstance(event, Failed | Lost | SubmitFailed | TimedOut) else None
+        style = (
+            "red"
+            if isinstance(event, Failed | Lost | SubmitFailed | TimedOut | Unreadable)
+            else None
+        )
         if isinstance(event, Succeeded):
             style = "green"
         status = f"[{style}]{shown(label)}[/]" if style else shown(label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .._errors import OneChatError
+from .._errors import OneChatError, SubmitOutcomeUnknownError
 from .._events import (
     Failed,
     ProgressChanged,
@@ -84,8 +84,11 @@ def error_json(exc: BaseException, message: str) -> dict[str, Any]:
             code=exc.code,
             task_id=exc.task_id,
             endpoint=exc.endpoint,
+            state=exc.state,
             retryable=exc.retryable,
         )
+        if isinstance(exc, SubmitOutcomeUnknownError):
+            fields["reason"] = exc.reason
     return fields
 
 

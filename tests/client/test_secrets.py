@@ -23,6 +23,8 @@ from onechat_async import (
     TaskFailedError,
 )
 from onechat_async._models import Task
+from onechat_async._requests import imagine
+from onechat_async._responses import Response, read_submit
 from onechat_async._secrets import (
     MARKER,
     RedactingFilter,
@@ -31,11 +33,13 @@ from onechat_async._secrets import (
     register_secret,
     registered_secrets,
     scrub,
+    shorten,
 )
 from onechat_async.testing import ManualClock
 from tests.helpers import API_KEY, ScriptedServer, Seen
 
 SECRET = "sk-unit-SECRET-abcdef0123"
+SUBMIT = imagine("x", [], bot_type=None, account_filter=None, notify_hook=None, state=None)
 
 # -- redact --------------------------------------------------------------------------------
 
@@ -373,8 +377,13 @@ async def test_echoed_key_appears_nowhere(
 async def test_the_echo_does_reach_the_error_unredacted_without_scrub(
     echo: EchoServer, leaky_client: OneChatClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without scrubbing, the echo would reach the message: the test above can fail."""
+    """Without both redactions, the echo would reach the message: the test above can fail.
+
+    Server text is redacted where it is cut (shorten, over the registered keys) and every
+    error again by the client (scrub); either alone hides this echo.
+    """
     monkeypatch.setattr("onechat_async._client.scrub", lambda exc, _secrets: exc)
+    monkeypatch.setattr("onechat_async._secrets.registered_secrets", tuple)
     echo.script("401")
     with pytest.raises(OneChatError) as info:
         await leaky_client.fetch(TASK_ID)
@@ -386,3 +395,28 @@ def test_task_failure_errors_are_scrubbed_too() -> None:
     task = Task(id=TASK_ID)
     error = TaskFailedError(f"failed: {SECRET}", task=task)
     assert SECRET not in str(scrub(error, [SECRET]))
+
+
+def _prefixes(secret: str, shortest: int = 6) -> list[str]:
+    return [secret[:n] for n in range(shortest, len(secret) + 1)]
+
+
+def _refusal_text(status: int, body: bytes) -> str:
+    with pytest.raises(OneChatError) as info:
+        read_submit(Response(status, {}, body), SUBMIT, now_wall=0.0)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("cut", [70, 75, 78, 80, 85, 495, 499, 503])
+def test_a_cut_never_leaves_a_piece_of_the_key(cut: int) -> None:
+    """Server text cut to a limit is redacted first: no piece of a key straddling the cut shows."""
+    register_secret(SECRET)
+    text = "x" * (cut - 5) + SECRET + " and more" * 80
+    shown = [
+        shorten(text, 80),
+        shorten(text, 500),
+        _refusal_text(200, text.encode()),  # not JSON: a preview of the body
+        _refusal_text(400, json.dumps({"description": text}).encode()),  # a long message
+    ]
+    for rendering in shown:
+        assert not any(piece in rendering for piece in _prefixes(SECRET)), rendering
