@@ -242,5 +242,10 @@ def test_log_records_without_exception_object_name_the_error() -> None:
     record = logging.LogRecord(
         "onechat_async", logging.WARNING, __file__, 1, "slow [bold]%s", ("x",), None
     )
-    record.exc_text = "Traceback (most recent call last):\n  File x\n    y\nKeyError: 'k'\nmore"
-    assert _log_line(record) == "warning from onechat_async: slow [bold]x: KeyError: 'k' more\n"
+    record.exc_text = (
+        "Traceback (most recent call last):\n  File x\n    y\nKeyError: 'missing-field'\nmore"
+    )
+    assert (
+        _log_line(record)
+        == "warning from onechat_async: slow [bold]x: KeyError: 'missing-field' more\n"
+    )
