@@ -150,8 +150,9 @@ class OneChatClient:
             "User-Agent": f"onechat-async/{__version__}",
         }
         if self._api_key:
-            # The gateway reads Authorization; a bare proxy reads mj-api-secret.
-            self._headers["Authorization"] = f"Bearer {self._api_key}"
+            # mj-api-secret alone is read by all three servers: new-api falls back to it when
+            # Authorization is absent, open-source Java reads nothing else, and trueai reads
+            # Authorization verbatim when present ("Bearer sk-..." is then an unknown user).
             self._headers["mj-api-secret"] = self._api_key
 
     def __repr__(self) -> str:

@@ -160,6 +160,12 @@ def _new_api_error(status: int, message: str) -> web.Response:
     return _json({"error": {"message": message, "type": "new_api_error"}}, status=status)
 
 
+def _bearerless(value: str) -> str:
+    if value.startswith(("Bearer ", "bearer ")):
+        value = value[7:]
+    return value.strip()
+
+
 def _gateway_error(description: str, code: int = 4) -> web.Response:
     # new-api joins description and (empty) result with a space: hence "task_no_found ".
     return _json(
@@ -298,17 +304,31 @@ class _Handler:
         return _empty(status)
 
     def _auth(self, request: web.Request) -> web.Response | None:
-        if self.b.flavour != "gateway":
+        """Check the key exactly as each real server reads it."""
+        flavour = self.b.flavour
+        if flavour == "java":
+            # midjourney-proxy's ApiAuthorizeInterceptor: mj-api-secret only, 401 empty.
             if request.headers.get("mj-api-secret") == self.b.api_key:
                 return None
             return _empty(401)
-        header = request.headers.get("Authorization")
-        if header is None:
-            header = request.headers.get("mj-api-secret", "")
-        key = header.strip().removeprefix("Bearer ").strip().removeprefix("sk-")
+        if flavour == "csharp-v10":
+            # trueai's WorkContext: Authorization verbatim when present ("Bearer sk-..." is then
+            # an unknown user), Mj-Api-Secret otherwise; SimpleAuthMiddleware answers in text.
+            token = request.headers.get("Authorization")
+            if token is None:
+                token = request.headers.get("Mj-Api-Secret", "")
+            if token == self.b.api_key:
+                return None
+            return web.Response(status=401, text="Authorization header missing.")
+        # new-api's TokenAuth: Authorization without "Bearer ", and mj-api-secret only when
+        # that is empty (or the placeholder "midjourney-proxy"); "sk-" and "-<channel>" go.
+        key = _bearerless(request.headers.get("Authorization", ""))
+        if key in ("", "midjourney-proxy"):
+            key = _bearerless(request.headers.get("mj-api-secret", ""))
+        key = key.removeprefix("sk-").split("-")[0]
         if not key:
             return _new_api_error(401, "未提供令牌")
-        if key != self.b.api_key.removeprefix("sk-"):
+        if key != self.b.api_key.removeprefix("sk-").split("-")[0]:
             return _new_api_error(401, "无效的令牌")
         return None
 

@@ -21,20 +21,46 @@ async def csharp(open_api: OpenApi) -> Api:
 
 @pytest.mark.parametrize(
     ("flavour", "status", "body"),
-    [("java", 401, b""), ("csharp-v10", 401, b"")],
+    [("java", 401, b""), ("csharp-v10", 401, b"Authorization header missing.")],
 )
 async def test_upstreams_read_only_mj_api_secret(
     open_api: OpenApi, flavour: str, status: int, body: bytes
 ) -> None:
-    """A bare proxy ignores Authorization: a Bearer key alone gets 401 with an empty body."""
+    """A bare proxy refuses a Bearer key (Java ignores the header, trueai reads it verbatim)."""
     api = await open_api(flavour=flavour)
     reply = await api.request(
         "POST", "/mj/submit/imagine", {"prompt": "x"}, headers={"Authorization": "Bearer sk-test"}
     )
     assert (reply.status, reply.body) == (status, body)
-    both = {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}
-    reply = await api.request("POST", "/mj/submit/imagine", {"prompt": "x"}, headers=both)
+    secret = {"mj-api-secret": "sk-test"}
+    reply = await api.request("POST", "/mj/submit/imagine", {"prompt": "x"}, headers=secret)
     assert reply.json["code"] == 1
+
+
+@pytest.mark.parametrize(
+    ("flavour", "headers", "status"),
+    [
+        # new-api: Authorization wins, "Bearer " stripped; mj-api-secret only without it.
+        ("gateway", {"Authorization": "Bearer sk-test"}, 200),
+        ("gateway", {"mj-api-secret": "sk-test"}, 200),
+        ("gateway", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
+        # open-source Java: mj-api-secret only.
+        ("java", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
+        ("java", {"Authorization": "sk-test"}, 401),
+        # trueai: Authorization verbatim whenever present; "Bearer sk-..." is an unknown user,
+        # even with the right mj-api-secret beside it.
+        ("csharp-v10", {"Authorization": "sk-test"}, 200),
+        ("csharp-v10", {"Mj-Api-Secret": "sk-test"}, 200),
+        ("csharp-v10", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 401),
+    ],
+)
+async def test_each_flavour_reads_the_key_as_its_server_does(
+    open_api: OpenApi, flavour: str, headers: dict[str, str], status: int
+) -> None:
+    """Each flavour reads Authorization and mj-api-secret the way its real server's code does."""
+    api = await open_api(flavour=flavour)
+    reply = await api.request("POST", "/mj/submit/imagine", {"prompt": "x"}, headers=headers)
+    assert reply.status == status
 
 
 @pytest.mark.parametrize(("flavour", "status"), [("java", 200), ("csharp-v10", 204)])
