@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: a scripted aiohttp server on loopback and a test clock."""
+"""Fixtures shared by the whole suite: a scripted aiohttp server on loopback and the test clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from onechat_async import OneChatClient, RetryPolicy
-from tests.helpers import API_KEY, ScriptedServer, StepClock
+from onechat_async.testing import ManualClock
+from tests.helpers import API_KEY, ScriptedServer
 
 
 @pytest.fixture
@@ -19,12 +20,13 @@ async def server() -> AsyncIterator[ScriptedServer]:
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
+def clock() -> ManualClock:
+    """A clock that jumps to the next wait once the client has nothing else to do; keeps waits."""
+    return ManualClock(auto_advance=True, record=True)
 
 
 @pytest.fixture
-async def client(server: ScriptedServer, clock: StepClock) -> AsyncIterator[OneChatClient]:
+async def client(server: ScriptedServer, clock: ManualClock) -> AsyncIterator[OneChatClient]:
     async with OneChatClient(
         api_key=API_KEY,
         base_url=server.url,

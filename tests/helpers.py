@@ -1,4 +1,4 @@
-"""Test helpers: a scripted aiohttp server on loopback and a clock that never really sleeps."""
+"""Test helpers: a scripted aiohttp server on loopback that answers exact bodies."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ class ScriptedServer:
             )
         reply = queue.popleft() if len(queue) > 1 else queue[0]
         if reply.delay:
+            # A slow server, in real time: what the client's own timeouts are measured against.
             await asyncio.sleep(reply.delay)
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
@@ -101,22 +102,3 @@ class ScriptedServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-class StepClock:
-    """A clock whose sleeps return at once and move its time forward; it records every wait."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def wall(self) -> float:
-        return 1_700_000_000.0 + self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)

@@ -11,6 +11,7 @@ import contextlib
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Iterator
 
 __all__ = ["DEFAULT_START_WALL", "ManualClock", "ScaledClock"]
@@ -18,20 +19,28 @@ __all__ = ["DEFAULT_START_WALL", "ManualClock", "ScaledClock"]
 #: Loop turns an auto-advancing clock waits for the loop to be idle before it jumps anyway
 #: (a coroutine that yields in a busy loop must not stop time for ever).
 _MAX_HOPS = 10_000
+#: How many waits ``ManualClock(record=True)`` keeps: the latest ones, so a long run stays small.
+_RECORD_LIMIT = 10_000
 #: 2025-06-15T00:00:00Z: a fixed, recent epoch so that ids and timestamps look real.
 DEFAULT_START_WALL = 1_749_945_600.0
 
 
 class ManualClock:
-    """A clock whose time moves only by :meth:`advance`.
+    """A clock whose time moves only by :meth:`advance`: the one clock of this project's tests.
 
     By default :meth:`sleep` yields to the loop and returns once some other coroutine has
     advanced the clock past the deadline: the test decides when time passes. With
-    ``auto_advance=True`` the clock moves by itself, like a discrete-event simulation: when
-    someone sleeps, it jumps to the earliest sleeper's deadline, which lets a polling client
-    and the simulator run an hour of clock time in a few milliseconds with no test code in
-    between. It never jumps while real work is outstanding: the client holds :meth:`busy`
-    while a request is in flight, so a request on loopback takes no clock time at all.
+    ``auto_advance=True`` the clock moves by itself, like a discrete-event simulation: whenever
+    the event loop has nothing ready to run and nobody holds :meth:`busy`, it jumps to the
+    earliest sleeper's deadline and wakes it, which lets a polling client and the simulator
+    run an hour of clock time in a few milliseconds with no test code in between. It never
+    jumps while real work is outstanding: the client holds :meth:`busy` while a request is
+    in flight, so a request on loopback takes no clock time at all.
+
+    For tests that assert on time, ``record=True`` keeps every wait asked of :meth:`sleep`
+    (see :attr:`slept`); :meth:`settle` drives the loop until nothing is ready to run, to
+    check that nothing happened; :meth:`wait_for_sleepers` waits until something blocks on
+    the clock.
     """
 
     def __init__(
@@ -40,6 +49,7 @@ class ManualClock:
         start_wall: float = DEFAULT_START_WALL,
         start: float = 0.0,
         auto_advance: bool = False,
+        record: bool = False,
     ) -> None:
         self._now = float(start)
         self._wall_offset = float(start_wall) - float(start)
@@ -49,6 +59,8 @@ class ManualClock:
         self._busy = 0
         self._stepping = False
         self._hops = 0
+        self._slept: deque[float] | None = deque(maxlen=_RECORD_LIMIT) if record else None
+        self._watchers: list[tuple[int, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         """The current clock time in seconds."""
@@ -70,14 +82,66 @@ class ManualClock:
 
     async def sleep(self, seconds: float) -> None:
         """Wait for ``seconds`` of clock time (see the class docstring for who moves it)."""
+        if self._slept is not None:
+            self._slept.append(seconds)
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
+        if self._watchers:
+            self._wake_watchers()
         if self._auto:
             self._schedule_step()
         await future
+
+    @property
+    def slept(self) -> list[float]:
+        """The waits asked of :meth:`sleep`, in order (zero ones too); needs ``record=True``.
+
+        Only the latest 10,000 are kept, so a long run stays small.
+        """
+        if self._slept is None:
+            raise RuntimeError("this ManualClock keeps no record of its waits: pass record=True")
+        return list(self._slept)
+
+    async def settle(self) -> None:
+        """Yield to the loop until nothing else is ready to run; time does not move.
+
+        Then every coroutine waits on something: this clock, an event, or I/O that has not
+        arrived yet (a loopback answer still on its way is not waited for). Use it to see that
+        nothing happened: ``clock.advance(600); await clock.settle(); assert ...``. On a loop
+        that hides its ready queue (uvloop) it yields once.
+        """
+        loop = asyncio.get_running_loop()
+        for _ in range(_MAX_HOPS):
+            await asyncio.sleep(0)
+            # An auto-advancing clock's own pending step waits for us: it is not work.
+            if _ready(loop) <= int(self._stepping):
+                return
+        raise RuntimeError(f"the event loop was still busy after {_MAX_HOPS} turns")
+
+    async def wait_for_sleepers(self, count: int = 1) -> None:
+        """Return once at least ``count`` coroutines sleep on this clock.
+
+        For work that blocks on the clock at the end of real I/O (a simulator handler that
+        takes clock time): wait for it to block, then :meth:`advance`. It waits for ever if
+        nothing comes: guard it with :func:`asyncio.timeout`.
+        """
+        if self.sleepers >= count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.append((count, future))
+        try:
+            await future
+        finally:
+            self._watchers = [(n, f) for n, f in self._watchers if f is not future]
+
+    def _wake_watchers(self) -> None:
+        sleepers = self.sleepers
+        for count, future in self._watchers:
+            if count <= sleepers and not future.done():
+                future.set_result(None)
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
@@ -118,8 +182,7 @@ class ManualClock:
         # Time jumps only when nothing else is ready to run: a coroutine woken a moment ago
         # must see the time it was woken at. asyncio keeps its ready callbacks in the private
         # ``_ready``; a loop without it (uvloop) gets one turn, as with asyncio.sleep(0).
-        ready = getattr(asyncio.get_running_loop(), "_ready", ())
-        if ready and self._hops < _MAX_HOPS:
+        if _ready(asyncio.get_running_loop()) and self._hops < _MAX_HOPS:
             self._hops += 1
             self._schedule_step()
             return
@@ -128,6 +191,10 @@ class ManualClock:
             heapq.heappop(self._sleepers)
         if self._sleepers:
             self.advance(max(0.0, self._sleepers[0][0] - self._now))
+        # The woken may never sleep again (a stream that ended, a guard's alarm still set):
+        # those who still sleep must wake in their turn all the same.
+        if self._sleepers:
+            self._schedule_step()
 
     @property
     def sleepers(self) -> int:
@@ -136,6 +203,12 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now!r}, auto_advance={self._auto!r})"
+
+
+def _ready(loop: asyncio.AbstractEventLoop) -> int:
+    """How many callbacks the loop has ready to run (0 when it does not say: uvloop)."""
+    # asyncio keeps them in the private ``_ready``; nothing public tells an idle loop.
+    return len(getattr(loop, "_ready", ()))
 
 
 class ScaledClock:

@@ -24,7 +24,8 @@ from onechat_async import (
     TaskNotFoundError,
     TaskStatus,
 )
-from tests.helpers import API_KEY, ScriptedServer, StepClock
+from onechat_async.testing import ManualClock
+from tests.helpers import API_KEY, ScriptedServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 OK = {"code": 1, "description": "提交成功", "properties": {}, "result": "1748339029401999"}
@@ -242,7 +243,7 @@ async def test_simple_change_refusal_is_not_a_fallback(
     assert server.paths() == ["/mj/submit/simple-change"]
 
 
-async def test_html_on_a_wrong_path(server: ScriptedServer, clock: StepClock) -> None:
+async def test_html_on_a_wrong_path(server: ScriptedServer, clock: ManualClock) -> None:
     """A wrong base URL gets the gateway's HTML page with 200: a clear, unretried error."""
     async with OneChatClient(api_key=API_KEY, base_url=server.url + "/api", clock=clock) as client:
         with pytest.raises(ServerError, match="HTML") as info:
@@ -252,7 +253,7 @@ async def test_html_on_a_wrong_path(server: ScriptedServer, clock: StepClock) ->
 
 
 async def test_queries_retry_transient_failures(
-    server: ScriptedServer, client: OneChatClient, clock: StepClock
+    server: ScriptedServer, client: OneChatClient, clock: ManualClock
 ) -> None:
     """A fetch retries 5xx and 429 (honouring Retry-After) and then succeeds."""
     path = f"/mj/task/{PARENT}/fetch"
@@ -262,8 +263,7 @@ async def test_queries_retry_transient_failures(
     task = await client.fetch(PARENT)
     assert task.id == PARENT
     assert len(server.seen) == 3
-    assert clock.sleeps[0] == 0.5
-    assert clock.sleeps[1] == 7.0
+    assert clock.slept == [0.5, 7.0]
 
 
 async def test_query_retries_are_bounded(server: ScriptedServer, client: OneChatClient) -> None:
@@ -290,7 +290,7 @@ async def test_retry_can_be_switched_off(server: ScriptedServer) -> None:
     assert len(server.seen) == 1
 
 
-async def test_retry_total_time_is_bounded(server: ScriptedServer, clock: StepClock) -> None:
+async def test_retry_total_time_is_bounded(server: ScriptedServer, clock: ManualClock) -> None:
     """A Retry-After beyond the policy's timeout ends the retries at once."""
     server.reply("GET", f"/mj/task/{PARENT}/fetch", status=429, headers={"Retry-After": "120"})
     async with OneChatClient(
@@ -303,9 +303,10 @@ async def test_retry_total_time_is_bounded(server: ScriptedServer, clock: StepCl
             await client.fetch(PARENT)
     assert info.value.retry_after == 120.0
     assert len(server.seen) == 1
+    assert clock.slept == []  # not even a wait before giving up
 
 
-async def test_retry_after_is_capped(server: ScriptedServer, clock: StepClock) -> None:
+async def test_retry_after_is_capped(server: ScriptedServer, clock: ManualClock) -> None:
     """A Retry-After of a day is waited only up to retry_after_max, then the query goes again."""
     server.reply("GET", f"/mj/task/{PARENT}/fetch", status=429, headers={"Retry-After": "86400"})
     server.reply("GET", f"/mj/task/{PARENT}/fetch", json_body={"id": PARENT, "status": "SUCCESS"})
@@ -315,7 +316,7 @@ async def test_retry_after_is_capped(server: ScriptedServer, clock: StepClock) -
     ) as client:
         task = await client.fetch(PARENT)
     assert task.status == "SUCCESS"
-    assert clock.sleeps == [45]
+    assert clock.slept == [45]
 
 
 async def test_submits_are_not_resent_after_a_5xx(
@@ -337,7 +338,7 @@ async def test_submits_are_not_resent_after_a_5xx(
     assert len(server.seen) == 1
 
 
-async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: StepClock) -> None:
+async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: ManualClock) -> None:
     """Without submit_retry, queue full raises; with it, the submit is retried and succeeds."""
     server.reply("POST", "/mj/submit/imagine", json_body={"code": 23, "description": "队列已满"})
     server.reply("POST", "/mj/submit/imagine", status=429, headers={"Retry-After": "3"})
@@ -352,7 +353,7 @@ async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: StepClock) 
         result = await patient.imagine("a fox")
     assert result.task_id == OK["result"]
     assert len(server.seen) == 3
-    assert clock.sleeps == [3.0]
+    assert clock.slept == [3.0]
 
 
 async def test_submit_timeout_keeps_the_state(server: ScriptedServer) -> None:

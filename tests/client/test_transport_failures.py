@@ -30,7 +30,7 @@ from onechat_async import (
     SubmitOutcomeUnknownError,
 )
 from onechat_async._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport
-from tests.helpers import StepClock
+from onechat_async.testing import ManualClock
 
 BASE = "http://127.0.0.1:9"
 OK = {"code": 1, "description": "提交成功", "result": "1748339029401999"}
@@ -482,7 +482,7 @@ def test_second_event_loop_is_refused() -> None:
 # -- through the client --------------------------------------------------------------------
 
 
-async def test_disconnected_submit_is_not_resent(mocked: aioresponses, clock: StepClock) -> None:
+async def test_disconnected_submit_is_not_resent(mocked: aioresponses, clock: ManualClock) -> None:
     """A submit cut off mid-flight is outcome-unknown with its state, never re-sent."""
     mocked.post(
         f"{BASE}/mj/submit/imagine",
@@ -500,7 +500,7 @@ async def test_disconnected_submit_is_not_resent(mocked: aioresponses, clock: St
     assert len(next(iter(mocked.requests.values()))) == 1
 
 
-async def test_payload_error_on_query_is_retried(mocked: aioresponses, clock: StepClock) -> None:
+async def test_payload_error_on_query_is_retried(mocked: aioresponses, clock: ManualClock) -> None:
     """A fetch whose body broke off is retried like any transient failure, up to the bound."""
     url = f"{BASE}/mj/task/5/fetch"
     mocked.get(url, exception=aiohttp.ClientPayloadError("truncated"), repeat=True)
@@ -510,11 +510,11 @@ async def test_payload_error_on_query_is_retried(mocked: aioresponses, clock: St
         with pytest.raises(APIConnectionError, match="truncated") as info:
             await client.fetch("5")
     assert info.value.task_id == "5"
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.slept == [0.5, 1.0]
     assert len(next(iter(mocked.requests.values()))) == 3
 
 
-async def test_refused_connection_may_retry_a_submit(clock: StepClock) -> None:
+async def test_refused_connection_may_retry_a_submit(clock: ManualClock) -> None:
     """A refused connection proves the server saw nothing, so an opted-in submit retries."""
     base = f"http://127.0.0.1:{_closed_port()}"
     async with OneChatClient(
@@ -523,4 +523,4 @@ async def test_refused_connection_may_retry_a_submit(clock: StepClock) -> None:
         with pytest.raises(APIConnectionError) as info:
             await client.imagine("a fox", state="s")
     assert not info.value.request_sent
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.slept == [0.5, 1.0]

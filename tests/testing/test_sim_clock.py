@@ -59,6 +59,90 @@ async def test_auto_advance_moves_the_clock_itself() -> None:
     assert "auto_advance=True" in repr(clock)
 
 
+async def test_auto_advance_wakes_every_sleeper_in_turn() -> None:
+    """A sleeper later than one that never sleeps again still wakes, at its own deadline."""
+    clock = ManualClock(auto_advance=True)
+    woke: list[float] = []
+
+    async def nap(seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(clock.now())
+
+    first, second = asyncio.create_task(nap(10)), asyncio.create_task(nap(20))
+    # Nobody sleeps after the first wakes: the clock must move on to the second by itself.
+    await asyncio.wait_for(asyncio.gather(first, second), 1)
+    assert woke == [10, 20]
+
+
+async def test_auto_advance_holds_still_while_busy() -> None:
+    """While someone holds busy() time does not move; it jumps once the work is done."""
+    clock = ManualClock(auto_advance=True)
+    sleeper = asyncio.create_task(clock.sleep(30))
+    work_done = asyncio.Event()
+    with clock.busy():
+        # Real work in flight (a request on loopback), simulated by a 20 ms timer: the loop
+        # is idle meanwhile, which alone would let the clock jump.
+        asyncio.get_running_loop().call_later(0.02, work_done.set)
+        await work_done.wait()
+        assert (clock.now(), sleeper.done()) == (0, False)
+    await asyncio.wait_for(sleeper, 1)
+    assert clock.now() == 30
+
+
+async def test_record_keeps_every_wait_asked_for() -> None:
+    """record=True lists each sleep's seconds in order, zero ones too; without it, it refuses."""
+    clock = ManualClock(auto_advance=True, record=True)
+    await clock.sleep(0.5)
+    await clock.sleep(0)
+    await clock.sleep(7)
+    assert clock.slept == [0.5, 0, 7]
+    assert clock.now() == 7.5
+    with pytest.raises(RuntimeError, match="record=True"):
+        _ = ManualClock().slept
+
+
+async def test_record_is_bounded() -> None:
+    """A long run keeps only the latest 10,000 waits."""
+    clock = ManualClock(record=True)
+    for i in range(10_005):
+        await clock.sleep(-i)
+    assert len(clock.slept) == 10_000
+    assert clock.slept[0] == -5
+
+
+async def test_settle_runs_what_is_ready_and_moves_no_time() -> None:
+    """settle() returns once a chain of ready work is done, without moving an auto clock."""
+    clock = ManualClock(auto_advance=True)
+    sleeper = asyncio.create_task(clock.sleep(60))
+    done: list[int] = []
+
+    async def chain(n: int) -> None:
+        for i in range(n):
+            await asyncio.sleep(0)
+            done.append(i)
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(chain(50)))
+    await clock.settle()
+    assert done == list(range(50))
+    assert (clock.now(), sleeper.done(), clock.sleepers) == (0, False, 1)
+    await sleeper
+    assert clock.now() == 60
+
+
+async def test_wait_for_sleepers_returns_once_enough_block_on_the_clock() -> None:
+    """wait_for_sleepers(n) waits until n coroutines sleep on the clock; at once if they do."""
+    clock = ManualClock()
+    waiter = asyncio.create_task(clock.wait_for_sleepers(2))
+    first = asyncio.create_task(clock.sleep(5))
+    await clock.settle()
+    assert not waiter.done()
+    second = asyncio.create_task(clock.sleep(5))
+    await asyncio.wait_for(waiter, 1)
+    await asyncio.wait_for(clock.wait_for_sleepers(1), 1)
+    clock.advance(5)
+    await asyncio.gather(first, second)
+
+
 async def test_scaled_clock_runs_speed_times_faster() -> None:
     """At speed 1000 a 20 s clock sleep takes about 20 ms of real time."""
     clock = ScaledClock(1000, start_wall=5_000.0)

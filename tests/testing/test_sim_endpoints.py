@@ -193,10 +193,8 @@ async def test_image_seed_blocks_on_the_clock_then_answers(api: Api) -> None:
     task_id = (await api.finished(await api.imagine()))["id"]
     seeded = asyncio.ensure_future(api.request("GET", f"/mj/task/{task_id}/image-seed"))
     assert api.clock is not None
-    for _ in range(1000):
-        if api.clock.sleepers:
-            break
-        await asyncio.sleep(0.001)
+    async with asyncio.timeout(5):
+        await api.clock.wait_for_sleepers()
     assert not seeded.done()
     api.advance(api.sim.timings.seed)
     reply = await seeded

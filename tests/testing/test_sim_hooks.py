@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.testing.conftest import OpenApi
+from tests.testing.conftest import Api, OpenApi
 
 
 class Receiver:
@@ -20,9 +20,11 @@ class Receiver:
         self.posts: list[dict[str, Any]] = []
         self.runner: web.AppRunner | None = None
         self.url = ""
+        self._arrived = asyncio.Event()
 
     async def _hook(self, request: web.Request) -> web.Response:
         self.posts.append(json.loads(await request.read()))
+        self._arrived.set()
         return web.Response(text="ok")
 
     async def start(self) -> None:
@@ -35,10 +37,14 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
 
     async def until(self, count: int) -> list[dict[str, Any]]:
-        for _ in range(2000):
-            if len(self.posts) >= count:
-                break
-            await asyncio.sleep(0.001)
+        """The posts, once ``count`` have arrived (they travel over loopback: real time)."""
+        try:
+            async with asyncio.timeout(5):
+                while len(self.posts) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise AssertionError(f"{len(self.posts)} of {count} callbacks arrived") from None
         return self.posts
 
 
@@ -52,10 +58,23 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.runner.cleanup()
 
 
-async def _walk(clock_advance: Any, seconds: int) -> None:
+async def _walk(api: Api, seconds: int) -> None:
+    """Advance the clock a second at a time, letting the dispatcher act on each second."""
+    assert api.clock is not None
     for _ in range(seconds):
-        clock_advance(1)
-        await asyncio.sleep(0.001)
+        api.advance(1)
+        await api.clock.settle()
+
+
+async def _settle(api: Api) -> int:
+    """How many callbacks the simulator has sent, once nothing on the loop is left to do.
+
+    A callback is counted when its POST starts, before it leaves: so this is deterministic,
+    where looking at the receiver would depend on how fast loopback is.
+    """
+    assert api.clock is not None
+    await api.clock.settle()
+    return api.sim.counters["notify"]
 
 
 @pytest.mark.parametrize("flavour", ["java", "gateway", "csharp-v10"])
@@ -65,7 +84,8 @@ async def test_every_increase_is_posted_once(
     """SUBMITTED, each progress step and SUCCESS are each posted once, as full task JSON."""
     api = await open_api(flavour=flavour, notify_hooks=True, hook_duplicate_rate=0.0)
     task_id = await api.imagine(notifyHook=receiver.url, state="cb")
-    await _walk(api.advance, 60)
+    await _walk(api, 60)
+    assert await _settle(api) == 12
     posts = await receiver.until(12)
     seen = sorted((p["status"], p["progress"]) for p in posts)
     assert len(posts) == 12
@@ -84,8 +104,8 @@ async def test_a_jump_in_time_posts_only_the_latest_state(
     api = await open_api(flavour="java", notify_hooks=True, hook_duplicate_rate=0.0)
     await api.imagine(notifyHook=receiver.url)
     api.advance(600)
+    assert await _settle(api) == 1
     posts = await receiver.until(1)
-    await asyncio.sleep(0.01)
     assert [p["status"] for p in posts] == ["SUCCESS"]
 
 
@@ -112,8 +132,7 @@ async def test_modal_tasks_notify_after_the_modal_call(
         {"taskId": upscaled["id"], "customId": zoom["customId"], "notifyHook": receiver.url},
     )
     api.advance(100)
-    await asyncio.sleep(0.005)
-    assert receiver.posts == []
+    assert await _settle(api) == 0
     await api.submit("modal", {"taskId": opened["result"], "prompt": "zoom --zoom 2"})
     api.advance(600)
     posts = await receiver.until(1)
@@ -125,7 +144,7 @@ async def test_hooks_off_by_default(open_api: OpenApi, receiver: Receiver) -> No
     api = await open_api(flavour="java")
     task_id = await api.imagine(notifyHook=receiver.url)
     api.advance(600)
-    await asyncio.sleep(0.01)
+    assert await _settle(api) == 0
     assert receiver.posts == []
     assert (await api.fetch(task_id))["properties"]["notifyHook"] == receiver.url
 
@@ -137,12 +156,14 @@ async def test_unreachable_hook_is_not_retried_and_close_leaks_nothing(
     api = await open_api(flavour="java", notify_hooks=True, hook_duplicate_rate=0.0)
     await api.imagine(notifyHook="http://127.0.0.1:9/hook")
     api.advance(600)
-    for _ in range(200):
-        if api.sim.counters["notify"]:
-            break
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.01)
-    assert api.sim.counters["notify"] == 1
+    assert await _settle(api) == 1
+    # Wait for that POST to fail (a refused connection: real I/O), then for whatever the
+    # dispatcher would do next: a retry would be counted by then.
+    posts = [t for t in asyncio.all_tasks() if "_post" in repr(t)]
+    assert len(posts) == 1
+    await asyncio.wait(posts, timeout=5)
+    assert all(post.done() for post in posts)
+    assert await _settle(api) == 1
     await api.sim.aclose()
     others = asyncio.all_tasks() - {asyncio.current_task()}
     assert not [t for t in others if "HookDispatcher" in repr(t) or "_post" in repr(t)]

@@ -37,16 +37,15 @@ async def test_start_picks_a_free_port_and_close_is_final() -> None:
 
 async def test_serve_runs_until_stopped() -> None:
     """serve() announces a ready simulator, answers requests, and returns when stop is set."""
-    ready: list[Simulator] = []
+    ready: asyncio.Future[Simulator] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     server = asyncio.create_task(
-        serve(port=0, api_key="sk-cli", speed=500.0, stop=stop, on_ready=ready.append)
+        serve(port=0, api_key="sk-cli", speed=500.0, stop=stop, on_ready=ready.set_result)
     )
-    for _ in range(5000):
-        if ready:
-            break
-        await asyncio.sleep(0.001)
-    sim = ready[0]
+    first: set[asyncio.Future[Any]] = {ready, server}
+    await asyncio.wait(first, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    assert not server.done(), server
+    sim = ready.result()
     assert isinstance(sim.clock, ScaledClock)
     async with (
         aiohttp.ClientSession() as session,
@@ -118,6 +117,7 @@ async def test_fixtures_wire_a_client_to_the_simulator(
         task = await onechat_client.fetch(submitted.task_id)
         if task.is_terminal:
             break
+        # Clock time passing on the fixture's scaled clock is what this test simulates.
         await onechat_simulator.clock.sleep(5)
     assert task.status.value == "SUCCESS"
     assert task.state == "fixture"

@@ -1,16 +1,17 @@
-"""Fakes for the tracking tests: a simulated clock, and a scripted server behind the poller.
+"""Fakes for the tracking tests: a scripted server behind the poller, on the test clock.
 
+The clock is :class:`~onechat_async.testing.ManualClock` with ``auto_advance``: time jumps to
+the next sleeper only when every coroutine waits, so a fake request or a poll answer being
+handed back never sees time jump past it, and an hour of polling takes milliseconds.
 Helpers open streams over the fake client the way ``OneChatClient``'s methods do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -23,84 +24,12 @@ from onechat_async._follow import ALL_CHILDREN, EventStream
 from onechat_async._models import SubmitResult, Task
 from onechat_async._policy import PollPolicy
 from onechat_async._poller import Poller
+from onechat_async.testing import ManualClock
 
 _T = TypeVar("_T")
 
-#: Loop turns the fake clock waits for the loop to be idle before it jumps anyway.
-_MAX_HOPS = 10_000
 #: The default poll backoff (2 s doubling to 60 s) without jitter, so waits can be asserted.
 NO_JITTER = Backoff(wait_initial=2.0, wait_max=60.0, wait_jitter=0.0)
-
-
-class FakeClock:
-    """Monotonic time that moves only when every coroutine waits, like a discrete-event simulation.
-
-    A sleeper does not move time itself: once the event loop has nothing ready to run and
-    no request is in flight (:meth:`busy`), the clock jumps to the earliest sleeper's
-    deadline and wakes it. So work that is going on (a fake request, a poll answer being
-    handed back) never sees time jump past it, and an hour of polling takes milliseconds.
-    """
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self._stepping = False
-        self._busy = 0
-        self._hops = 0
-
-    def now(self) -> float:
-        return self.t
-
-    def wall(self) -> float:
-        return 1_700_000_000.0 + self.t
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.t + seconds, next(self._order), future))
-        self._schedule_step()
-        await future
-
-    @contextlib.contextmanager
-    def busy(self) -> Iterator[None]:
-        """Hold time still while real work (a loopback request) is in flight."""
-        self._busy += 1
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            self._schedule_step()
-
-    def _schedule_step(self) -> None:
-        if not self._stepping and self._sleepers:
-            self._stepping = True
-            asyncio.get_running_loop().call_soon(self._step)
-
-    def _step(self) -> None:
-        self._stepping = False
-        if self._busy:
-            return
-        # asyncio keeps its ready callbacks in the private ``_ready``: time may jump only when
-        # nothing else is ready to run. A coroutine spinning on sleep(0) must not stop time
-        # for ever, hence the cap on hops.
-        if getattr(asyncio.get_running_loop(), "_ready", ()) and self._hops < _MAX_HOPS:
-            self._hops += 1
-            self._schedule_step()
-            return
-        self._hops = 0
-        while self._sleepers and self._sleepers[0][2].done():
-            heapq.heappop(self._sleepers)
-        if not self._sleepers:
-            return
-        self.t = max(self.t, self._sleepers[0][0])
-        while self._sleepers and self._sleepers[0][0] <= self.t:
-            future = heapq.heappop(self._sleepers)[2]
-            if not future.done():
-                future.set_result(None)
-        self._schedule_step()
 
 
 Step = tuple[float, str, str]  # (seconds after creation, status, progress)
@@ -134,7 +63,7 @@ PATH: list[Step] = [
 class FakeServer:
     """Implements the poller's backend seam over scripted task timelines; counts every call."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.timelines: dict[str, tuple[float, list[Step], dict[str, Any]]] = {}
         #: Fields laid over a task's snapshot on every answer (hostile values, say).
@@ -220,7 +149,7 @@ class FakeServer:
 class FakeClient(FakeServer):
     """What following needs from a client: a poller over the fake server, and submits."""
 
-    def __init__(self, clock: FakeClock, policy: PollPolicy) -> None:
+    def __init__(self, clock: ManualClock, policy: PollPolicy) -> None:
         super().__init__(clock)
         self._poller = Poller(self, policy, clock=clock, rng=random.Random(0))  # noqa: S311
         self.child_steps: list[Step] = PATH
@@ -307,11 +236,11 @@ def submit_and_track(
     return _follow.submit_and_track(client.poller, submit, deadline_at=client.deadline_at(deadline))
 
 
-async def within(clock: FakeClock, seconds: float, work: Awaitable[_T]) -> _T:
-    """``work``'s result, or TimeoutError once ``seconds`` have passed on the fake clock.
+async def within(clock: ManualClock, seconds: float, work: Awaitable[_T]) -> _T:
+    """``work``'s result, or TimeoutError once ``seconds`` have passed on the test clock.
 
     A guard that costs no real time: when everything else waits for ever (a hang), the
-    fake clock jumps to this alarm at once and the test fails instead of hanging.
+    clock jumps to this alarm at once and the test fails instead of hanging.
     """
     task = asyncio.ensure_future(work)
     alarm = asyncio.ensure_future(clock.sleep(seconds))
@@ -322,7 +251,7 @@ async def within(clock: FakeClock, seconds: float, work: Awaitable[_T]) -> _T:
     if not task.done():
         task.cancel()
         await asyncio.wait({task})
-        raise TimeoutError(f"still waiting after {seconds} s on the fake clock")
+        raise TimeoutError(f"still waiting after {seconds} s on the test clock")
     return task.result()
 
 
@@ -342,9 +271,14 @@ def other_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not current and not t.done()}
 
 
+#: Where the tracking tests' clock starts: not 0, so that no time can pass for a duration.
+START = 1000.0
+
+
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    """The test clock, moving by itself whenever everything waits on it."""
+    return ManualClock(auto_advance=True, start=START)
 
 
 @pytest.fixture
@@ -353,7 +287,7 @@ def policy() -> PollPolicy:
 
 
 @pytest.fixture
-async def client(clock: FakeClock, policy: PollPolicy) -> AsyncIterator[FakeClient]:
+async def client(clock: ManualClock, policy: PollPolicy) -> AsyncIterator[FakeClient]:
     fake = FakeClient(clock, policy)
     yield fake
     await fake.aclose()

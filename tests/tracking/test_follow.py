@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 from collections import Counter
 
 import pytest
@@ -26,11 +27,11 @@ from onechat_async._events import SubmitFailed, Submitted, Succeeded
 from onechat_async._follow import ALL_CHILDREN
 from onechat_async._models import TaskStatus
 from onechat_async._policy import PollPolicy
+from onechat_async.testing import ManualClock
 
 from .conftest import (
     NO_JITTER,
     FakeClient,
-    FakeClock,
     collect,
     fan_out,
     other_tasks,
@@ -128,9 +129,7 @@ async def test_fan_out_reports_a_failing_child_and_finishes_the_rest(client: Fak
     assert Counter(op for _, op in client.submits)["V3"] == 1
 
 
-async def test_fan_out_backs_off_on_queue_full_and_rate_limit(
-    client: FakeClient, clock: FakeClock
-) -> None:
+async def test_fan_out_backs_off_on_queue_full_and_rate_limit(client: FakeClient) -> None:
     """Queue-full and rate-limited submits are retried after the wait the server asked for."""
 
     def busy(parent: str, op: str, attempt: int) -> Exception | None:
@@ -141,11 +140,14 @@ async def test_fan_out_backs_off_on_queue_full_and_rate_limit(
         return None
 
     client.submit_fault = busy
-    start = clock.now()
     events = await collect(fan_out(client, "parent", ["U1", "U2"]))
     assert Counter(op for _, op in client.submits) == {"U1": 2, "U2": 3}
     assert len([e for e in events if isinstance(e, Succeeded)]) == 2
-    assert clock.now() - start >= 20.0
+    sent = {op: [at for kind, _, at in client.submit_times if kind == op] for op in ("U1", "U2")}
+    # Each resend leaves exactly the server's wait after the refusal, not the backoff's
+    # 2 s and 4 s (the clock moves only when everything waits, so the gaps are exact).
+    assert [b - a for a, b in itertools.pairwise(sent["U1"])] == [20.0]
+    assert [b - a for a, b in itertools.pairwise(sent["U2"])] == [5.0, 5.0]
 
 
 async def test_fan_out_gives_up_after_attempts_and_never_resends_ambiguous(
@@ -210,7 +212,7 @@ async def test_unstarted_submit_stream_closes_its_coroutine(client: FakeClient) 
     assert client.timelines == {}
 
 
-async def test_wait_uses_the_policy_deadline(clock: FakeClock) -> None:
+async def test_wait_uses_the_policy_deadline(clock: ManualClock) -> None:
     """Without a timeout, the policy's deadline still ends a stuck wait."""
     client = FakeClient(clock, PollPolicy(deadline=120, backoff=NO_JITTER))
     client.add("42", [(0, "IN_PROGRESS", "10%")])
@@ -282,7 +284,7 @@ async def test_fan_out_resends_a_child_refused_without_a_task(
 
 
 async def test_fan_out_survives_a_child_whose_submit_raises_something_else(
-    client: FakeClient, clock: FakeClock
+    client: FakeClient, clock: ManualClock
 ) -> None:
     """A submit failing with a non-OneChatError ends that child SubmitFailed, unsent again."""
     client.submit_fault = lambda parent, op, attempt: RuntimeError("bug") if op == "U2" else None

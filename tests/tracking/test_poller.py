@@ -34,12 +34,12 @@ from onechat_async._events import (
 from onechat_async._models import TaskStatus
 from onechat_async._policy import PollPolicy
 from onechat_async._poller import _REPROBE_AFTER, _WARN_AFTER_FAILURES
+from onechat_async.testing import ManualClock
 from tests.helpers import API_KEY, ScriptedServer
 
 from .conftest import (
     NO_JITTER,
     FakeClient,
-    FakeClock,
     collect,
     kinds,
     other_tasks,
@@ -110,7 +110,7 @@ async def test_confirmation_errors_keep_the_task(client: FakeClient) -> None:
     assert isinstance(events[-1], Succeeded)
 
 
-async def test_falls_back_to_fetch_without_list_endpoint(clock: FakeClock) -> None:
+async def test_falls_back_to_fetch_without_list_endpoint(clock: ManualClock) -> None:
     """A server without list-by-condition is polled one fetch per id, with bounded concurrency."""
     client = FakeClient(clock, PollPolicy(fetch_concurrency=3, backoff=NO_JITTER))
     client.list_missing = True
@@ -141,7 +141,7 @@ async def scripted() -> AsyncIterator[ScriptedServer]:
     ],
 )
 async def test_an_html_page_or_404_also_means_no_list_endpoint(
-    scripted: ScriptedServer, clock: FakeClock, status: int, body: str, content_type: str
+    scripted: ScriptedServer, clock: ManualClock, status: int, body: str, content_type: str
 ) -> None:
     """The real client reads an HTML page or a 404 on list-by-condition as "no such endpoint"."""
     scripted.reply(
@@ -149,7 +149,7 @@ async def test_an_html_page_or_404_also_means_no_list_endpoint(
     )
     done = raw_task("1748339029401828", "SUCCESS", "100%")
     scripted.reply("GET", "/mj/task/1748339029401828/fetch", json_body=done)
-    # No deadline and no stall alarm: nothing sleeps on the fake clock while a loopback
+    # No deadline and no stall alarm: nothing sleeps on the test clock while a loopback
     # request is in flight, so its time cannot jump past one.
     policy = PollPolicy(deadline=None, stall_after=None, backoff=NO_JITTER)
     async with OneChatClient(
@@ -187,7 +187,7 @@ async def test_a_refused_key_ends_every_stream_with_the_error(client: FakeClient
     assert client.list_calls == [["41"], ["42"]]
 
 
-async def test_retry_after_holds_every_query(client: FakeClient, clock: FakeClock) -> None:
+async def test_retry_after_holds_every_query(client: FakeClient, clock: ManualClock) -> None:
     """A 429 with Retry-After stops all queries until it has passed."""
     client.add("42")
     times: list[float] = []
@@ -206,7 +206,7 @@ async def test_retry_after_holds_every_query(client: FakeClient, clock: FakeCloc
     assert times[1] - times[0] >= 40.0
 
 
-async def test_a_429_holds_the_ids_it_was_not_about_too(clock: FakeClock) -> None:
+async def test_a_429_holds_the_ids_it_was_not_about_too(clock: ManualClock) -> None:
     """After a 429 about some ids, no query about any id leaves before the backoff has passed."""
     client = FakeClient(clock, PollPolicy(chunk_size=1, backoff=NO_JITTER))
     refused: list[float] = []
@@ -236,7 +236,7 @@ async def test_a_429_holds_the_ids_it_was_not_about_too(clock: FakeClock) -> Non
     assert all(not at < t < at + 40.0 for t in client.list_times + client.fetch_times)
 
 
-async def test_rate_cap_spaces_requests(clock: FakeClock) -> None:
+async def test_rate_cap_spaces_requests(clock: ManualClock) -> None:
     """With a cap of 2 requests a second, 6 chunks take at least 2 s of clock time."""
     policy = PollPolicy(chunk_size=10, max_requests_per_second=2, backoff=NO_JITTER)
     client = FakeClient(clock, policy)
@@ -317,7 +317,7 @@ async def test_aclose_ends_open_streams_with_an_error(client: FakeClient) -> Non
     assert other_tasks() == set()
 
 
-async def test_stalled_then_timed_out(clock: FakeClock) -> None:
+async def test_stalled_then_timed_out(clock: ManualClock) -> None:
     """A stuck task raises Stalled once, keeps being tracked, then ends TimedOut."""
     client = FakeClient(clock, PollPolicy(stall_after=60, deadline=300, backoff=NO_JITTER))
     client.add("42", [(0, "SUBMITTED", "0%")])
@@ -381,7 +381,7 @@ HOSTILE: list[Any] = [
 
 @pytest.mark.parametrize(("hostile", "ending"), HOSTILE)
 async def test_a_hostile_item_in_a_list_answer_stops_no_other_stream(
-    clock: FakeClock, hostile: dict[str, Any], ending: type[Event]
+    clock: ManualClock, hostile: dict[str, Any], ending: type[Event]
 ) -> None:
     """One task's hostile snapshot ends (at worst) that task; the others' streams go on."""
     client = FakeClient(clock, PollPolicy(deadline=300, backoff=NO_JITTER))
@@ -406,7 +406,7 @@ async def test_a_hostile_item_in_a_list_answer_stops_no_other_stream(
 
 
 async def test_a_hanging_list_request_does_not_delay_a_callers_deadline(
-    client: FakeClient, clock: FakeClock
+    client: FakeClient, clock: ManualClock
 ) -> None:
     """While a list request never answers, track(deadline=1) still ends TimedOut at t+1."""
     client.add("42")
@@ -458,7 +458,7 @@ async def test_a_status_change_at_the_same_progress_reaches_the_stream(client: F
     ]
 
 
-async def test_the_list_endpoint_is_asked_again_after_a_while(clock: FakeClock) -> None:
+async def test_the_list_endpoint_is_asked_again_after_a_while(clock: ManualClock) -> None:
     """After falling back to fetches, list-by-condition is probed again after _REPROBE_AFTER."""
     client = FakeClient(clock, PollPolicy(deadline=None, stall_after=None, backoff=NO_JITTER))
     client.list_missing = True
@@ -520,7 +520,7 @@ async def test_a_retracked_finished_task_ends_once_for_the_new_stream(
     assert len(client.poller.tracker) == 0
 
 
-async def test_fetch_concurrency_caps_every_fetch_in_flight(clock: FakeClock) -> None:
+async def test_fetch_concurrency_caps_every_fetch_in_flight(clock: ManualClock) -> None:
     """Without list-by-condition, no more than fetch_concurrency fetches are ever in flight."""
     policy = PollPolicy(fetch_concurrency=2, deadline=None, stall_after=None, backoff=NO_JITTER)
     client = FakeClient(clock, policy)
