@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 
 from .._client import OneChatClient
@@ -35,7 +36,10 @@ from ._exits import ExitCode
 from ._output import shown, task_table
 from ._serialize import submit_json, task_json
 
-__all__ = ["follow_stream", "outcome_code", "submit_and_report", "worst"]
+__all__ = ["DOWNLOAD_DIR", "follow_stream", "outcome_code", "save", "submit_and_report", "worst"]
+
+#: The click type of a ``--download DIR`` that :func:`save` writes into.
+DOWNLOAD_DIR = click.Path(file_okay=False, writable=True, path_type=Path)
 
 
 def outcome_code(event: TaskEvent) -> ExitCode:
@@ -121,8 +125,12 @@ async def submit_and_report(
     *,
     wait: bool,
     download: Path | None,
+    stop_at_modal: bool,
 ) -> int:
-    """Submit; with ``wait``, follow the task to its end with live progress; report the result."""
+    """Submit; with ``wait``, follow the task to its end with live progress; report the result.
+
+    ``stop_at_modal``: a task waiting in MODAL ends the wait (see :func:`follow_stream`).
+    """
     if not wait and download is None:
         result = await submit
         run.reporter.result(
@@ -145,8 +153,7 @@ async def submit_and_report(
             run,
             client.submit_and_track(submit),
             on_event=remember,
-            # Right after /modal the server may still show MODAL until its next refresh.
-            stop_at_modal=command != "modal",
+            stop_at_modal=stop_at_modal,
         )
     (final,) = ended.values()
     task: Task | None = getattr(final, "task", None)

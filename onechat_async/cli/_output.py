@@ -46,7 +46,7 @@ from .._events import (
 )
 from .._models import Task
 from .._secrets import redact, registered_secrets
-from ._serialize import error_json, event_json, task_json
+from ._serialize import error_json, event_json
 
 __all__ = [
     "Board",
@@ -312,8 +312,3 @@ class Reporter:
             self.emit({"type": "error", "exit_code": code, **error_json(exc, message)})
         # Always on stderr too: a JSON consumer that ignores stdout still sees why.
         self.error_line(message)
-
-
-def task_payload(task: Task, file: str | None = None) -> dict[str, Any]:
-    """The ``task`` (and ``file``) fields of a result line."""
-    return {"task": task_json(task), "file": file}
