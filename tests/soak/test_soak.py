@@ -14,7 +14,9 @@ async def test_short_soak_keeps_every_promise(capsys: pytest.CaptureFixture[str]
     report = await run(SoakConfig(tasks=100))
     with capsys.disabled():
         sys.stderr.write(f"\n{report.summary()}\n")
-    assert report.tasks_created > 50
+    # A guard against a vacuous run, not a promise: on a loaded machine more submits meet a
+    # restart's refused connection (no task, not re-sent), so the bound leaves room for that.
+    assert report.tasks_created >= 25
     assert report.faults_fired > 0
     assert report.restarts > 0
     if report.violations:
