@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -31,15 +30,18 @@ from ._requests import Request
 from ._responses import (
     Response,
     is_missing_route,
+    read_cancelled,
     read_raw_task,
     read_raw_task_list,
     read_seed,
     read_submit,
     read_task,
     read_task_list,
+    read_uploaded,
 )
 from ._retry import RetryPolicy
 from ._secrets import get_logger, register_secret, scrub
+from ._task_state import further
 from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
 from ._validate import count, optional_seconds, seconds
@@ -58,7 +60,7 @@ DEFAULT_BASE_URL = "https://gpts.onechat.fun"
 _MODES = {"fast": "/mj-fast/mj", "relax": "/mj-relax/mj", "turbo": "/mj-turbo/mj", None: "/mj"}
 Mode = Literal["fast", "relax", "turbo"]
 ImageInput = bytes | str | os.PathLike[str]
-"""Image bytes, a path to an image file, or a ``data:`` URL."""
+"""Image bytes, a path to an image file, a ``data:`` URL, or an http(s) URL the server fetches."""
 
 _SimpleRoute = Literal["simple-change", "change", "action"]
 
@@ -74,6 +76,13 @@ class OneChatClient:
     ``timeout`` bounds each query (fetch, list, image-seed: short, they are retried);
     ``submit_timeout`` each submit, which must outlast the gateway's own wait of up to 60 s on
     the upstream, since the gateway creates and charges the task even after we gave up.
+
+    ``mode`` sends requests under ``/mj-fast``, ``/mj-relax`` or ``/mj-turbo``. Only a bare
+    trueai proxy honours it. Through OneChat (new-api) the prefix is stripped and ignored: the
+    task runs in whatever mode the upstream account uses and is billed at the normal price of
+    its action, so ``mode="turbo"`` does not buy turbo there. To ask an upstream for a mode
+    through a gateway, put ``--fast``/``--relax``/``--turbo`` in the prompt (honoured unless the
+    operator strips it).
 
     Queries are retried after transient failures according to ``retry``. Submits are never
     re-sent after a failure that may have created a task (that raises
@@ -213,9 +222,7 @@ class OneChatClient:
 
     async def _send(self, request: Request, timeout: float) -> Response:
         self._check_open()
-        body = None
-        if request.body is not None:
-            body = json.dumps(request.body, ensure_ascii=False).encode()
+        body = rq.encode_body(request)
         with self._busy():
             response = await self._transport.send(
                 request.method,
@@ -317,7 +324,9 @@ class OneChatClient:
     async def _image(self, image: ImageInput) -> str:
         if isinstance(image, bytes | bytearray):
             return rq.data_url(bytes(image))
-        if isinstance(image, str) and image.startswith("data:"):
+        if isinstance(image, str) and image.startswith(("data:", "http://", "https://")):
+            # A URL is passed on as it is: trueai fetches it (the gateway passes it on, the
+            # open-source Java proxy refuses anything but data: URLs).
             return image
         if isinstance(image, str | os.PathLike):
             path = Path(image)
@@ -328,7 +337,9 @@ class OneChatClient:
                     f"image {str(image)[:80]!r} is neither a data: URL nor a readable file"
                 ) from exc
             return rq.data_url(data)
-        raise InvalidRequestError(f"an image must be bytes, a path or a data: URL, got {image!r}")
+        raise InvalidRequestError(
+            f"an image must be bytes, a path, a data: URL or an http(s) URL, got {image!r}"
+        )
 
     async def _images(self, images: Sequence[ImageInput]) -> list[str]:
         if isinstance(images, bytes | str):
@@ -438,12 +449,23 @@ class OneChatClient:
         task_id: str,
         custom_id: str,
         *,
+        enable_remix: bool | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
     ) -> SubmitResult:
-        """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ..."""
+        """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ...
+
+        ``enable_remix=True`` (trueai) opens the remix window: the task waits in MODAL for
+        :meth:`modal` with a new prompt, even where the account would submit directly.
+        """
         return await self._submit(
-            rq.action(task_id, custom_id, notify_hook=notify_hook, state=state)
+            rq.action(
+                task_id,
+                custom_id,
+                enable_remix=enable_remix,
+                notify_hook=notify_hook,
+                state=state,
+            )
         )
 
     async def modal(
@@ -485,17 +507,23 @@ class OneChatClient:
 
     async def describe(
         self,
-        image: ImageInput,
+        image: ImageInput | None = None,
         *,
+        link: str | None = None,
         bot_type: str | None = None,
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
     ) -> SubmitResult:
-        """Ask for four prompts describing an image (answer in ``Task.final_prompt``)."""
+        """Ask for four prompts describing an image (answer in ``Task.final_prompt``).
+
+        Give the image, or a ``link`` to one that the server fetches itself (trueai; the gateway
+        passes it on; open-source Java has no ``link``).
+        """
         return await self._submit(
             rq.describe(
-                await self._image(image),
+                await self._image(image) if image is not None else None,
+                link=link,
                 bot_type=bot_type,
                 account_filter=account_filter,
                 notify_hook=notify_hook,
@@ -541,6 +569,86 @@ class OneChatClient:
             )
         )
 
+    async def video(
+        self,
+        prompt: str,
+        *,
+        image: ImageInput | None = None,
+        end_image: ImageInput | None = None,
+        motion: Literal["low", "high"] | None = None,
+        loop: bool | None = None,
+        batch_size: Literal[1, 2, 4] | None = None,
+        extend: str | None = None,
+        index: int | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Animate ``image`` into short videos, or extend a finished video.
+
+        To extend, pass ``extend=`` the finished video task's id and ``index=`` (1 to 4) the
+        video to go on from. The finished task carries ``Task.video_url`` and
+        ``Task.video_urls``. Served by the gateway and trueai, not by open-source Java.
+        """
+        return await self._submit(
+            rq.video(
+                prompt,
+                image=await self._image(image) if image is not None else None,
+                end_image=await self._image(end_image) if end_image is not None else None,
+                motion=motion,
+                loop=loop,
+                batch_size=batch_size,
+                extend=extend,
+                index=index,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def edits(
+        self,
+        prompt: str,
+        image: ImageInput,
+        *,
+        account_filter: AccountFilter | None = None,
+        notify_hook: str | None = None,
+        state: str | None = None,
+    ) -> SubmitResult:
+        """Edit ``image`` as ``prompt`` says (``/submit/edits``; the gateway and trueai)."""
+        return await self._submit(
+            rq.edits(
+                prompt,
+                await self._image(image),
+                account_filter=account_filter,
+                notify_hook=notify_hook,
+                state=state,
+            )
+        )
+
+    async def upload_images(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        account_filter: AccountFilter | None = None,
+    ) -> list[str]:
+        """Host images on the upstream's Discord; the URLs they got, in order. No task is made.
+
+        Like every submit it is sent once (the gateway charges for it): a lost answer raises
+        :class:`~onechat_async.SubmitOutcomeUnknownError`.
+        """
+        return await self._submit_read(
+            rq.upload_images(await self._images(images), account_filter=account_filter),
+            read_uploaded,
+        )
+
+    async def cancel(self, task_id: str) -> None:
+        """Ask the server to cancel a task that has not finished.
+
+        Only a bare trueai proxy offers it, and only to an admin key; the task then ends in
+        FAILURE ("取消任务"), which tracking reports as usual. Any other server raises an
+        :class:`~onechat_async.APIError` saying it has no cancel. Not retried.
+        """
+        await self._query(rq.cancel(task_id), read_cancelled, retry=_NO_RETRY)
+
     # -- queries ---------------------------------------------------------------------------
 
     async def fetch(self, task_id: str) -> Task:
@@ -559,7 +667,11 @@ class OneChatClient:
         answers = await asyncio.gather(
             *(self._query(rq.list_by_condition(chunk), read_task_list) for chunk in chunks)
         )
-        found = {task.id: task for answer in answers for task in answer}
+        found: dict[str, Task] = {}
+        for task in (task for answer in answers for task in answer):
+            # After a /modal the gateway lists a task twice: keep the row that moved.
+            seen = found.get(task.id)
+            found[task.id] = task if seen is None else further(seen, task)
         return [found[t] for t in wanted if t in found]
 
     async def image_seed(self, task_id: str, *, timeout: float | timedelta = 90.0) -> str:

@@ -149,6 +149,12 @@ class Task:
     fail_reason: str | None = None
     buttons: tuple[Button, ...] = ()
     properties: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The four grid images one by one (trueai's ``imageUrls``; the gateway does not pass them).
+    image_urls: tuple[str, ...] = ()
+    #: A video task's video (``videoUrl``).
+    video_url: str | None = None
+    #: A video task's videos one by one (``videoUrls``).
+    video_urls: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:
@@ -173,4 +179,5 @@ class AccountFilter:
     instance_id: str | None = None
     modes: tuple[str, ...] = ()
     remix: bool | None = None
+    niji_remix: bool | None = None
     remix_auto_considered: bool | None = None

@@ -7,6 +7,7 @@ Everything here validates before anything is sent, so a malformed call raises
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -18,17 +19,24 @@ from ._models import AccountFilter
 from ._wire import encode
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "ChangeOp",
     "Request",
     "change_op_button_prefix",
     "data_url",
+    "encode_body",
     "parse_simple_change",
 ]
+
+#: The largest request body sent: new-api refuses bodies over its MAX_REQUEST_BODY_MB (32 MB
+#: in some 2025 releases, 128 MB by default since), and a refusal there is a 400, not a 413.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 ChangeOp = str
 """``"U1"``..``"U4"``, ``"V1"``..``"V4"`` or ``"R"`` (upper case once parsed)."""
 
-_TASK_ID = re.compile(r"^\d{1,32}$")
+# [0-9], not \d (which takes "²" and Arabic-Indic digits), matched whole (no trailing "\n").
+_TASK_ID = re.compile(r"[0-9]{1,32}")
 _SIMPLE_CHANGE = re.compile(r"^(\S+) (\S+)$")
 _OP = re.compile(r"^(?:[UV][1-4]|R)$")
 _MAX_HOOK = 2000
@@ -52,10 +60,23 @@ class Request:
     state: str | None = None
 
 
+def encode_body(request: Request) -> bytes | None:
+    """The request's JSON body as bytes, refused here when a gateway would refuse its size."""
+    if request.body is None:
+        return None
+    body = json.dumps(request.body, ensure_ascii=False).encode()
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequestError(
+            f"the {request.endpoint} request is {len(body) / 2**20:.1f} MiB, over the "
+            f"{MAX_BODY_BYTES // 2**20} MiB a gateway may accept: send smaller images"
+        )
+    return body
+
+
 def check_task_id(task_id: object, *, what: str = "task id") -> str:
     """Return ``task_id`` as a str, or raise if it is not the decimal id servers hand out."""
     text = str(task_id) if isinstance(task_id, int) and not isinstance(task_id, bool) else task_id
-    if not isinstance(text, str) or not _TASK_ID.match(text):
+    if not isinstance(text, str) or not _TASK_ID.fullmatch(text):
         raise InvalidRequestError(f"{what} must be a string of digits, got {task_id!r}")
     return text
 
@@ -231,19 +252,49 @@ def simple_change(
     )
 
 
+def check_custom_id(custom_id: object) -> str:
+    """A button's customId, refused here when new-api would crash on it.
+
+    new-api splits it on ``::`` and reads the second, third and (for upsample and variation)
+    fourth parts without checking that they exist: a shorter one makes it answer 500
+    ``new_api_panic``.
+    """
+    if not isinstance(custom_id, str) or not custom_id.strip():
+        raise InvalidRequestError("action needs the button's non-empty custom_id")
+    parts = custom_id.split("::")
+    least = 4 if parts[1:3] in (["JOB", "upsample"], ["JOB", "variation"]) else 3
+    if parts[0] != "MJ" or len(parts) < least:
+        raise InvalidRequestError(
+            f"custom_id must be a button's customId such as 'MJ::JOB::upsample::1::<hash>', "
+            f"got {custom_id[:80]!r}"
+        )
+    return custom_id
+
+
 def action(
     task_id: str,
     custom_id: str,
     *,
+    enable_remix: bool | None = None,
     notify_hook: str | None,
     state: str | None,
 ) -> Request:
-    """``POST /submit/action``: press a button of a finished task."""
+    """``POST /submit/action``: press a button of a finished task.
+
+    ``enable_remix`` (trueai) sends the action through the remix window (a MODAL task that
+    waits for ``/modal``) even where the account would submit it directly.
+    """
     task_id = check_task_id(task_id)
-    if not isinstance(custom_id, str) or not custom_id.strip():
-        raise InvalidRequestError("action needs the button's non-empty custom_id")
-    body = {"taskId": task_id, "customId": custom_id}
+    body: dict[str, Any] = {"taskId": task_id, "customId": check_custom_id(custom_id)}
+    if enable_remix is not None:
+        body["enableRemix"] = _flag(enable_remix, "enable_remix")
     return _submit("/submit/action", body, notify_hook=notify_hook, state=state, task_id=task_id)
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"{what} must be True or False, got {value!r}")
+    return value
 
 
 def modal(
@@ -287,15 +338,21 @@ def blend(
 
 
 def describe(
-    image: str,
+    image: str | None,
     *,
+    link: str | None = None,
     bot_type: str | None,
     account_filter: AccountFilter | None,
     notify_hook: str | None,
     state: str | None,
 ) -> Request:
-    """``POST /submit/describe``: one image, answered with four prompts."""
-    body: dict[str, Any] = {"base64": image}
+    """``POST /submit/describe``: one image (data URL) or a ``link`` to one, four prompts back.
+
+    ``link`` is trueai's: the gateway passes it on, open-source Java ignores it.
+    """
+    if (image is None) == (link is None):
+        raise InvalidRequestError("describe takes one image or one link, not both or neither")
+    body: dict[str, Any] = {"base64": image} if image is not None else {"link": _url(link, "link")}
     body.update(_image_options(bot_type, account_filter))
     return _submit("/submit/describe", body, notify_hook=notify_hook, state=state)
 
@@ -326,6 +383,102 @@ def swap_face(
     """``POST /insight-face/swap``: put the face of ``source`` on ``target``."""
     body = {"sourceBase64": source, "targetBase64": target}
     return _submit("/insight-face/swap", body, notify_hook=notify_hook, state=state)
+
+
+def _url(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise InvalidRequestError(f"{what} must be an http(s) URL, got {str(value)[:80]!r}")
+    return value
+
+
+_MOTIONS = frozenset({"low", "high"})
+_BATCH_SIZES = frozenset({1, 2, 4})
+
+
+def video(
+    prompt: str,
+    *,
+    image: str | None,
+    end_image: str | None,
+    motion: str | None,
+    loop: bool | None,
+    batch_size: int | None,
+    extend: str | None,
+    index: int | None,
+    notify_hook: str | None,
+    state: str | None,
+) -> Request:
+    """``POST /submit/video``: animate an image, or extend a finished video.
+
+    With ``extend`` (the finished video task's id) and ``index`` (1 to 4, which of its videos),
+    the body carries ``action: "extend"`` and the 0-based index the servers read.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequestError("video needs a non-blank prompt")
+    body: dict[str, Any] = {"prompt": prompt}
+    if image is not None:
+        body["image"] = image
+    if end_image is not None:
+        body["endImage"] = end_image
+    if motion is not None:
+        if motion not in _MOTIONS:
+            raise InvalidRequestError(f"motion must be 'low' or 'high', got {motion!r}")
+        body["motion"] = motion
+    if loop is not None:
+        body["loop"] = _flag(loop, "loop")
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or batch_size not in _BATCH_SIZES:
+            raise InvalidRequestError(f"batch_size must be 1, 2 or 4, got {batch_size!r}")
+        body["batchSize"] = batch_size
+    parent = None
+    if extend is not None or index is not None:
+        parent = check_task_id(extend, what="extend (the video task's id)")
+        if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= 4:
+            raise InvalidRequestError(f"extending a video needs index 1 to 4, got {index!r}")
+        body.update(action="extend", taskId=parent, index=index - 1)
+    elif image is None:
+        raise InvalidRequestError("video needs an image to animate, or extend= a finished video")
+    return _submit("/submit/video", body, notify_hook=notify_hook, state=state, task_id=parent)
+
+
+def edits(
+    prompt: str,
+    image: str,
+    *,
+    account_filter: AccountFilter | None,
+    notify_hook: str | None,
+    state: str | None,
+) -> Request:
+    """``POST /submit/edits``: edit an image as the prompt says."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequestError("edits needs a non-blank prompt")
+    body: dict[str, Any] = {"prompt": prompt, "image": image}
+    body.update(_image_options(None, account_filter))
+    return _submit("/submit/edits", body, notify_hook=notify_hook, state=state)
+
+
+def upload_images(images: Sequence[str], *, account_filter: AccountFilter | None) -> Request:
+    """``POST /submit/upload-discord-images``: host images; the answer is their URLs, no task.
+
+    Sent once like every submit: the gateway charges for it.
+    """
+    body: dict[str, Any] = {
+        "base64Array": _check_images(images, least=1, most=10, what="upload_images")
+    }
+    body.update(_image_options(None, account_filter))
+    return Request(
+        "POST",
+        "/submit/upload-discord-images",
+        "upload-discord-images",
+        body,
+        is_submit=True,
+    )
+
+
+def cancel(task_id: str) -> Request:
+    """``POST /task/{id}/cancel`` (trueai only, for an admin key)."""
+    task_id = check_task_id(task_id)
+    return Request("POST", f"/task/{task_id}/cancel", "cancel", task_id=task_id)
 
 
 def fetch(task_id: str) -> Request:

@@ -35,18 +35,24 @@ from ._wire import WireError, decode_submit_result, decode_task, parse_json, wir
 __all__ = [
     "Response",
     "is_missing_route",
+    "read_cancelled",
     "read_raw_task",
     "read_raw_task_list",
     "read_seed",
     "read_submit",
     "read_task",
     "read_task_list",
+    "read_uploaded",
     "retry_after",
 ]
 
 _ACCEPTED = frozenset({1, 21, 22})
 _QUEUE_FULL_WORDS = ("队列已满", "queue is full", "queue full")
 _NO_CHANNEL_WORDS = ("无可用渠道", "no available channel")
+#: new-api's code for "the upstream could not be reached or answered nothing usable".
+_TRANSPORT_CODE: Final = 5
+#: The proxies' "no such task / no account" code; with HTTP 404 it is trueai's "parent gone".
+_NOT_FOUND_CODE: Final = 3
 _NOT_FOUND_WORDS = ("task_no_found", "task_not_found", "not found", "不存在")
 # A hostile server must not be able to make an error message, or a log line, huge.
 _MAX_MESSAGE: Final = 500
@@ -158,12 +164,14 @@ def _json_or_none(response: Response) -> object:
 def is_missing_route(response: Response) -> bool:
     """Whether the answer says "no such endpoint here" rather than anything about the task.
 
-    Such answers certainly created no task, so another route may be tried: a 404 (the C#
-    upstream dropped ``/change`` and ``/simple-change``), an HTML page (the gateway's answer to
-    unknown paths), or new-api's 503 "no channel" (its simple-change routing defect).
+    Such answers certainly created no task, so another route may be tried: a 404 with no API
+    code (the C# upstream dropped ``/change`` and ``/simple-change``: an empty 404), an HTML
+    page (the gateway's answer to unknown paths), or new-api's 503 "no channel" (its
+    simple-change routing defect). A 404 that carries a code is about the task: trueai answers
+    ``404 {"code": 3}`` when the parent task is gone.
     """
     if response.status in (404, 405):
-        return True
+        return _code(_json_or_none(response)) is None
     if response.status == 200 and response.looks_like_html:
         return True
     if response.status == 503:
@@ -208,12 +216,15 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
     if status == 429:
         wait = retry_after(response.header("retry-after"), now_wall=now_wall)
         return RateLimitError(message or "HTTP 429: too many requests", retry_after=wait, **common)
-    if (
-        status == 400
-        and any(w in message.lower() for w in _NOT_FOUND_WORDS)
-        and not request.is_submit
+    if not request.is_submit and (
+        (status == 400 and any(w in message.lower() for w in _NOT_FOUND_WORDS))
+        or (status == 404 and code == _NOT_FOUND_CODE)
     ):
         return TaskNotFoundError(message or "task not found", **common)
+    if code == _TRANSPORT_CODE:
+        # new-api could not reach the upstream (do_request_failed, empty_response_body...):
+        # retryable for a query; for a submit, _outcome decides what it means.
+        return ServerError(message or f"HTTP {status}: the gateway lost the upstream", **common)
     if status >= 500:
         if request.is_submit and is_missing_route(response):
             # new-api's "no channel": it found nowhere to send the submit.
@@ -259,7 +270,7 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
             prompt_en=_scalar_text(properties.get("promptEn")),
             **common,
         )
-    if code == 5:
+    if code == _TRANSPORT_CODE:
         return ServerError(
             f"{message} (the gateway lost the upstream answer: the task may exist)",
             retryable=False,
@@ -268,8 +279,8 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
     return SubmitRejectedError(message, **common)
 
 
-def read_submit(response: Response, request: Request, *, now_wall: float) -> SubmitResult:
-    """The accepted submit, or the error that says why it was refused."""
+def _accepted(response: Response, request: Request, *, now_wall: float) -> dict[str, Any]:
+    """A submit answer's object once it says "accepted", or the error that says why not."""
     error = _http_error(response, request, now_wall=now_wall)
     if error is not None:
         raise error
@@ -281,10 +292,52 @@ def read_submit(response: Response, request: Request, *, now_wall: float) -> Sub
         )
     if data.get("success") is False or _code(data) not in _ACCEPTED:
         raise _submit_refusal(data, response, request)
+    return data
+
+
+def read_submit(response: Response, request: Request, *, now_wall: float) -> SubmitResult:
+    """The accepted submit, or the error that says why it was refused."""
+    data = _accepted(response, request, now_wall=now_wall)
     try:
         return decode_submit_result(data)
     except WireError as exc:
         raise ServerError(str(exc), **_context(response, request, _code(data))) from None
+
+
+def read_uploaded(response: Response, request: Request, *, now_wall: float) -> list[str]:
+    """The URLs an ``upload-discord-images`` answer lists in ``result``."""
+    data = _accepted(response, request, now_wall=now_wall)
+    result = data.get("result")
+    urls = [u for u in result if isinstance(u, str) and u] if isinstance(result, list) else []
+    if not urls:
+        # Accepted (and charged) without a usable URL: as unknown as a lost answer.
+        raise ServerError(
+            "the upload was accepted but its answer lists no URL",
+            **_context(response, request, _code(data)),
+        )
+    return urls
+
+
+def read_cancelled(response: Response, request: Request, *, now_wall: float) -> None:
+    """A cancel answer (trueai: 200, empty): None, or why the server would not cancel."""
+    if 200 <= response.status < 300 and not response.looks_like_html:
+        return
+    if response.status in (200, 404, 405) and is_missing_route(response):
+        raise APIError(
+            "this server offers no task cancel: only a bare trueai proxy does, for an admin key",
+            **_context(response, request),
+            retryable=False,
+        )
+    if response.status == 400 and _json_or_none(response) is None:
+        # trueai's refusal is plain text ("演示模式" etc.: not an admin key).
+        text = shorten(response.body.decode("utf-8", "replace").strip(), 200)
+        raise APIError(
+            f"the server refused the cancel ({text or 'HTTP 400'}); trueai cancels only for an "
+            "admin key",
+            **_context(response, request),
+        )
+    error = _http_error(response, request, now_wall=now_wall)
+    raise error or APIError(f"unexpected HTTP {response.status}", **_context(response, request))
 
 
 def _not_found(response: Response, request: Request, message: str = "") -> TaskNotFoundError:

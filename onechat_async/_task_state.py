@@ -47,6 +47,7 @@ __all__ = [
     "alarm",
     "expire",
     "fingerprint",
+    "further",
     "lose",
     "observe",
     "rank",
@@ -74,6 +75,17 @@ _UNKNOWN_RANK = _RANK[TaskStatus.SUBMITTED]
 def rank(status: TaskStatus) -> int:
     """Where a status sits on the one-way road from queued to ended."""
     return _RANK.get(status, _UNKNOWN_RANK)
+
+
+def further(a: Task, b: Task) -> Task:
+    """Of two snapshots of one task, the one further along (``a`` when they are level).
+
+    The gateway answers a task twice after a ``/modal``: the old row frozen in MODAL and the
+    row that moves. The one further along the road is the live one.
+    """
+    if (rank(b.status), b.progress or 0) > (rank(a.status), a.progress or 0):
+        return b
+    return a
 
 
 def fingerprint(raw: Mapping[str, Any]) -> Fingerprint:

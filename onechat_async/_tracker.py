@@ -32,6 +32,7 @@ from ._task_state import (
     alarm,
     expire,
     fingerprint,
+    further,
     lose,
     observe,
     replay,
@@ -50,6 +51,34 @@ def chunked(ids: Sequence[str], size: int) -> list[Sequence[str]]:
 
 def _or_inf(when: float | None) -> float:
     return math.inf if when is None else when
+
+
+def _one_row_each(answer: Iterable[object]) -> dict[str, dict[str, Any]]:
+    """The answer's task objects by id, one each.
+
+    After a ``/modal`` the gateway lists a task twice (its old row stays in MODAL for ever):
+    of two rows with one id, the one further along is the live one.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for raw in answer:
+        if not isinstance(raw, dict):
+            continue
+        task_id = wire_task_id(raw.get("id"))
+        if task_id is None:
+            continue
+        other = rows.get(task_id)
+        if other is None or (raw is not other and _further_raw(raw, other)):
+            rows[task_id] = raw
+    return rows
+
+
+def _further_raw(raw: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``raw`` is further along than ``other`` (both rows of one task)."""
+    try:
+        candidate, kept = decode_task(raw), decode_task(other)
+    except WireError:
+        return False
+    return further(kept, candidate) is candidate
 
 
 class _Entry:
@@ -168,12 +197,7 @@ class Tracker:
         events: list[Event] = []
         answered: set[str] = set()
         entries = self._entries
-        for raw in answer:
-            if not isinstance(raw, dict):
-                continue
-            task_id = wire_task_id(raw.get("id"))
-            if task_id is None:
-                continue
+        for task_id, raw in _one_row_each(answer).items():
             entry = entries.get(task_id)
             if entry is None:
                 continue

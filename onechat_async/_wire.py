@@ -111,6 +111,14 @@ def _optional_text(value: object, _: object = None) -> str | None:
     return _text(value) or None
 
 
+def _urls(value: object, _: object = None) -> tuple[str, ...]:
+    """``[{"url": ..., "thumbnail": ...}]`` (trueai), ``[{"url": ...}]`` (new-api) or strings."""
+    if type(value) is not list:
+        return ()
+    urls = (item.get("url") if type(item) is dict else item for item in value)
+    return tuple(url for url in urls if type(url) is str and url)
+
+
 def _str_only(value: object, _: object = None) -> str:
     return value if type(value) is str else ""
 
@@ -310,6 +318,9 @@ def _make_converter() -> cattrs.Converter:
             "action": _action,
             "buttons": buttons,
             "properties": _mapping,
+            "image_urls": _urls,
+            "video_url": _optional_text,
+            "video_urls": _urls,
         },
     )
     register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})

@@ -1,4 +1,6 @@
-"""The query commands: ``fetch``, ``list`` and ``seed`` (the submits are :mod:`._submits`).
+"""The other commands: ``fetch``, ``list``, ``seed``, ``upload-images`` and ``cancel``.
+
+The submits that make a task are :mod:`._submits`.
 
 Each command parses its arguments with click, then hands an ``async`` body to
 :func:`~._app.execute`; the library does the work, the reporter the output.
@@ -85,6 +87,48 @@ def seed(settings: Settings, task_id: str) -> None:
             "seed",
             {"ok": True, "task_id": task_id, "seed": value},
             lambda out: out.print(shown(value), highlight=False),
+        )
+        return ExitCode.OK
+
+    execute(settings, body)
+
+
+@cli.command("upload-images")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.pass_obj
+def upload_images(settings: Settings, images: tuple[str, ...]) -> None:
+    """Host IMAGE files on the upstream's Discord and print their URLs (no task is made).
+
+    Sent once, like every submit: the gateway charges for it.
+    """
+
+    async def body(run: Run) -> int:
+        client = await run.client()
+        urls = await client.upload_images(list(images))
+
+        def human(out: Console) -> None:
+            for url in urls:
+                out.print(shown(url), highlight=False)
+
+        run.reporter.result("upload-images", {"ok": True, "urls": urls}, human)
+        return ExitCode.OK
+
+    execute(settings, body)
+
+
+@cli.command()
+@click.argument("task_id")
+@click.pass_obj
+def cancel(settings: Settings, task_id: str) -> None:
+    """Cancel the unfinished task TASK_ID (a bare trueai proxy only, with an admin key)."""
+
+    async def body(run: Run) -> int:
+        client = await run.client()
+        await client.cancel(task_id)
+        run.reporter.result(
+            "cancel",
+            {"ok": True, "task_id": task_id},
+            lambda out: out.print(f"asked to cancel {shown(task_id)}", highlight=False),
         )
         return ExitCode.OK
 

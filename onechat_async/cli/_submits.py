@@ -56,6 +56,11 @@ class SubmitCommand:
         return tuple(p.name for p in self.params if isinstance(p, click.Argument) and p.name)
 
 
+def _image_or_link(values: Mapping[str, Any]) -> None:
+    if (values.get("image") is None) == (values.get("link") is None):
+        raise click.BadParameter("give IMAGE or --link, not both or neither", param_hint="IMAGE")
+
+
 def _shared_options() -> list[click.Option]:
     """The options every submit command has, after its own (fresh ones for each command)."""
     return [
@@ -176,7 +181,15 @@ SUBMITS: tuple[SubmitCommand, ...] = (
         help="Press the button CUSTOM_ID (see `fetch`) of the finished task TASK_ID.\n\n"
         "Zoom, pan, vary (strong/subtle/region)... A button that needs more input leaves the "
         "new task in MODAL: complete it with `modal`.",
-        params=(_task_id(), click.Argument(["custom_id"])),
+        params=(
+            _task_id(),
+            click.Argument(["custom_id"]),
+            click.Option(
+                ["--enable-remix/--no-enable-remix"],
+                default=None,
+                help="Open the remix window (trueai): the task waits in MODAL for `modal`.",
+            ),
+        ),
     ),
     SubmitCommand(
         name="modal",
@@ -210,14 +223,42 @@ SUBMITS: tuple[SubmitCommand, ...] = (
     SubmitCommand(
         name="describe",
         call=OneChatClient.describe,
-        help='Ask for four prompts that describe IMAGE (shown as "final prompt" with --wait).',
-        params=(click.Argument(["image"], metavar="IMAGE"),),
+        help='Ask for four prompts that describe IMAGE (shown as "final prompt" with --wait).\n\n'
+        "Give an image file, or --link to an image the server fetches itself (trueai).",
+        params=(
+            click.Argument(["image"], metavar="IMAGE", required=False),
+            click.Option(["--link"], metavar="URL", help="An http(s) image URL instead of IMAGE."),
+        ),
+        check=_image_or_link,
     ),
     SubmitCommand(
         name="shorten",
         call=OneChatClient.shorten,
         help='Analyse PROMPT and suggest shorter ones (shown as "final prompt" with --wait).',
         params=(click.Argument(["prompt"]),),
+    ),
+    SubmitCommand(
+        name="video",
+        call=OneChatClient.video,
+        help="Animate an image into short videos as PROMPT says, or extend a finished video.\n\n"
+        "Give --image (the first frame), or --extend TASK_ID with --index 1-4 to go on from one "
+        "of that video task's videos. Served by the gateway and trueai.",
+        params=(
+            click.Argument(["prompt"]),
+            click.Option(["--image"], metavar="FILE|URL", help="The first frame."),
+            click.Option(["--end-image"], metavar="FILE|URL", help="The last frame."),
+            click.Option(["--motion"], type=click.Choice(["low", "high"]), help="How much moves."),
+            click.Option(["--loop/--no-loop"], default=None, help="End where it starts."),
+            click.Option(["--batch-size"], type=click.IntRange(1, 4), help="1, 2 or 4 videos."),
+            click.Option(["--extend"], metavar="TASK_ID", help="The finished video to extend."),
+            click.Option(["--index"], type=click.IntRange(1, 4), help="Which of its videos."),
+        ),
+    ),
+    SubmitCommand(
+        name="edits",
+        call=OneChatClient.edits,
+        help="Edit the image IMAGE as PROMPT says (the gateway and trueai).",
+        params=(click.Argument(["prompt"]), click.Argument(["image"], metavar="IMAGE")),
     ),
     SubmitCommand(
         name="swap-face",
