@@ -234,10 +234,10 @@ class MockTransport:
         self._handler = handler
         self._record = record
         self._closed = False
-        #: Every request sent so far, oldest first (empty with ``record=False``).
         self.requests: list[MockRequest] = []
-        #: How many requests were sent, recorded or not.
+        """Every request sent so far, oldest first (none with ``record=False``)."""
         self.request_count = 0
+        """How many requests were sent, recorded or not."""
 
     def __repr__(self) -> str:
         name = getattr(self._handler, "__qualname__", type(self._handler).__qualname__)
