@@ -174,6 +174,20 @@ def test_request_is_frozen_and_its_headers_read_only() -> None:
         request.headers["Content-Type"] = "text/html"  # type: ignore[index]
 
 
+async def test_headers_are_the_ones_sent_by_any_case(mock: MockTransport) -> None:
+    """The recorded headers are exactly the client's, found by any case, and nothing more."""
+    async with client_over(mock) as client:
+        await client.fetch(TASK_ID)
+    headers = mock.requests[0].headers
+    assert sorted(headers) == sorted(
+        ["Content-Type", "Accept", "User-Agent", "Authorization", "mj-api-secret"]
+    )
+    assert len(headers) == 5
+    assert headers["ACCEPT"] == "application/json"
+    assert headers.get("Cookie") is None
+    assert "content-type" in headers
+
+
 # -- the key -------------------------------------------------------------------------------
 
 
