@@ -17,15 +17,13 @@ import contextlib
 import heapq
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
 
 from onechat_async import OneChatClient
 from onechat_async._policy import PollPolicy
-from onechat_async._responses import Response
-from onechat_async._transport import AiohttpTransport, Transport
 from onechat_async.testing import ScaledClock, Simulator
 
 __all__ = [
@@ -33,7 +31,6 @@ __all__ = [
     "TERMINAL",
     "Baseline",
     "BenchClock",
-    "CountingTransport",
     "ScaledBenchClock",
     "VirtualClock",
     "make_client",
@@ -158,31 +155,6 @@ class ScaledBenchClock(ScaledClock):
 BenchClock = VirtualClock | ScaledBenchClock
 
 
-class CountingTransport:
-    """The client's own aiohttp transport, holding the virtual clock still while it sends."""
-
-    def __init__(self, clock: BenchClock, inner: Transport | None = None) -> None:
-        self._clock = clock
-        self._inner = inner or AiohttpTransport()
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: float,
-    ) -> Response:
-        """Send through the wrapped transport."""
-        with self._clock.busy():
-            return await self._inner.send(method, url, headers=headers, body=body, timeout=timeout)
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        await self._inner.aclose()
-
-
 def make_simulator(clock: BenchClock, *, capacity: int, seed: int = 0) -> Simulator:
     """A gateway-flavour simulator whose account runs ``capacity`` tasks at once.
 
@@ -200,14 +172,12 @@ def make_simulator(clock: BenchClock, *, capacity: int, seed: int = 0) -> Simula
 
 
 def make_client(sim: Simulator, clock: BenchClock, poll: PollPolicy | None = None) -> OneChatClient:
-    """Our client, pointed at ``sim`` and sharing its clock."""
-    return OneChatClient(
-        api_key=API_KEY,
-        base_url=sim.url,
-        clock=clock,
-        poll=poll,
-        transport=CountingTransport(clock),
-    )
+    """Our client as shipped (its own aiohttp transport), pointed at ``sim``, sharing its clock.
+
+    The client holds a clock's ``busy()`` while a request is in flight, so virtual time
+    stands still for it with no help from the bench.
+    """
+    return OneChatClient(api_key=API_KEY, base_url=sim.url, clock=clock, poll=poll)
 
 
 def query_count(sim: Simulator) -> int:

@@ -1,29 +1,27 @@
 """Our whole client and poller over prepared answers, one tick at a time, with no sockets.
 
 The CPU and memory benchmarks want the client's own cost at 10,000 tasks without the
-server's: a :class:`ReplayTransport` (the client's public transport seam) answers each
-list-by-condition chunk with bytes made beforehand, and a ``ManualClock`` lets the bench say
-exactly when the poller's next tick happens. Everything between the transport and the
-consumer's ``async for`` is the real code path.
+server's: the shipped :class:`~onechat_async.testing.MockTransport`, with a :class:`Replay`
+as its handler, answers each list-by-condition chunk with bytes made beforehand, and a
+``ManualClock`` lets the bench say exactly when the poller's next tick happens. Everything
+between the transport and the consumer's ``async for`` is the real code path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
 from onechat_async import OneChatClient
 from onechat_async._policy import PollPolicy
-from onechat_async._responses import Response
-from onechat_async.testing import ManualClock
+from onechat_async.testing import ManualClock, MockRequest, MockResponse, MockTransport
 
 from ._bodies import CHUNK
 from ._harness import API_KEY
 
-__all__ = ["ReplayRig", "ReplayTransport", "settle"]
+__all__ = ["Replay", "ReplayRig", "settle"]
 
 _HEADERS = {"Content-Type": "application/json"}
 
@@ -37,42 +35,32 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-class ReplayTransport:
-    """Answers list-by-condition chunks with the bodies of the current tick."""
+class Replay:
+    """A :class:`MockTransport` handler: list-by-condition answered from this tick's bodies."""
 
     def __init__(self) -> None:
-        self._bodies: dict[str, bytes] = {}
-        self.requests = 0
+        self._answers: dict[str, MockResponse] = {}
 
     def load(self, ids: Sequence[str], bodies: Sequence[bytes]) -> None:
         """Answer the chunk starting at ``ids[100 * k]`` with ``bodies[k]`` from now on."""
-        self._bodies = {ids[k * CHUNK]: body for k, body in enumerate(bodies)}
+        # Made here, before the tick is measured: the handler only looks its answer up.
+        self._answers = {
+            ids[k * CHUNK]: MockResponse(body=body, headers=_HEADERS)
+            for k, body in enumerate(bodies)
+        }
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: float,
-    ) -> Response:
-        """The prepared answer for the chunk in ``body``."""
-        self.requests += 1
-        if not url.endswith("/list-by-condition") or body is None:
-            raise AssertionError(f"the replay only answers list-by-condition, not {url}")
-        ids = json.loads(body)["ids"]
-        answer = self._bodies.get(ids[0])
+    def __call__(self, request: MockRequest) -> MockResponse:
+        """The prepared answer for the chunk in the request's body."""
+        if not request.path.endswith("/list-by-condition"):
+            raise AssertionError(f"the replay only answers list-by-condition, not {request.path}")
+        answer = self._answers.get(request.json["ids"][0])
         if answer is None:
             raise AssertionError("the poller asked for a chunk the bench did not prepare")
-        return Response(200, _HEADERS, answer)
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
+        return answer
 
 
 class ReplayRig:
-    """A client following ``ids`` through one merged stream, fed by a :class:`ReplayTransport`.
+    """A client following ``ids`` through one merged stream, fed by a :class:`Replay`.
 
     The consumer counts events and keeps none, as a consumer that acts on them would.
     """
@@ -80,7 +68,9 @@ class ReplayRig:
     def __init__(self, ids: Sequence[str], *, policy: PollPolicy | None = None) -> None:
         self.ids = list(ids)
         self.clock = ManualClock()
-        self.transport = ReplayTransport()
+        self.replay = Replay()
+        # Nothing kept: 100 records a tick would grow the memory the memory bench measures.
+        self.transport = MockTransport(self.replay, record=False)
         # No request pacing: a tick's 100 requests then go out in one wake-up, so the bench
         # can tell ticks apart; pacing changes when requests leave, not what they cost.
         self.policy = policy or PollPolicy(max_requests_per_second=1e9)
@@ -99,14 +89,14 @@ class ReplayRig:
 
     async def start(self, bodies: Sequence[bytes]) -> int:
         """Start following; the first tick, at once, is answered with ``bodies``."""
-        self.transport.load(self.ids, bodies)
+        self.replay.load(self.ids, bodies)
         self._consumer = asyncio.get_running_loop().create_task(self._consume())
         await settle()
         self._check(0, len(bodies))
         return self.events
 
     def _check(self, asked: int, expected: int) -> None:
-        sent = self.transport.requests - asked
+        sent = self.transport.request_count - asked
         if sent != expected:
             raise AssertionError(f"a tick sent {sent} requests, expected {expected}")
 
@@ -117,8 +107,8 @@ class ReplayRig:
 
     async def tick(self, bodies: Sequence[bytes], *, advance: float) -> int:
         """Let ``advance`` seconds pass, answer the tick with ``bodies``; the events it gave."""
-        self.transport.load(self.ids, bodies)
-        before, asked = self.events, self.transport.requests
+        self.replay.load(self.ids, bodies)
+        before, asked = self.events, self.transport.request_count
         self.clock.advance(advance)
         await settle()
         self._check(asked, len(bodies))

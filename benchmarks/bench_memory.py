@@ -1,11 +1,12 @@
 """4. Memory per tracked task at 10,000 tasks, measured with tracemalloc.
 
 One ``track_many`` stream follows 10,000 running tasks through the real client and poller,
-answered by the replay transport (:mod:`benchmarks._replay`), so no socket buffer or server
-object is counted. The answers are made before tracing starts; what is counted is everything
-the client allocates and keeps: the tracker's records, the last decoded snapshot of each
-task, the poller's routing tables and the stream's bookkeeping. Measured after the first
-tick (every task seen once) and again after a few ticks of progress, after a collection.
+answered through a ``MockTransport`` by the replay (:mod:`benchmarks._replay`), so no
+socket buffer or server object is counted. The answers are made before tracing starts; what
+is counted is everything the client allocates and keeps: the tracker's records, the last
+decoded snapshot of each task, the poller's routing tables and the stream's bookkeeping.
+Measured after the first tick (every task seen once) and again after a few ticks of
+progress, after a collection.
 
 The per-task figure depends on the task: each keeps its last snapshot, whose prompt,
 image URL and buttons are the server's strings. The bodies here carry a 51-character prompt
@@ -61,10 +62,11 @@ class _Sample:
     top: tuple[tuple[str, float], ...]
 
 
-# The bench's own allocations (the replay transport's table of answers) and the snapshots
-# taken along the way are not the client's.
+# The bench's own allocations (the replay's table of answers, the MockTransport under it)
+# and the snapshots taken along the way are not the client's.
 _NOT_OURS = (
     tracemalloc.Filter(inclusive=False, filename_pattern="*/benchmarks/*"),
+    tracemalloc.Filter(inclusive=False, filename_pattern="*/onechat_async/testing/*"),
     tracemalloc.Filter(inclusive=False, filename_pattern=tracemalloc.__file__),
 )
 

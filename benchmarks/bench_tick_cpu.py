@@ -4,9 +4,9 @@ A tick is one round of list-by-condition requests over every tracked task (100 c
 100) and what the client does with the answers: read each body (parse, check), compare every
 task with what is known, decode only those that moved, make the events and hand them to the
 consumer's ``async for``. It runs through the real client, poller and ``track_many`` stream;
-only the transport is replaced, by one that answers with bytes made beforehand
-(:mod:`benchmarks._replay`), so the server's CPU is not billed to the client. The floor is
-``json.loads`` on the same bodies: no client can do less than parse them.
+only the transport is replaced, by the shipped ``MockTransport`` answering with bytes made
+beforehand (:mod:`benchmarks._replay`), so the server's CPU is not billed to the client. The
+floor is ``json.loads`` on the same bodies: no client can do less than parse them.
 
 Run alone: ``python -m benchmarks.bench_tick_cpu [--quick]``.
 """
@@ -117,8 +117,8 @@ async def _measure(config: Config) -> Result:
         f"bodies: {size / 1e6:.1f} MB per tick, the gateway's field set (CONTRACT.md section 4)",
         (
             "client CPU: time.process_time over the tick, from the clock moving to the "
-            "consumer having taken every event; the replay transport's share is a json.loads "
-            "of 100 ids per request"
+            "consumer having taken every event; the MockTransport and its replay handler add "
+            "a json.loads of 100 ids per request"
         ),
     )
     return Result("2. Poll-tick CPU", (table,), tuple(targets), notes)

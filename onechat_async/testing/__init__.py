@@ -14,6 +14,9 @@ callbacks, restarts, and a record of every task created and every submit served:
 Standalone: ``python -m onechat_async.testing --port 8787 --api-key sk-...``.
 With pytest: the ``onechat_simulator`` and ``onechat_client`` fixtures of
 :mod:`onechat_async.testing.pytest_plugin`.
+
+Without any server: :class:`MockTransport` answers the client's requests from a function
+of yours (``OneChatClient(transport=MockTransport(handler))``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from ._clock import ManualClock, ScaledClock
 from ._faults import ENDPOINTS, FAULT_KINDS, Fault
 from ._lifecycle import Timings
+from ._mock import MockAnswer, MockHandler, MockRequest, MockResponse, MockTransport
 from ._records import CreatedTask, SubmitRecord
 from ._server import main, serve
 from ._simulator import Simulator
@@ -33,6 +37,11 @@ __all__ = [
     "CreatedTask",
     "Fault",
     "ManualClock",
+    "MockAnswer",
+    "MockHandler",
+    "MockRequest",
+    "MockResponse",
+    "MockTransport",
     "ScaledClock",
     "Simulator",
     "SubmitRecord",
