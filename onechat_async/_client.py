@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -107,7 +108,7 @@ class OneChatClient:
         transport: Transport | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if mode not in _MODES:
+        if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
                 f"mode must be 'fast', 'relax', 'turbo' or None, got {mode!r}"
             )
@@ -137,6 +138,9 @@ class OneChatClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._submit_retry = submit_retry
         self._clock: Clock = clock if clock is not None else SystemClock()
+        _check_shape(self._clock, "clock", ("now", "wall", "sleep"))
+        if transport is not None:
+            _check_shape(transport, "transport", ("send", "aclose"))
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         # Idle until the first task is followed; one poller serves every stream of this client.
@@ -344,6 +348,10 @@ class OneChatClient:
     async def _images(self, images: Sequence[ImageInput]) -> list[str]:
         if isinstance(images, bytes | str):
             raise InvalidRequestError("pass a list of images, not a single one")
+        if not isinstance(images, Sequence):
+            raise InvalidRequestError(
+                f"pass a list of images (bytes, paths or URLs), got {type(images).__name__}"
+            )
         return [await self._image(image) for image in images]
 
     # -- submits ---------------------------------------------------------------------------
@@ -660,7 +668,7 @@ class OneChatClient:
 
         Asks in chunks of at most 100 ids, concurrently.
         """
-        if isinstance(task_ids, str):
+        if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
             raise InvalidRequestError("list_tasks takes a list of ids, not one id")
         wanted = list(dict.fromkeys(rq.check_task_id(t) for t in task_ids))
         chunks = chunked(wanted, 100)
@@ -743,6 +751,7 @@ class OneChatClient:
         ops = [rq.parse_simple_change(parent, op)[1] for op in ops]
         count(concurrency, what="concurrency")
         count(attempts, what="attempts")
+        rq.check_state(state)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
             return await self.simple_change(parent, op, state=state)
@@ -766,10 +775,14 @@ class OneChatClient:
         deadline: float | timedelta | None = None,
     ) -> EventStream:
         """Await a submit (``client.imagine(...)``) and follow its task from ``Submitted`` on."""
-        self._check_open()
-        return _follow.submit_and_track(
-            self._poller, submit, deadline_at=self._deadline_at(deadline, "deadline")
-        )
+        try:
+            self._check_open()
+            submit = _submit_awaitable(submit)
+            deadline_at = self._deadline_at(deadline, "deadline")
+        except OneChatError:
+            _close_unsent(submit)
+            raise
+        return _follow.submit_and_track(self._poller, submit, deadline_at=deadline_at)
 
     async def submit_and_wait(
         self,
@@ -778,7 +791,13 @@ class OneChatClient:
         timeout: float | timedelta | None = None,
     ) -> Task:
         """Await a submit and then :meth:`wait` for the task it created."""
-        deadline_at = self._deadline_at(timeout, "timeout")
+        try:
+            self._check_open()
+            submit = _submit_awaitable(submit)
+            deadline_at = self._deadline_at(timeout, "timeout")
+        except OneChatError:
+            _close_unsent(submit)
+            raise
         result = await submit
         return await _follow.wait(self._poller, result.task_id, deadline_at=deadline_at)
 
@@ -803,6 +822,31 @@ class _PollQueries:
 
 
 _NO_RETRY = RetryPolicy.off()
+
+
+def _check_shape(value: object, what: str, methods: tuple[str, ...]) -> None:
+    missing = [name for name in methods if not callable(getattr(value, name, None))]
+    if missing:
+        raise InvalidRequestError(
+            f"{what} must have {', '.join(methods)} methods; a {type(value).__name__} lacks "
+            f"{', '.join(missing)}"
+        )
+
+
+def _submit_awaitable(submit: object) -> Awaitable[SubmitResult]:
+    if not inspect.isawaitable(submit):
+        hint = " (call it: client.imagine('...'), not client.imagine)" if callable(submit) else ""
+        raise InvalidRequestError(
+            f"submit must be an awaitable submit such as client.imagine('a cat'), "
+            f"got {type(submit).__name__}{hint}"
+        )
+    return submit
+
+
+def _close_unsent(submit: object) -> None:
+    """A refused submit_and_* call: close its coroutine, which never ran, so it cannot warn."""
+    if isinstance(submit, Coroutine):
+        submit.close()
 
 
 def _checked_key(key: object) -> str:

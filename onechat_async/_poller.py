@@ -388,10 +388,13 @@ class Poller:
         self._failures = 0
 
     def _failed(self, ids: Sequence[str], exc: Exception) -> None:
-        if isinstance(exc, AuthenticationError):
-            # A refused key does not heal by waiting: tell every consumer now rather than
-            # back off in silence until the deadline an hour later.
-            _log.error("the server refused the key while tracking: %s", exc)
+        if isinstance(exc, AuthenticationError | ClientClosedError):
+            # A refused key, or a lent session someone closed, does not heal by waiting: tell
+            # every consumer now rather than back off in silence until the deadline.
+            if isinstance(exc, AuthenticationError):
+                _log.error("the server refused the key while tracking: %s", exc)
+            else:
+                _log.error("tracking cannot go on: %s", exc)
             self._end_all(exc)
             return
         self._failures += 1

@@ -148,14 +148,16 @@ def _options(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if notify_hook is not None:
-        if not notify_hook.startswith(("http://", "https://")) or len(notify_hook) > _MAX_HOOK:
+        if (
+            not isinstance(notify_hook, str)
+            or not notify_hook.startswith(("http://", "https://"))
+            or len(notify_hook) > _MAX_HOOK
+        ):
             raise InvalidRequestError(
                 f"notify_hook must be an http(s) URL of at most {_MAX_HOOK} characters"
             )
         body["notifyHook"] = notify_hook
-    if state is not None:
-        if not isinstance(state, str) or len(state) > _MAX_STATE:
-            raise InvalidRequestError(f"state must be a str of at most {_MAX_STATE} characters")
+    if check_state(state) is not None:
         body["state"] = state
     return body
 
@@ -163,14 +165,28 @@ def _options(
 def _image_options(bot_type: str | None, account_filter: AccountFilter | None) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if bot_type is not None:
-        if bot_type not in BOT_TYPES:
-            raise InvalidRequestError(
-                f"bot_type must be one of {sorted(BOT_TYPES)}, got {bot_type!r}"
-            )
-        body["botType"] = bot_type
+        body["botType"] = one_of(bot_type, BOT_TYPES, "bot_type")
     if account_filter is not None:
+        if not isinstance(account_filter, AccountFilter):
+            raise InvalidRequestError(
+                f"account_filter must be an AccountFilter, got {type(account_filter).__name__}"
+            )
         body["accountFilter"] = encode(account_filter)
     return body
+
+
+def one_of(value: object, choices: frozenset[str], what: str) -> str:
+    """``value`` when it is one of the ``choices`` strings, else InvalidRequestError."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidRequestError(f"{what} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_state(state: object) -> str | None:
+    """A submit's ``state``: None or a str the servers keep (at most 255 characters)."""
+    if state is not None and (not isinstance(state, str) or len(state) > _MAX_STATE):
+        raise InvalidRequestError(f"state must be a str of at most {_MAX_STATE} characters")
+    return state
 
 
 def _submit(
@@ -222,9 +238,7 @@ def change(
 ) -> Request:
     """``POST /submit/change``: UPSCALE / VARIATION index 1..4, or REROLL."""
     task_id = check_task_id(task_id)
-    action = action.upper() if isinstance(action, str) else action
-    if action not in CHANGE_ACTIONS:
-        raise InvalidRequestError(f"action must be one of {sorted(CHANGE_ACTIONS)}, got {action!r}")
+    action = one_of(action.upper() if isinstance(action, str) else action, CHANGE_ACTIONS, "action")
     if action == "REROLL":
         index = index or 1
     if not isinstance(index, int) or isinstance(index, bool) or not 1 <= index <= 4:
@@ -309,6 +323,8 @@ def modal(
     task_id = check_task_id(task_id)
     body: dict[str, Any] = {"taskId": task_id}
     if prompt is not None:
+        if not isinstance(prompt, str):
+            raise InvalidRequestError(f"prompt must be a str, got {type(prompt).__name__}")
         body["prompt"] = prompt
     if mask is not None:
         body["maskBase64"] = mask
@@ -325,10 +341,7 @@ def blend(
     state: str | None,
 ) -> Request:
     """``POST /submit/blend``: two to five images."""
-    if dimensions not in DIMENSIONS:
-        raise InvalidRequestError(
-            f"dimensions must be one of {sorted(DIMENSIONS)}, got {dimensions!r}"
-        )
+    one_of(dimensions, DIMENSIONS, "dimensions")
     body: dict[str, Any] = {
         "base64Array": _check_images(images, least=2, most=5, what="blend"),
         "dimensions": dimensions,

@@ -125,6 +125,10 @@ class AiohttpTransport:
         limit: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidRequestError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
             raise InvalidRequestError("max_response_bytes must be an int")
         if max_response_bytes < 1:

@@ -34,8 +34,14 @@ __all__ = [
 Duration = float | timedelta
 
 
-def seconds(value: object, *, what: str = "a duration", allow_zero: bool = False) -> float:
-    """``value`` as finite seconds, or InvalidRequestError saying what was wrong with it."""
+def seconds(
+    value: object, *, what: str = "a duration", allow_zero: bool = False, optional: bool = False
+) -> float:
+    """``value`` as finite seconds, or InvalidRequestError saying what was wrong with it.
+
+    ``optional`` says that the caller may pass None instead (for "no limit"), so the error
+    may suggest it.
+    """
     if isinstance(value, timedelta):
         number = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -46,7 +52,7 @@ def seconds(value: object, *, what: str = "a duration", allow_zero: bool = False
         )
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         least = "zero or more" if allow_zero else "more than zero"
-        none = "; pass None for no limit" if not allow_zero else ""
+        none = "; pass None for no limit" if optional else ""
         raise InvalidRequestError(
             f"{what} must be a finite number of seconds, {least}{none}, got {value!r}"
         )
@@ -55,7 +61,7 @@ def seconds(value: object, *, what: str = "a duration", allow_zero: bool = False
 
 def optional_seconds(value: object, *, what: str = "a duration") -> float | None:
     """Like :func:`seconds`, with ``None`` meaning "no limit"."""
-    return None if value is None else seconds(value, what=what)
+    return None if value is None else seconds(value, what=what, optional=True)
 
 
 # attrs validators for the policies: the converter has already produced a float.
@@ -78,7 +84,7 @@ def non_negative(_: object, attribute: attrs.Attribute[Any], value: Any) -> None
 def optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     """An attrs validator: None, or finite and above zero."""
     if value is not None:
-        _check(value, attribute.name, allow_zero=False)
+        seconds(value, what=attribute.name, optional=True)
 
 
 def to_seconds(value: Any) -> Any:
