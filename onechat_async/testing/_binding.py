@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["bind"]
+__all__ = ["GATEWAY_SUBMIT", "bind"]
 
 _STR, _INT, _STRS, _OBJ = "string", "int", "[]string", "object"
 
@@ -47,6 +47,9 @@ _GATEWAY = {
     "swap-face": {"sourceBase64": _STR, "targetBase64": _STR},
     "list-by-condition": {"ids": _STRS},
 }
+#: The endpoint name under which :func:`bind` checks new-api's ``dto.MidjourneyRequest``
+#: (its distributor decodes every submit body into it, swap-face's included).
+GATEWAY_SUBMIT = "submit"
 
 # The proxies' DTOs (the Java plus edition's and the C# rewrite's agree on these fields).
 _COMMON = {"state": _STR, "notifyHook": _STR}
@@ -61,6 +64,20 @@ _UPSTREAM: dict[str, dict[str, str]] = {
     "describe": {**_IMAGE, "base64": _STR, "link": _STR},
     "shorten": {**_IMAGE, "prompt": _STR},
     "swap-face": {**_COMMON, "sourceBase64": _STR, "targetBase64": _STR},
+    "video": {
+        **_COMMON,
+        "prompt": _STR,
+        "image": _STR,
+        "endImage": _STR,
+        "motion": _STR,
+        "videoType": _STR,
+        "action": _STR,
+        "taskId": _STR,
+        "index": _INT,
+        "batchSize": _INT,
+    },
+    "edits": {**_IMAGE, "prompt": _STR, "image": _STR},
+    "upload-discord-images": {"base64Array": _STRS, "accountFilter": _OBJ},
     "list-by-condition": {"ids": _STRS},
 }
 
@@ -171,7 +188,7 @@ def _sentence(flavour: str, endpoint: str, field: str, kind: str, value: object)
             f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
             f"{struct}.{field} of type {kind}"
         )
-    if flavour == "java":
+    if flavour in ("java", "java-plus"):
         return (
             f"JSON parse error: Cannot deserialize value of type `{_JAVA_TYPES[kind]}` "
             f"from {_json_kind(value).capitalize()} value"
@@ -185,6 +202,7 @@ def _sentence(flavour: str, endpoint: str, field: str, kind: str, value: object)
 _DECODERS: Mapping[str, Callable[[str, Any], Any]] = {
     "gateway": _go,
     "java": _jackson,
+    "java-plus": _jackson,
     "csharp-v10": _stj,
 }
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from onechat_async._clock import Clock, SystemClock
 
 from ._clock import ScaledClock
+from ._flavours import FLAVOURS
 from ._lifecycle import Timings
 from ._simulator import Simulator
-from ._views import FLAVOURS
 
 __all__ = ["main", "serve"]
 

@@ -129,17 +129,23 @@ async def test_csharp_error_shape(csharp: Api) -> None:
     assert body["timestamp"].isdigit()
 
 
-async def test_upstreams_add_extra_fields(java: Api, csharp: Api) -> None:
-    """Upstream task objects carry fields the gateway does not (seed, mode, maskBase64 ...)."""
-    java_task = await java.fetch(await java.imagine())
+async def test_upstreams_add_extra_fields(open_api: OpenApi, csharp: Api) -> None:
+    """Each proxy's task object has its own fields; the open-source Java one has no buttons."""
+    plus = await open_api(flavour="java-plus")
+    oss = await open_api(flavour="java")
+    plus_task = await plus.fetch(await plus.imagine())
+    oss_task = await oss.fetch(await oss.imagine())
     csharp_task = await csharp.fetch(await csharp.imagine())
-    assert "maskBase64" in java_task
-    assert {"seed", "mode", "instanceId", "imageUrls"} <= csharp_task.keys()
-    assert java_task["status"] == "NOT_START"
+    assert {"maskBase64", "buttons", "customId", "botType"} <= plus_task.keys()
+    assert not {"maskBase64", "buttons", "customId", "botType"} & oss_task.keys()
+    extras = {"seed", "mode", "requestMode", "instanceId", "imageUrls", "videoUrl", "videoUrls"}
+    assert extras <= csharp_task.keys()
+    assert oss_task["status"] == "NOT_START"
 
 
-async def test_java_upscale_twice_answers_21_existing(java: Api) -> None:
-    """The old Java proxy answers a repeated upscale with 21 and the existing task."""
+async def test_java_upscale_twice_answers_21_existing(open_api: OpenApi) -> None:
+    """The plus edition answers a repeated upscale with 21 and the existing task."""
+    java = await open_api(flavour="java-plus")
     parent = await java.finished(await java.imagine(), step=5)
     body = {"taskId": parent["id"], "action": "UPSCALE", "index": 2}
     first = await java.submit("change", body)
