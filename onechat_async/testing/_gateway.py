@@ -20,23 +20,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._auth import gateway_key
-from ._binding import GATEWAY_SUBMIT, bind
+from ._binding import bind
 from ._context import Context
-from ._customids import gateway_action
+from ._distributor import distribute
 from ._files import mp4, png
 from ._flavours import serves
 from ._lifecycle import gateway_at
-from ._messages import INVALID_MJ_REQUEST, INVALID_REQUEST, NO_CHANNEL
-from ._proxy import MODAL_ACTIONS
+from ._relay import forwarded, no_route, relayed, remarshalled
 from ._routes import Route, route
 from ._rows import Row, Rows
 from ._shapes import (
-    HTML_PAGE,
     Reply,
     gateway_error,
     json_reply,
     new_api_error,
-    new_api_panic,
 )
 from ._upstream import Outcome, Upstream
 from ._views import gateway_json
@@ -45,46 +42,9 @@ __all__ = ["DEFAULT_MAX_BODY", "Gateway"]
 
 #: new-api's MAX_REQUEST_BODY_MB default (128 since January 2026; 32, then 64, before).
 DEFAULT_MAX_BODY = 128 << 20
-#: The billing models new-api knows (constant.MidjourneyModel2Action).
-_MODELS = frozenset(
-    {
-        "mj_imagine",
-        "mj_describe",
-        "mj_blend",
-        "mj_upscale",
-        "mj_variation",
-        "mj_reroll",
-        "mj_modal",
-        "mj_inpaint",
-        "mj_zoom",
-        "mj_custom_zoom",
-        "mj_shorten",
-        "mj_high_variation",
-        "mj_low_variation",
-        "mj_pan",
-        "swap_face",
-        "mj_upload",
-        "mj_video",
-        "mj_edits",
-    }
-)
-#: The action each submit route stands for (change-like ones read it from the body).
-_ACTIONS = {
-    "imagine": "IMAGINE",
-    "describe": "DESCRIBE",
-    "blend": "BLEND",
-    "shorten": "SHORTEN",
-    "modal": "MODAL",
-    "swap-face": "SWAP_FACE",
-    "upload-discord-images": "UPLOAD",
-    "video": "VIDEO",
-    "edits": "EDITS",
-}
 # RelayMidjourneySubmit checks its own table only for these, and only given a taskId.
 _ON_A_TASK = frozenset({"change", "simple-change", "action", "modal", "video"})
 _CHANGE_LIKE = frozenset({"change", "simple-change", "action"})
-_TEXT = "text/plain; charset=utf-8"
-_HTML = "text/html; charset=utf-8"
 
 
 class Gateway:
@@ -185,7 +145,7 @@ class Gateway:
         if r.name == "cdn":
             return Outcome(self.upstream.cdn(r))
         if r.name == "unknown" or not serves("gateway", r.name) or method != r.method:
-            return Outcome(_no_route(method, path))
+            return Outcome(no_route(method, path))
         if r.name == "image":
             return Outcome(self._image(r))  # registered before TokenAuth: no key needed
         key = gateway_key(headers, api_key=self.api_key, admin=self.admin, request_id=request_id)
@@ -228,7 +188,7 @@ class Gateway:
         answer = await self.upstream.image_seed(r.task_id, limit=limit)
         if answer is None:
             return gateway_error("do_request_failed", 5)
-        return _remarshal(answer)
+        return remarshalled(answer)
 
     def _image(self, r: Route) -> Reply:
         # GetByOnlyMJId: the oldest row of any user; then the upstream URL it stored.
@@ -247,7 +207,9 @@ class Gateway:
     async def _submit(
         self, r: Route, path: str, content_type: str, raw: bytes | None, request_id: str
     ) -> Outcome:
-        distributed = self._distribute(r, content_type, raw, request_id)
+        distributed = distribute(
+            r, content_type=content_type, raw=raw, max_body=self.max_body, request_id=request_id
+        )
         if isinstance(distributed, Reply):
             return Outcome(distributed, endpoint=r.name)
         body, action = distributed
@@ -255,9 +217,9 @@ class Gateway:
         if isinstance(checked, Reply):
             return Outcome(checked, endpoint=r.name)
         prompt = checked
-        forwarded = self._forwarded(raw or b"")
-        if isinstance(forwarded, Reply):
-            return Outcome(forwarded, endpoint=r.name)
+        sending = forwarded(raw or b"", notify_hooks=self.notify_hooks)
+        if isinstance(sending, Reply):
+            return Outcome(sending, endpoint=r.name)
         now = self.ctx.clock.now()
         before = self._before_modal(r, body, now)
         # getMjRequestPath: a "/mj-<x>/mj/..." prefix goes; any other is forwarded as is.
@@ -267,64 +229,14 @@ class Gateway:
             method="POST",
             path=upstream_path,
             content_type=content_type,
-            raw=forwarded,
+            raw=sending,
         )
         reply = sent.reply
-        if r.name == "swap-face":
-            relayed = _remarshal(reply) if reply.body == b"" or reply.data() is not None else None
-        else:
-            relayed = self._relay(reply, action)
-        if relayed is None:
-            relayed = gateway_error("unmarshal_response_body_failed", 5)
+        answer = remarshalled(reply) if r.name == "swap-face" else relayed(reply, action)
         data = reply.data()
         if isinstance(data, dict):
             self._record(data, action=action, prompt=prompt, before=before, now=now)
-        return Outcome(relayed, sent.created, sent.accepted, r.name)
-
-    def _distribute(
-        self, r: Route, content_type: str, raw: bytes | None, request_id: str
-    ) -> tuple[dict[str, Any], str] | Reply:
-        """Distribute(): read and decode the body, find the billing model's channel.
-
-        Returns the body as bound and the action new-api makes of it.
-        """
-
-        def invalid(error: str, *, midjourney: bool = False) -> Reply:
-            if midjourney:
-                error = INVALID_MJ_REQUEST.format(error=error)
-            message = INVALID_REQUEST.format(error=error)
-            return new_api_error(400, message, request_id=request_id)
-
-        if raw is None:
-            limit = -(-self.max_body // (1 << 20))
-            return invalid(
-                f"request body exceeds {limit} MB: request body too large", midjourney=True
-            )
-        body: dict[str, Any] = {}
-        if content_type.startswith("application/json"):
-            decoded = _go_decode(raw)
-            if isinstance(decoded, str):
-                return invalid(decoded, midjourney=True)
-            bound = bind("gateway", GATEWAY_SUBMIT, decoded)
-            if isinstance(bound, str):
-                return invalid(bound, midjourney=True)
-            body = bound
-        if r.name == "action":
-            read = gateway_action(str(body.get("customId") or ""), str(body.get("action") or ""))
-            if read.panic:
-                return new_api_panic(read.panic)
-            if read.refusal:
-                return invalid(read.refusal)
-            action, body["index"] = read.action, read.index
-        elif r.name in ("change", "simple-change"):
-            action = str(body.get("action") or "")
-        else:
-            action = _ACTIONS[r.name]
-        model = "swap_face" if action == "SWAP_FACE" else f"mj_{action.lower()}"
-        if model not in _MODELS:
-            message = NO_CHANNEL.format(group="default", model=model)
-            return new_api_error(503, message, request_id=request_id, code="model_not_found")
-        return body, action
+        return Outcome(answer, sent.created, sent.accepted, r.name)
 
     def _checks(self, r: Route, body: dict[str, Any], action: str) -> str | Reply:
         """RelayMidjourneySubmit's own checks; the prompt its row keeps."""
@@ -355,20 +267,6 @@ class Gateway:
             return gateway_error("task_status_not_success")
         return row.prompt
 
-    def _forwarded(self, raw: bytes) -> bytes | Reply:
-        """DoMidjourneyHttpRequest: the client's JSON, minus accountFilter (and notifyHook)."""
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            data = []
-        if data is not None and not isinstance(data, dict):
-            return gateway_error("read_request_body_failed", 5)
-        data = dict(data or {})
-        data.pop("accountFilter", None)  # MjAccountFilterEnabled is off by default
-        if not self.notify_hooks:
-            data.pop("notifyHook", None)  # and so is MjNotifyEnabled
-        return json.dumps(data, ensure_ascii=False).encode()
-
     def _before_modal(
         self, r: Route, body: dict[str, Any], now: float
     ) -> tuple[str, dict[str, Any]] | None:
@@ -376,22 +274,6 @@ class Gateway:
         task_id = str(body.get("taskId") or "")
         live = self.rows.live(task_id) if r.name == "modal" else None
         return None if live is None else (task_id, self.view(live, now))
-
-    def _relay(self, reply: Reply, action: str) -> Reply | None:
-        """The upstream's submit answer as new-api passes it on; None if it cannot read it."""
-        if not reply.body:
-            # empty_response_body comes back with a nil error: status and empty body relayed.
-            return Reply(reply.status)
-        data = reply.data()
-        if not isinstance(data, dict):
-            return None
-        body = reply.body.decode()
-        if data.get("code") == 21 and action not in MODAL_ACTIONS:
-            body = body.replace('"code":21', '"code":1')
-        if data.get("code") == 22:
-            body = body.replace('"code":22', '"code":1')
-        # Written without a Content-Type: Go sniffs the JSON as text/plain.
-        return Reply(reply.status, body.encode(), _TEXT)
 
     def _record(
         self,
@@ -421,49 +303,3 @@ class Gateway:
             description=description if isinstance(description, str) else "",
             now=now,
         )
-
-
-def _no_route(method: str, path: str) -> Reply:
-    """NoRoute (web-router.go): the web UI, but a JSON 404 under /v1, /api and /assets."""
-    if path.startswith(("/v1", "/api", "/assets")):
-        error = {
-            "message": f"Invalid URL ({method} {path})",
-            "type": "invalid_request_error",
-            "param": "",
-            "code": "",
-        }
-        return json_reply({"error": error}, status=404)
-    return Reply(200, HTML_PAGE.encode(), _HTML)
-
-
-def _go_decode(raw: bytes) -> Any:
-    """``encoding/json`` into a struct: the value, or Go's error text."""
-    try:
-        data = json.loads(raw)
-    except RecursionError:
-        return "exceeded max depth"
-    except ValueError:
-        return "unexpected end of JSON input" if not raw.strip() else "invalid character"
-    if data is None:
-        return {}  # JSON null into a struct: nothing set
-    if not isinstance(data, dict):
-        kind = "array" if isinstance(data, list) else type(data).__name__
-        kind = {"str": "string", "int": "number", "float": "number", "bool": "bool"}.get(kind, kind)
-        return f"json: cannot unmarshal {kind} into Go value of type dto.MidjourneyRequest"
-    return data
-
-
-def _remarshal(reply: Reply) -> Reply:
-    """json.Marshal(MidjourneyResponse) with the upstream's status (swap-face, image-seed)."""
-    data = reply.data() if reply.body else None
-    if not isinstance(data, dict):
-        data = {"code": 5, "description": "empty_response_body", "properties": None}
-    result = data.get("result")
-    code = data.get("code")
-    body = {
-        "code": code if isinstance(code, int) and not isinstance(code, bool) else 0,
-        "description": str(data.get("description") or ""),
-        "properties": data.get("properties"),
-        "result": result if isinstance(result, str) else "",
-    }
-    return json_reply(body, status=reply.status, content_type=_TEXT)

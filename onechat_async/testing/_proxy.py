@@ -2,8 +2,10 @@
 
 No HTTP here: each method takes the decoded JSON body and the clock time and returns an
 :class:`Answer` (the ``{code, description, result, properties}`` body and its HTTP status).
-What differs between the Java proxies and trueai is the :class:`~._flavours.Dialect`; the
-newer endpoints (video, edits, uploads, cancel) live in :mod:`._media`.
+What differs between the Java proxies and trueai is the :class:`~._flavours.Dialect`. Here:
+the core (making and queueing tasks) and the endpoints that work on the task tree
+(imagine, change, simple-change, action, modal, cancel); those that start from images or
+text live in :mod:`._media`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import attrs
 from ._customids import action_of, parse_simple_change
 from ._flavours import Dialect
 from ._images import acceptable
-from ._lifecycle import Plan, upstream_at
+from ._lifecycle import TERMINAL, Plan, upstream_at
 from ._messages import QUEUED
 from ._store import QueueFull, Store, TaskRecord
 from ._views import buttons
@@ -28,8 +30,6 @@ DEFAULT_FAIL_REASON = "[Invalid parameter] Invalid value"
 NOT_FOUND = "关联任务不存在或已失效"
 _VERSION = re.compile(r"--v\s+(\d+)(?![.\d])")
 _GRID = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
-_DIMENSIONS = frozenset({"PORTRAIT", "SQUARE", "LANDSCAPE"})
-_KEYCAPS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣")
 #: Custom ids that open a Discord modal instead of starting a job.
 MODAL_ACTIONS = frozenset({"INPAINT", "CUSTOM_ZOOM"})
 #: Actions that remix can hold in MODAL (``enableRemix``) for a new prompt.
@@ -162,9 +162,9 @@ class Proxy:
             action=action,
             plan=p,
             prompt=prompt,
-            state=_text(body.get("state")),
-            notify_hook=_text(body.get("notifyHook")) or "",
-            bot_type=_text(body.get("botType")) or "MID_JOURNEY",
+            state=text_of(body.get("state")),
+            notify_hook=text_of(body.get("notifyHook")) or "",
+            bot_type=text_of(body.get("botType")) or "MID_JOURNEY",
             custom_id=custom_id,
             command=command,
             final_prompt=final_prompt,
@@ -207,7 +207,7 @@ class Proxy:
 
     def imagine(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/imagine (the Java proxies also read a single ``base64``)."""
-        prompt = _text(body.get("prompt")) or ""
+        prompt = text_of(body.get("prompt")) or ""
         if not prompt.strip():
             return fail(4, "prompt不能为空")
         refs = body.get("base64Array") or []
@@ -232,10 +232,10 @@ class Proxy:
 
     def change(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/change."""
-        task_id = _text(body.get("taskId")) or ""
+        task_id = text_of(body.get("taskId")) or ""
         if not task_id.strip():
             return fail(4, "taskId不能为空")
-        action = _text(body.get("action"))
+        action = text_of(body.get("action"))
         if action not in ("UPSCALE", "VARIATION", "REROLL"):
             return fail(4, "action参数错误")
         index = body.get("index")
@@ -293,7 +293,7 @@ class Proxy:
 
     def action(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/action: a button of the parent task (``enableRemix``: via MODAL)."""
-        task_id, custom_id = _text(body.get("taskId")) or "", _text(body.get("customId")) or ""
+        task_id, custom_id = text_of(body.get("taskId")) or "", text_of(body.get("customId")) or ""
         if self.dialect.flavour == "csharp-v10" and not (task_id.strip() and custom_id.strip()):
             return fail(4, "参数错误")
         parent = self.parent(task_id, now)
@@ -328,7 +328,7 @@ class Proxy:
             return fail(4, "任务状态错误")
         if record.action == "INPAINT" and not self.image_ok(body.get("maskBase64")):
             return fail(4, "maskBase64参数错误")
-        prompt = _text(body.get("prompt")) or record.prompt
+        prompt = text_of(body.get("prompt")) or record.prompt
         banned = self.banned_answer(prompt)
         if banned is not None:
             return banned
@@ -349,104 +349,19 @@ class Proxy:
         self.replanned(record)
         return self._accepted(record, ahead, created=False)
 
-    def blend(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/blend: 2 to 5 images."""
-        images = body.get("base64Array")
-        if not isinstance(images, list) or not 2 <= len(images) <= 5:
-            return fail(4, "base64List参数错误")
-        # Java: an explicit null overrides the DTO's SQUARE default; trueai defaults it.
-        if "dimensions" in body and body["dimensions"] is None and not self.dialect.any_image:
-            return fail(4, "dimensions参数错误")
-        dimensions = body.get("dimensions") or "SQUARE"
-        if not isinstance(dimensions, str) or dimensions not in _DIMENSIONS:
-            return fail(4, "dimensions参数错误")
-        if not all(self.image_ok(image) for image in images):
-            return fail(4, "base64格式错误")
-        ratio = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}[dimensions]
-        links = " ".join(f"https://s.mj.run/{self.store.new_seed()}" for _ in images)
-        return self.create(
-            body,
-            now,
-            action="BLEND",
-            command=f"/blend {len(images)} images",
-            final_prompt=f"{links} --ar {ratio}",
-        )
-
-    def describe(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/describe (trueai also takes ``link``)."""
-        image, link = body.get("base64"), body.get("link")
-        if self.dialect.links:
-            has_image = isinstance(image, str) and bool(image.strip())
-            has_link = isinstance(link, str) and bool(link.strip())
-            if not (has_image or has_link):
-                return fail(4, "base64或link不能为空")
-            if has_link and not re.match(r"^https?://.+", str(link)):
-                return fail(4, "链接格式错误")
-            if has_image and not self.image_ok(image):
-                return fail(4, "base64格式错误")
-        elif not image:
-            return fail(4, "base64不能为空")
-        elif not self.image_ok(image):
-            return fail(4, "base64格式错误")
-        return self.create(
-            body,
-            now,
-            action="DESCRIBE",
-            command="/describe image.png",
-            result_text=self._described(),
-        )
-
-    def _described(self) -> str:
-        subjects = (
-            "a watercolor fox",
-            "a neon city street",
-            "an old lighthouse",
-            "a bowl of ramen",
-            "a paper boat",
-            "a snowy mountain cabin",
-        )
-        start = int(self.store.new_seed()) % len(subjects)
-        return "\n\n".join(
-            f"{_KEYCAPS[i]} {subjects[(start + i) % len(subjects)]}, soft light, highly "
-            f"detailed --ar 1:1"
-            for i in range(4)
-        )
-
-    def shorten(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/shorten: prompt analysis."""
-        prompt = _text(body.get("prompt")) or ""
-        if not prompt.strip():
-            return fail(4, "prompt不能为空")
-        banned = self.banned_answer(prompt)
-        if banned is not None:
-            return banned
-        words = [w for w in re.split(r"[\s,]+", prompt) if w and not w.startswith("--")]
-        tokens = ", ".join(words[:8]) or prompt
-        shortened = [" ".join(words[: max(1, len(words) - i)]) for i in range(5)]
-        text = (
-            "**Important tokens**\n"
-            + tokens
-            + "\n\n**Shortened prompts**\n"
-            + "\n\n".join(f"{_KEYCAPS[i]} {s}" for i, s in enumerate(shortened))
-        )
-        return self.create(
-            body,
-            now,
-            action="SHORTEN",
-            prompt=prompt,
-            command=f"/shorten {prompt}",
-            result_text=text,
-        )
-
-    def swap_face(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/insight-face/swap."""
-        for field in ("sourceBase64", "targetBase64"):
-            if not self.image_ok(body.get(field)):
-                return fail(4, f"{field}参数错误")
-        return self.create(body, now, action="SWAP_FACE", command="/swap_face")
+    def cancel(self, task_id: str, now: float) -> None:
+        """POST /mj/task/{id}/cancel (trueai): an unfinished task ends FAILURE 取消任务."""
+        record = self.store.get(task_id, now)
+        if record is None:
+            return
+        if upstream_at(record.plan, now, self.store.timings).status in TERMINAL:
+            return
+        record.plan = attrs.evolve(record.plan, cancelled_at=now)
+        self.replanned(record)
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A body field as the proxies read a string (None stays None)."""
     return None if value is None else str(value)
 
 

@@ -22,7 +22,7 @@ from ._context import Context
 from ._files import mp4, png
 from ._flavours import mode_of, serves
 from ._lifecycle import TERMINAL, Snapshot, upstream_at
-from ._media import cancel, edits, upload, video
+from ._media import blend, describe, edits, shorten, swap_face, upload, video
 from ._messages import CANCEL_REFUSED
 from ._proxy import NOT_FOUND, Answer, Proxy
 from ._routes import Route
@@ -241,9 +241,7 @@ class Upstream:
         if not self.admin:
             # TaskController: _isAnonymous = user?.Role != ADMIN.
             return text(400, CANCEL_REFUSED)
-        record = self.proxy.store.get(r.task_id, self.ctx.clock.now())
-        if cancel(self.proxy, r.task_id, self.ctx.clock.now()) and record is not None:
-            self.proxy.replanned(record)
+        self.proxy.cancel(r.task_id, self.ctx.clock.now())
         return empty(200)
 
     # -- submits -------------------------------------------------------------------------
@@ -260,10 +258,10 @@ class Upstream:
                 "simple-change": p.simple_change,
                 "action": p.action,
                 "modal": p.modal,
-                "blend": p.blend,
-                "describe": p.describe,
-                "shorten": p.shorten,
-                "swap-face": p.swap_face,
+                "blend": functools.partial(blend, p),
+                "describe": functools.partial(describe, p),
+                "shorten": functools.partial(shorten, p),
+                "swap-face": functools.partial(swap_face, p),
                 "video": functools.partial(video, p),
                 "edits": functools.partial(edits, p),
             }
