@@ -4,12 +4,14 @@ A body whose fields have the wrong JSON types never reaches the servers' code: i
 by the framework that decodes it, and each framework has its own rules:
 
 - new-api (the gateway) decodes every submit into one Go struct, ``dto.MidjourneyRequest``
-  (``SwapFaceRequest`` for swap-face, ``{ids []string}`` for list-by-condition) with
+  (in its distributor; then ``SwapFaceRequest`` for swap-face; ``{ids []string}`` for
+  list-by-condition) with
   ``encoding/json``: a number is not a string, a string is not a list, ``1.5`` is not an
   int. Fields outside the struct are not looked at (they are forwarded upstream as sent).
-- The Java proxy's Spring decodes into its DTOs with Jackson, which coerces scalars into
-  strings (``5`` becomes ``"5"``) and numeric strings or floats into integers, but refuses an
-  array or an object where a string belongs and a scalar where a list belongs.
+- The Java proxies' Spring (open-source and plus) decodes into its DTOs with Jackson, which
+  coerces scalars into strings (``5`` becomes ``"5"``) and numeric strings or floats into
+  integers, but refuses an array or an object where a string belongs and a scalar where a
+  list belongs.
 - The C# proxy's ASP.NET Core uses System.Text.Json with the web defaults: as strict as Go
   about strings and lists, and an object where an object belongs.
 

@@ -63,6 +63,30 @@ async def test_serve_runs_until_stopped() -> None:
             await session.get(f"{sim.url}/mj/task/1/fetch")
 
 
+async def test_serve_passes_upstream_and_admin() -> None:
+    """serve(upstream=..., admin=...) builds a gateway on that upstream with an admin key."""
+    ready: asyncio.Future[Simulator] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(port=0, upstream="csharp-v10", admin=True, stop=stop, on_ready=ready.set_result)
+    )
+    sim = await asyncio.wait_for(ready, 5)
+    assert (sim.flavour, sim.upstream) == ("gateway", "csharp-v10")
+    assert sim._backend.upstream.admin
+    stop.set()
+    await asyncio.wait_for(server, 5)
+
+
+def test_the_command_line_knows_the_new_options() -> None:
+    """--upstream and --admin are parsed; an unknown upstream is refused."""
+    from onechat_async.testing._server import _parser
+
+    args = _parser().parse_args(["--upstream", "csharp-v10", "--admin", "--flavour", "java-plus"])
+    assert (args.upstream, args.admin, args.flavour) == ("csharp-v10", True, "java-plus")
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--upstream", "java"])
+
+
 def test_main_refuses_a_non_positive_speed(capsys: pytest.CaptureFixture[str]) -> None:
     """main() returns 2 and explains when --speed is not positive."""
     assert main(["--speed", "0"]) == 2
