@@ -1,4 +1,4 @@
-"""The bare upstream flavours: the Java proxy and the C# v10 rewrite."""
+"""The bare upstream flavours: the open-source Java proxy, its plus edition, trueai (C# v10+)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ async def test_upstreams_read_only_mj_api_secret(
         ("gateway", {"Authorization": "Bearer sk-test"}, 200),
         ("gateway", {"mj-api-secret": "sk-test"}, 200),
         ("gateway", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
-        # open-source Java: mj-api-secret only.
+        # open-source Java (and, as far as its docs tell, plus): mj-api-secret only.
         ("java", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
         ("java", {"Authorization": "sk-test"}, 401),
+        ("java-plus", {"Authorization": "sk-test"}, 401),
+        ("java-plus", {"mj-api-secret": "sk-test"}, 200),
         # trueai: Authorization verbatim whenever present; "Bearer sk-..." is an unknown user,
         # even with the right mj-api-secret beside it.
         ("csharp-v10", {"Authorization": "sk-test"}, 200),

@@ -33,6 +33,8 @@ async def _parent(api: Api) -> dict[str, Any]:
         ({"Authorization": "sk-test"}, 200, None),
         ({"mj-api-secret": "sk-test"}, 200, None),
         ({"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200, None),
+        ({"Authorization": "midjourney-proxy", "mj-api-secret": "sk-test"}, 200, None),
+        ({"mj-api-secret": "Bearer sk-test"}, 200, None),
         ({}, 401, "未提供令牌"),
         ({"Authorization": "Bearer sk-wrong"}, 401, "无效的令牌"),
         ({"Authorization": "Bearer sk-wrong", "mj-api-secret": "sk-test"}, 401, "无效的令牌"),
