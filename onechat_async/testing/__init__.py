@@ -1,7 +1,8 @@
 """A faithful simulated OneChat server, for demos, for our tests and for yours.
 
 ``Simulator`` serves every Midjourney endpoint of the OneChat API on 127.0.0.1, with the
-quirks of the new-api gateway (or of a bare Java or C# midjourney-proxy), task lifecycles
+quirks of the new-api gateway (or of a bare midjourney-proxy: open-source Java, its plus
+edition, or trueai's C# rewrite), task lifecycles
 driven by a clock you control, per-account queue limits, fault injection, notifyHook
 callbacks, restarts, and a record of every task created and every submit served::
 
@@ -23,17 +24,18 @@ from __future__ import annotations
 
 from ._clock import ManualClock, ScaledClock
 from ._faults import ENDPOINTS, FAULT_KINDS, Fault
+from ._flavours import FLAVOURS, UPSTREAMS
 from ._lifecycle import Timings
 from ._mock import MockAnswer, MockHandler, MockRequest, MockResponse, MockTransport
 from ._records import CreatedTask, SubmitRecord
 from ._server import main, serve
 from ._simulator import Simulator
-from ._views import FLAVOURS
 
 __all__ = [
     "ENDPOINTS",
     "FAULT_KINDS",
     "FLAVOURS",
+    "UPSTREAMS",
     "CreatedTask",
     "Fault",
     "ManualClock",

@@ -4,12 +4,14 @@ A body whose fields have the wrong JSON types never reaches the servers' code: i
 by the framework that decodes it, and each framework has its own rules:
 
 - new-api (the gateway) decodes every submit into one Go struct, ``dto.MidjourneyRequest``
-  (``SwapFaceRequest`` for swap-face, ``{ids []string}`` for list-by-condition) with
+  (in its distributor; then ``SwapFaceRequest`` for swap-face; ``{ids []string}`` for
+  list-by-condition) with
   ``encoding/json``: a number is not a string, a string is not a list, ``1.5`` is not an
   int. Fields outside the struct are not looked at (they are forwarded upstream as sent).
-- The Java proxy's Spring decodes into its DTOs with Jackson, which coerces scalars into
-  strings (``5`` becomes ``"5"``) and numeric strings or floats into integers, but refuses an
-  array or an object where a string belongs and a scalar where a list belongs.
+- The Java proxies' Spring (open-source and plus) decodes into its DTOs with Jackson, which
+  coerces scalars into strings (``5`` becomes ``"5"``) and numeric strings or floats into
+  integers, but refuses an array or an object where a string belongs and a scalar where a
+  list belongs.
 - The C# proxy's ASP.NET Core uses System.Text.Json with the web defaults: as strict as Go
   about strings and lists, and an object where an object belongs.
 
@@ -25,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["bind"]
+__all__ = ["GATEWAY_SUBMIT", "bind"]
 
 _STR, _INT, _STRS, _OBJ = "string", "int", "[]string", "object"
 
@@ -47,6 +49,9 @@ _GATEWAY = {
     "swap-face": {"sourceBase64": _STR, "targetBase64": _STR},
     "list-by-condition": {"ids": _STRS},
 }
+#: The endpoint name under which :func:`bind` checks new-api's ``dto.MidjourneyRequest``
+#: (its distributor decodes every submit body into it, swap-face's included).
+GATEWAY_SUBMIT = "submit"
 
 # The proxies' DTOs (the Java plus edition's and the C# rewrite's agree on these fields).
 _COMMON = {"state": _STR, "notifyHook": _STR}
@@ -61,6 +66,20 @@ _UPSTREAM: dict[str, dict[str, str]] = {
     "describe": {**_IMAGE, "base64": _STR, "link": _STR},
     "shorten": {**_IMAGE, "prompt": _STR},
     "swap-face": {**_COMMON, "sourceBase64": _STR, "targetBase64": _STR},
+    "video": {
+        **_COMMON,
+        "prompt": _STR,
+        "image": _STR,
+        "endImage": _STR,
+        "motion": _STR,
+        "videoType": _STR,
+        "action": _STR,
+        "taskId": _STR,
+        "index": _INT,
+        "batchSize": _INT,
+    },
+    "edits": {**_IMAGE, "prompt": _STR, "image": _STR},
+    "upload-discord-images": {"base64Array": _STRS, "accountFilter": _OBJ},
     "list-by-condition": {"ids": _STRS},
 }
 
@@ -171,7 +190,7 @@ def _sentence(flavour: str, endpoint: str, field: str, kind: str, value: object)
             f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
             f"{struct}.{field} of type {kind}"
         )
-    if flavour == "java":
+    if flavour in ("java", "java-plus"):
         return (
             f"JSON parse error: Cannot deserialize value of type `{_JAVA_TYPES[kind]}` "
             f"from {_json_kind(value).capitalize()} value"
@@ -185,6 +204,7 @@ def _sentence(flavour: str, endpoint: str, field: str, kind: str, value: object)
 _DECODERS: Mapping[str, Callable[[str, Any], Any]] = {
     "gateway": _go,
     "java": _jackson,
+    "java-plus": _jackson,
     "csharp-v10": _stj,
 }
 

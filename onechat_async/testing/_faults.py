@@ -24,14 +24,21 @@ ENDPOINTS = (
     "describe",
     "shorten",
     "swap-face",
+    "video",
+    "edits",
+    "upload-discord-images",
     "fetch",
     "list-by-condition",
     "image-seed",
+    "cancel",
+    "queue",
+    "list",
     "image",
+    "cdn",
     "unknown",
 )
 #: The endpoints that create a task (``stall`` and ``vanish`` faults apply to these).
-SUBMIT_ENDPOINTS = frozenset(ENDPOINTS[:9])
+SUBMIT_ENDPOINTS = frozenset(ENDPOINTS[:11])
 
 FAULT_KINDS = (
     "http_5xx_html",
@@ -70,7 +77,8 @@ class Fault:
     - ``http_5xx_html``: an HTML error page with HTTP ``status`` (default 502), as a reverse
       proxy in front of the gateway sends; ``http_500_html``, ``http_503_html``, ... pin the
       status in the name.
-    - ``http_429``: rate limited, with a ``Retry-After: <retry_after>`` header.
+    - ``http_429``: rate limited; a bare proxy's empty 429 carries ``Retry-After:
+      <retry_after>``, the gateway's code 30 answer none (new-api sets no such header).
     - ``reset``: the connection is dropped without an answer.
     - ``slow``: the answer comes ``delay`` *real* seconds late (the network is not sped up
       by a scaled clock).
@@ -78,7 +86,8 @@ class Fault:
     - ``truncated_body``: the real answer cut in half (a consistent Content-Length, so the
       client gets broken JSON rather than a transport error).
     - ``stall`` / ``vanish`` (submit endpoints only): the created task stops moving, or is
-      forgotten by the server, ``after`` clock seconds after its submission.
+      forgotten by the upstream, ``after`` clock seconds after its submission (behind the
+      gateway a forgotten task stays frozen in its last state: see ``Simulator.vanish``).
 
     ``phase="after"`` makes ``http_5xx_html``, ``reset`` and ``empty_body`` strike after the
     request took effect: a submit that happened although its answer was lost.

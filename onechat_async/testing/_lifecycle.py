@@ -10,8 +10,10 @@ Upstream (the midjourney-proxy) timeline of one task::
     queued_at      start_at        start_at + submitted            finish_at
        | NOT_START    | SUBMITTED 0%  | IN_PROGRESS n% (steps)        | SUCCESS / FAILURE
 
-The gateway copies the upstream view on its own poller's ticks, so it shows the upstream
-state at the last tick, ``""`` before the first one, and force-fails after an hour.
+The gateway copies the upstream view on its own poller's ticks into its own row, so a row
+shows the upstream state at the last tick, ``""`` before the first one after the row was
+inserted, and force-fails after an hour; once the upstream no longer returns the task the
+row keeps what it last copied, forever.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ __all__ = [
 
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
 TIMEOUT_REASON = "任务超时"
+#: trueai's reason for a task cancelled through /mj/task/{id}/cancel.
+CANCEL_REASON = "取消任务"
 GATEWAY_TIMEOUT_REASON = GATEWAY_TIMEOUT
 
 
@@ -46,9 +50,10 @@ class Timings:
     ``dispatch`` is the NOT_START spell of a task that finds a free slot, ``submitted`` the
     SUBMITTED "0%" spell before Discord reports progress, ``progress_every`` the upstream
     progress step, ``refresh`` the gateway poller's period, ``seed`` how long image-seed
-    blocks. The per-action fields are the IN_PROGRESS durations. A task that would run
-    longer than ``task_timeout`` fails there (the proxy's 任务超时); behind the gateway any
-    unfinished task fails ``gateway_timeout`` after its submission.
+    blocks; the gateway gives up on it after ``gateway_seed_timeout`` (new-api's 30 s). The
+    per-action fields are the IN_PROGRESS durations. A task that would run longer than
+    ``task_timeout`` fails there (the proxy's 任务超时); behind the gateway an unfinished task
+    that the upstream still returns fails ``gateway_timeout`` after its submission.
     """
 
     dispatch: float = 1.0
@@ -63,9 +68,12 @@ class Timings:
     describe: float = 6.0
     shorten: float = 5.0
     swap_face: float = 20.0
+    video: float = 60.0
+    edits: float = 40.0
     other: float = 40.0
     task_timeout: float = 300.0
     gateway_timeout: float = 3600.0
+    gateway_seed_timeout: float = 30.0
 
     def run_time(self, action: str) -> float:
         """The IN_PROGRESS duration of a task of ``action``."""
@@ -78,6 +86,8 @@ class Timings:
             "DESCRIBE": self.describe,
             "SHORTEN": self.shorten,
             "SWAP_FACE": self.swap_face,
+            "VIDEO": self.video,
+            "EDIT": self.edits,
         }
         return by_action.get(action, self.other)
 
@@ -97,6 +107,8 @@ class Plan:
     modal: bool = False
     #: The task stops moving at this time (an upstream that lost it).
     stalled_at: float | None = None
+    #: trueai's cancel: FAILURE 取消任务 from this time on (unless it had finished).
+    cancelled_at: float | None = None
 
 
 @attrs.frozen
@@ -149,6 +161,9 @@ def plan(
 
 def upstream_at(p: Plan, t: float, timings: Timings) -> Snapshot:
     """The proxy's own view of the task at time ``t``."""
+    if p.cancelled_at is not None and t >= p.cancelled_at:
+        started = p.start_at if p.start_at <= p.cancelled_at else None
+        return Snapshot("FAILURE", None, started, p.cancelled_at, CANCEL_REASON)
     if p.stalled_at is not None:
         t = min(t, p.stalled_at)
     if p.modal and (p.queued_at is None or t < p.queued_at):
@@ -179,10 +194,24 @@ def last_tick(t: float, *, origin: float, period: float) -> float:
     return origin + math.floor((t - origin) / period) * period
 
 
-def gateway_at(p: Plan, t: float, timings: Timings, *, origin: float) -> Snapshot:
-    """The gateway's view: the upstream view at its last poll, "" before the first one."""
+def gateway_at(
+    p: Plan,
+    t: float,
+    timings: Timings,
+    *,
+    origin: float,
+    inserted_at: float | None = None,
+    lost_at: float | None = None,
+) -> Snapshot:
+    """A gateway row's view: the upstream view at its last poll, "" before the first one.
+
+    ``inserted_at`` is when the row was made (the submission by default); from ``lost_at``
+    on the upstream no longer returns the task, so the row keeps what it copied last.
+    """
+    if lost_at is not None:
+        t = min(t, lost_at)
     tick = last_tick(t, origin=origin, period=timings.refresh)
-    if tick <= p.submitted_at:
+    if tick <= (p.submitted_at if inserted_at is None else inserted_at):
         seen = Snapshot("", 0, refreshed=False)
     else:
         seen = upstream_at(p, tick, timings)
@@ -197,9 +226,11 @@ def gateway_at(p: Plan, t: float, timings: Timings, *, origin: float) -> Snapsho
 
 def next_change(p: Plan, t: float, timings: Timings) -> float | None:
     """The first time after ``t`` when the upstream view changes, or None if never."""
-    if p.queued_at is None:
+    if p.cancelled_at is not None and t >= p.cancelled_at:
         return None
-    candidates: list[float] = []
+    if p.queued_at is None:
+        return p.cancelled_at
+    candidates: list[float] = [] if p.cancelled_at is None else [p.cancelled_at]
     if t < p.start_at:
         candidates.append(p.start_at)
     else:
@@ -214,8 +245,8 @@ def next_change(p: Plan, t: float, timings: Timings) -> float | None:
     if not ahead:
         return None
     due = min(ahead)
-    if p.stalled_at is not None and due > p.stalled_at:
-        return None
+    if p.stalled_at is not None and due > p.stalled_at and due != p.cancelled_at:
+        return p.cancelled_at
     return due
 
 

@@ -1,35 +1,39 @@
 """The upstream midjourney-proxy's submit logic: validate, create the task, queue it.
 
 No HTTP here: each method takes the decoded JSON body and the clock time and returns an
-:class:`Answer` (the ``{code, description, result, properties}`` body). The gateway's own
-checks and rewrites, and the HTTP shapes of each flavour, live in :mod:`._app`.
+:class:`Answer` (the ``{code, description, result, properties}`` body and its HTTP status).
+What differs between the Java proxies and trueai is the :class:`~._flavours.Dialect`. Here:
+the core (making and queueing tasks) and the endpoints that work on the task tree
+(imagine, change, simple-change, action, modal, cancel); those that start from images or
+text live in :mod:`._media`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from ._lifecycle import Plan, upstream_at
+from ._customids import action_of, parse_simple_change
+from ._flavours import Dialect
+from ._images import acceptable
+from ._lifecycle import TERMINAL, Plan, upstream_at
 from ._messages import QUEUED
 from ._store import QueueFull, Store, TaskRecord
 from ._views import buttons
 
-__all__ = ["Answer", "Proxy", "parse_simple_change"]
+__all__ = ["DEFAULT_FAIL_REASON", "MODAL_ACTIONS", "Answer", "Proxy"]
 
 DEFAULT_FAIL_REASON = "[Invalid parameter] Invalid value"
-_DATA_URL = re.compile(r"^data:image/[\w.+-]+;base64,(?P<data>.*)$", re.DOTALL)
+NOT_FOUND = "关联任务不存在或已失效"
 _VERSION = re.compile(r"--v\s+(\d+)(?![.\d])")
 _GRID = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
-_DIMENSIONS = frozenset({"PORTRAIT", "SQUARE", "LANDSCAPE"})
-_KEYCAPS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣")
 #: Custom ids that open a Discord modal instead of starting a job.
 MODAL_ACTIONS = frozenset({"INPAINT", "CUSTOM_ZOOM"})
+#: Actions that remix can hold in MODAL (``enableRemix``) for a new prompt.
+_REMIXABLE = frozenset({"VARIATION", "REROLL", "PAN", "HIGH_VARIATION", "LOW_VARIATION"})
 
 
 @attrs.frozen
@@ -37,15 +41,23 @@ class Answer:
     """A submit answer; ``action`` tells the gateway which 21s it must keep.
 
     ``created`` says whether this submit made a new task (a /modal call and the old Java
-    "upscale already exists" answer name a task that existed before).
+    "upscale already exists" answer name a task that existed before). ``status`` is the
+    HTTP status (trueai answers a missing parent task with 404). ``result`` is a task id,
+    or the list of URLs of upload-discord-images.
     """
 
     code: int
     description: str
-    result: str | None = None
+    result: str | list[str] | None = None
     properties: dict[str, Any] = attrs.field(factory=dict)
     action: str = ""
     created: bool = False
+    status: int = 200
+
+    @property
+    def task_id(self) -> str | None:
+        """The task the answer names, if any."""
+        return self.result if isinstance(self.result, str) and self.result else None
 
     def body(self) -> dict[str, Any]:
         """The JSON body."""
@@ -57,62 +69,9 @@ class Answer:
         }
 
 
-def _fail(code: int, description: str) -> Answer:
-    return Answer(code, description)
-
-
-def is_data_url(value: object) -> bool:
-    """Whether ``value`` is a ``data:image/...;base64,`` URL holding valid base64."""
-    if not isinstance(value, str):
-        return False
-    match = _DATA_URL.match(value)
-    if match is None:
-        return False
-    try:
-        base64.b64decode(match.group("data"), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
-
-
-def parse_simple_change(content: object) -> tuple[str, str, int] | None:
-    """``"<id> <op>"`` as the Java proxy reads it: only the op's first two characters count."""
-    if not isinstance(content, str):
-        return None
-    parts = content.split(" ")
-    if len(parts) != 2 or not parts[0] or not parts[1]:
-        return None
-    task_id, op = parts[0], parts[1].lower()
-    if op == "r":
-        return task_id, "REROLL", 0
-    if op[0] not in "uv" or len(op) < 2 or op[1] not in "1234":
-        return None
-    return task_id, "UPSCALE" if op[0] == "u" else "VARIATION", int(op[1])
-
-
-def action_of(custom_id: str) -> tuple[str, int] | None:
-    """The task action and index a button's custom id starts."""
-    parts = custom_id.split("::")
-    if len(parts) < 3 or parts[0] != "MJ":
-        return None
-    kind = parts[2] if parts[1] == "JOB" else parts[1]
-    simple = {
-        "upsample": "UPSCALE",
-        "variation": "VARIATION",
-        "reroll": "REROLL",
-        "high_variation": "HIGH_VARIATION",
-        "low_variation": "LOW_VARIATION",
-        "Inpaint": "INPAINT",
-        "Outpaint": "ZOOM",
-        "CustomZoom": "CUSTOM_ZOOM",
-    }
-    action = "PAN" if kind.startswith("pan_") else simple.get(kind)
-    if action is None:
-        return None
-    number = parts[3] if len(parts) > 3 else ""
-    # isdigit() alone would let "²" through to int().
-    index = int(number) if action in ("UPSCALE", "VARIATION") and number.isdecimal() else 0
-    return action, index
+def fail(code: int, description: str, *, status: int = 200) -> Answer:
+    """A refusal."""
+    return Answer(code, description, status=status)
 
 
 class Proxy:
@@ -122,20 +81,26 @@ class Proxy:
         self,
         store: Store,
         *,
-        queue_full: Answer,
+        dialect: Dialect,
         wall_of: Callable[[float], float],
         on_new_plan: Callable[[TaskRecord], None],
     ) -> None:
         self.store = store
-        self._queue_full = queue_full
+        self.dialect = dialect
         self._wall_of = wall_of
-        self._on_new_plan = on_new_plan
+        #: Called whenever a task's plan is fixed (again): notifyHook delivery follows it.
+        self.replanned = on_new_plan
         self.failing: dict[str, str] = {}
         self.banned: list[str] = []
 
-    # -- helpers -----------------------------------------------------------------------
+    # -- helpers shared with ._media ---------------------------------------------------
 
-    def _banned(self, prompt: str) -> Answer | None:
+    def image_ok(self, value: object) -> bool:
+        """Whether this upstream takes ``value`` as an image input."""
+        return acceptable(value, any_image=self.dialect.any_image)
+
+    def banned_answer(self, prompt: str) -> Answer | None:
+        """Code 24 if ``prompt`` holds a banned word."""
         lowered = prompt.lower()
         for word in self.banned:
             if word.lower() in lowered:
@@ -150,7 +115,20 @@ class Proxy:
                 return True, reason
         return False, ""
 
-    def _create(
+    def not_found(self) -> Answer:
+        """A missing parent task, in this upstream's words and status."""
+        return fail(3, NOT_FOUND, status=self.dialect.not_found_status)
+
+    def parent(self, task_id: object, now: float) -> TaskRecord | Answer:
+        """The finished task a submit works on, or the answer refusing it."""
+        record = self.store.get(str(task_id), now) if task_id else None
+        if record is None:
+            return self.not_found()
+        if upstream_at(record.plan, now, self.store.timings).status != "SUCCESS":
+            return fail(4, "关联任务状态错误")
+        return record
+
+    def create(
         self,
         body: dict[str, Any],
         now: float,
@@ -164,7 +142,9 @@ class Proxy:
         parent: TaskRecord | None = None,
         index: int = 0,
         modal: bool = False,
+        batch: int = 4,
     ) -> Answer:
+        """Make, store and queue a task; the accepting answer (or queue full)."""
         fails, reason = self._fate(prompt)
         task_id = self.store.new_id(self._wall_of(now))
         ahead: int | None = None
@@ -176,15 +156,15 @@ class Proxy:
                     now=now, submitted_at=now, action=action, fails=fails, fail_reason=reason
                 )
             except QueueFull:
-                return self._queue_full
+                return Answer(self.dialect.queue_full_code, self.dialect.queue_full_text)
         record = TaskRecord(
             id=task_id,
             action=action,
             plan=p,
             prompt=prompt,
-            state=_text(body.get("state")),
-            notify_hook=_text(body.get("notifyHook")) or "",
-            bot_type=_text(body.get("botType")) or "MID_JOURNEY",
+            state=text_of(body.get("state")),
+            notify_hook=text_of(body.get("notifyHook")) or "",
+            bot_type=text_of(body.get("botType")) or "MID_JOURNEY",
             custom_id=custom_id,
             command=command,
             final_prompt=final_prompt,
@@ -193,6 +173,7 @@ class Proxy:
             index=index,
             seed=self.store.new_seed(),
             message_hash=self.store.new_hash(task_id),
+            batch=batch,
         )
         self.store.add(record)
         if modal:
@@ -205,7 +186,7 @@ class Proxy:
                 properties={"finalPrompt": prompt, "remix": True},
                 created=True,
             )
-        self._on_new_plan(record)
+        self.replanned(record)
         return self._accepted(record, ahead, created=True)
 
     def _accepted(self, record: TaskRecord, ahead: int | None, *, created: bool) -> Answer:
@@ -222,53 +203,51 @@ class Proxy:
             created=created,
         )
 
-    def _parent(self, task_id: object, now: float) -> TaskRecord | Answer:
-        record = self.store.get(str(task_id), now) if task_id else None
-        if record is None:
-            return _fail(3, "关联任务不存在或已失效")
-        if upstream_at(record.plan, now, self.store.timings).status != "SUCCESS":
-            return _fail(4, "关联任务状态错误")
-        return record
-
     # -- endpoints ---------------------------------------------------------------------
 
     def imagine(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/imagine."""
-        prompt = _text(body.get("prompt")) or ""
+        """POST /mj/submit/imagine (the Java proxies also read a single ``base64``)."""
+        prompt = text_of(body.get("prompt")) or ""
         if not prompt.strip():
-            return _fail(4, "prompt不能为空")
+            return fail(4, "prompt不能为空")
         refs = body.get("base64Array") or []
-        if not isinstance(refs, list) or not all(is_data_url(ref) for ref in refs):
-            return _fail(4, "base64格式错误")
-        banned = self._banned(prompt)
+        if not isinstance(refs, list):
+            return fail(4, "base64格式错误")
+        single = body.get("base64")
+        if not self.dialect.any_image and isinstance(single, str) and single.strip():
+            refs = [*refs, single]
+        if not all(self.image_ok(ref) for ref in refs):
+            return fail(4, "base64格式错误")
+        banned = self.banned_answer(prompt)
         if banned is not None:
             return banned
-        return self._create(
+        return self.create(
             body,
             now,
             action="IMAGINE",
             prompt=prompt,
             command=f"/imagine {prompt}",
-            final_prompt=_final(prompt),
+            final_prompt=final(prompt),
         )
 
     def change(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/change."""
-        action = _text(body.get("action"))
+        task_id = text_of(body.get("taskId")) or ""
+        if not task_id.strip():
+            return fail(4, "taskId不能为空")
+        action = text_of(body.get("action"))
         if action not in ("UPSCALE", "VARIATION", "REROLL"):
-            return _fail(4, "action参数错误")
+            return fail(4, "action参数错误")
         index = body.get("index")
         if action != "REROLL" and (not isinstance(index, int) or not 1 <= index <= 4):
-            return _fail(4, "index参数错误")
-        return self._change(
-            body, now, str(body.get("taskId") or ""), action, index if isinstance(index, int) else 0
-        )
+            return fail(4, "index参数错误")
+        return self._change(body, now, task_id, action, index if isinstance(index, int) else 0)
 
     def simple_change(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/simple-change: only ``content`` is read."""
         parsed = parse_simple_change(body.get("content"))
         if parsed is None:
-            return _fail(4, "content参数错误")
+            return fail(4, "content参数错误")
         task_id, action, index = parsed
         return self._change(body, now, task_id, action, index)
 
@@ -280,14 +259,14 @@ class Proxy:
         action: str,
         index: int,
     ) -> Answer:
-        parent = self._parent(task_id, now)
+        parent = self.parent(task_id, now)
         if isinstance(parent, Answer):
             return parent
         if parent.action not in _GRID:
-            return _fail(4, "关联任务不允许执行变化")
+            return fail(4, "关联任务不允许执行变化")
         op = "R" if action == "REROLL" else f"{action[0]}{index}"
         command = f"/up {parent.id} {op}"
-        if action == "UPSCALE":
+        if action == "UPSCALE" and self.dialect.flavour == "java-plus":
             existing = self.store.get(self.store.upscales.get(command, ""), now)
             if existing is not None:
                 snap = upstream_at(existing.plan, now, self.store.timings)
@@ -298,7 +277,7 @@ class Proxy:
                     action=action,
                     properties={"status": snap.status, "imageUrl": None},
                 )
-        answer = self._create(
+        answer = self.create(
             body,
             now,
             action=action,
@@ -313,17 +292,20 @@ class Proxy:
         return answer
 
     def action(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/action: a button of the parent task."""
-        parent = self._parent(body.get("taskId"), now)
+        """POST /mj/submit/action: a button of the parent task (``enableRemix``: via MODAL)."""
+        task_id, custom_id = text_of(body.get("taskId")) or "", text_of(body.get("customId")) or ""
+        if self.dialect.flavour == "csharp-v10" and not (task_id.strip() and custom_id.strip()):
+            return fail(4, "参数错误")
+        parent = self.parent(task_id, now)
         if isinstance(parent, Answer):
             return parent
-        custom_id = _text(body.get("customId")) or ""
-        known = {b["customId"] for b in buttons(parent.action, parent.message_hash)}
+        known = {b["customId"] for b in buttons(parent)}
         mapped = action_of(custom_id) if custom_id in known else None
         if mapped is None:
-            return _fail(4, "customId参数错误")
+            return fail(4, "customId参数错误")
         action, index = mapped
-        return self._create(
+        remix = body.get("enableRemix") is True and action in _REMIXABLE
+        return self.create(
             body,
             now,
             action=action,
@@ -333,20 +315,21 @@ class Proxy:
             custom_id=custom_id,
             parent=parent,
             index=index,
-            modal=action in MODAL_ACTIONS,
+            modal=action in MODAL_ACTIONS or remix,
+            batch=parent.batch,
         )
 
     def modal(self, body: dict[str, Any], now: float) -> Answer:
         """POST /mj/submit/modal: confirm the window of a MODAL task; same task id."""
         record = self.store.get(str(body.get("taskId") or ""), now)
         if record is None:
-            return _fail(3, "关联任务不存在或已失效")
+            return self.not_found()
         if record.plan.queued_at is not None or not record.plan.modal:
-            return _fail(4, "任务状态错误")
-        if record.action == "INPAINT" and not is_data_url(body.get("maskBase64")):
-            return _fail(4, "maskBase64参数错误")
-        prompt = _text(body.get("prompt")) or record.prompt
-        banned = self._banned(prompt)
+            return fail(4, "任务状态错误")
+        if record.action == "INPAINT" and not self.image_ok(body.get("maskBase64")):
+            return fail(4, "maskBase64参数错误")
+        prompt = text_of(body.get("prompt")) or record.prompt
+        banned = self.banned_answer(prompt)
         if banned is not None:
             return banned
         fails, reason = self._fate(prompt)
@@ -360,101 +343,29 @@ class Proxy:
                 modal=True,
             )
         except QueueFull:
-            return self._queue_full
+            return Answer(self.dialect.queue_full_code, self.dialect.queue_full_text)
         record.plan = attrs.evolve(p, stalled_at=record.plan.stalled_at)
-        record.prompt, record.final_prompt = prompt, _final(prompt)
-        self._on_new_plan(record)
+        record.prompt, record.final_prompt = prompt, final(prompt)
+        self.replanned(record)
         return self._accepted(record, ahead, created=False)
 
-    def blend(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/blend: 2 to 5 images."""
-        images = body.get("base64Array")
-        if not isinstance(images, list) or not 2 <= len(images) <= 5:
-            return _fail(4, "base64List参数错误")
-        if not all(is_data_url(image) for image in images):
-            return _fail(4, "base64格式错误")
-        dimensions = body.get("dimensions") or "SQUARE"
-        if not isinstance(dimensions, str) or dimensions not in _DIMENSIONS:
-            return _fail(4, "dimensions参数错误")
-        ratio = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}[dimensions]
-        links = " ".join(f"https://s.mj.run/{self.store.new_seed()}" for _ in images)
-        return self._create(
-            body,
-            now,
-            action="BLEND",
-            command=f"/blend {len(images)} images",
-            final_prompt=f"{links} --ar {ratio}",
-        )
-
-    def describe(self, body: dict[str, Any], now: float, *, links: bool = False) -> Answer:
-        """POST /mj/submit/describe (the C# upstream also takes ``link``)."""
-        image, link = body.get("base64"), body.get("link")
-        if not (links and isinstance(link, str) and link.startswith(("http://", "https://"))):
-            if not image:
-                return _fail(4, "base64不能为空")
-            if not is_data_url(image):
-                return _fail(4, "base64格式错误")
-        subjects = (
-            "a watercolor fox",
-            "a neon city street",
-            "an old lighthouse",
-            "a bowl of ramen",
-            "a paper boat",
-            "a snowy mountain cabin",
-        )
-        start = int(self.store.new_seed()) % len(subjects)
-        lines = [
-            f"{_KEYCAPS[i]} {subjects[(start + i) % len(subjects)]}, soft light, highly "
-            f"detailed --ar 1:1"
-            for i in range(4)
-        ]
-        return self._create(
-            body,
-            now,
-            action="DESCRIBE",
-            command="/describe image.png",
-            result_text="\n\n".join(lines),
-        )
-
-    def shorten(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/submit/shorten: prompt analysis."""
-        prompt = _text(body.get("prompt")) or ""
-        if not prompt.strip():
-            return _fail(4, "prompt不能为空")
-        banned = self._banned(prompt)
-        if banned is not None:
-            return banned
-        words = [w for w in re.split(r"[\s,]+", prompt) if w and not w.startswith("--")]
-        tokens = ", ".join(words[:8]) or prompt
-        shortened = [" ".join(words[: max(1, len(words) - i)]) for i in range(5)]
-        text = (
-            "**Important tokens**\n"
-            + tokens
-            + "\n\n**Shortened prompts**\n"
-            + "\n\n".join(f"{_KEYCAPS[i]} {s}" for i, s in enumerate(shortened))
-        )
-        return self._create(
-            body,
-            now,
-            action="SHORTEN",
-            prompt=prompt,
-            command=f"/shorten {prompt}",
-            result_text=text,
-        )
-
-    def swap_face(self, body: dict[str, Any], now: float) -> Answer:
-        """POST /mj/insight-face/swap."""
-        for field in ("sourceBase64", "targetBase64"):
-            if not is_data_url(body.get(field)):
-                return _fail(4, f"{field}参数错误")
-        return self._create(body, now, action="SWAP_FACE", command="/swap_face")
+    def cancel(self, task_id: str, now: float) -> None:
+        """POST /mj/task/{id}/cancel (trueai): an unfinished task ends FAILURE 取消任务."""
+        record = self.store.get(task_id, now)
+        if record is None:
+            return
+        if upstream_at(record.plan, now, self.store.timings).status in TERMINAL:
+            return
+        record.plan = attrs.evolve(record.plan, cancelled_at=now)
+        self.replanned(record)
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A body field as the proxies read a string (None stays None)."""
     return None if value is None else str(value)
 
 
-def _final(prompt: str) -> str:
+def final(prompt: str) -> str:
     """The prompt Midjourney echoes: version made explicit, as in "--v 7" -> "--v 7.0"."""
     if _VERSION.search(prompt):
         return _VERSION.sub(lambda m: f"--v {m.group(1)}.0", prompt)

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from ._customids import action_of, parse_simple_change
 from ._faults import Fault
-from ._proxy import action_of, parse_simple_change
 
 __all__ = ["CreatedTask", "SubmitRecord", "SubmitTrace"]
 
@@ -48,8 +48,8 @@ class SubmitRecord:
     - ``fault``: the :class:`~onechat_async.testing.Fault` that struck the request, if any;
       a ``slow`` one means the answer may have reached nobody.
     - ``parent_id``, ``action``, ``index``: for a submit that works on another task
-      (change, simple-change, action, modal), the task it names and what it asks for, as
-      the server reads the body (None where the body does not say).
+      (change, simple-change, action, modal, a video extend), the task it names and what it
+      asks for, as the server reads the body (None where the body does not say).
     """
 
     endpoint: str
@@ -92,6 +92,10 @@ def _aim(endpoint: str, body: dict[str, Any]) -> tuple[str | None, str | None, i
         return (parent, *mapped) if mapped is not None else (parent, None, None)
     if endpoint == "modal":
         return parent, None, None
+    if endpoint == "video" and parent is not None:
+        index = body.get("index")
+        exact = isinstance(index, int) and not isinstance(index, bool)
+        return parent, "VIDEO", index if exact else None
     return None, None, None
 
 

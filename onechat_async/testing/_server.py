@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from onechat_async._clock import Clock, SystemClock
 
 from ._clock import ScaledClock
+from ._flavours import FLAVOURS, UPSTREAMS
 from ._lifecycle import Timings
 from ._simulator import Simulator
-from ._views import FLAVOURS
 
 __all__ = ["main", "serve"]
 
@@ -29,6 +29,8 @@ async def serve(
     host: str = "127.0.0.1",
     api_key: str = "sk-test",
     flavour: str = "gateway",
+    upstream: str | None = None,
+    admin: bool = False,
     speed: float = 1.0,
     running_limit: int = 3,
     waiting_limit: int = 10,
@@ -40,13 +42,16 @@ async def serve(
 ) -> None:
     """Serve a :class:`Simulator` until ``stop`` is set or the task is cancelled.
 
-    ``speed`` > 1 runs task lifecycles that many times faster than real time.
+    ``speed`` > 1 runs task lifecycles that many times faster than real time; ``upstream``
+    and ``admin`` are :class:`Simulator`'s.
     ``on_ready`` is called once listening (by default it prints the URL).
     """
     clock: Clock = SystemClock() if speed == 1.0 else ScaledClock(speed)
     sim = Simulator(
         api_key=api_key,
         flavour=flavour,
+        upstream=upstream,
+        admin=admin,
         clock=clock,
         running_limit=running_limit,
         waiting_limit=waiting_limit,
@@ -71,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default="sk-test", help="the key clients must send")
     parser.add_argument(
         "--flavour", "--flavor", choices=FLAVOURS, default="gateway", help="whose quirks to show"
+    )
+    parser.add_argument(
+        "--upstream", choices=UPSTREAMS, default=None, help="the proxy a gateway fronts"
+    )
+    parser.add_argument(
+        "--admin",
+        action="store_true",
+        help="the key is an admin's (trueai's cancel, new-api's sk-KEY-<channel>)",
     )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="clock speed: 100 makes a 60 s task take 0.6 s"
@@ -99,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 api_key=args.api_key,
                 flavour=args.flavour,
+                upstream=args.upstream,
+                admin=args.admin,
                 speed=args.speed,
                 running_limit=args.running_limit,
                 waiting_limit=args.waiting_limit,

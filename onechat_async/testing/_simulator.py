@@ -15,14 +15,16 @@ from aiohttp import web
 from onechat_async._clock import Clock, SystemClock
 
 from ._app import Backend, make_app
+from ._context import Context
 from ._faults import Fault, FaultBook
+from ._flavours import FLAVOURS, UPSTREAMS, Dialect
+from ._gateway import DEFAULT_MAX_BODY, Gateway
 from ._hooks import HookDispatcher
 from ._lifecycle import Timings
-from ._messages import QUEUE_FULL_CSHARP, QUEUE_FULL_JAVA
-from ._proxy import DEFAULT_FAIL_REASON, Answer, Proxy
+from ._proxy import DEFAULT_FAIL_REASON, Proxy
 from ._records import CreatedTask, SubmitRecord
 from ._store import Store, TaskRecord
-from ._views import FLAVOURS
+from ._upstream import Upstream
 
 __all__ = ["Simulator"]
 
@@ -35,16 +37,23 @@ _REBIND_TRIES, _REBIND_PAUSE = 100, 0.01
 class Simulator:
     """A simulated OneChat Midjourney server (aiohttp.web on 127.0.0.1).
 
-    ``flavour`` picks whose quirks it shows: ``"gateway"`` (new-api in front of a proxy,
-    the default and what OneChat runs), ``"java"`` (a bare midjourney-proxy) or
-    ``"csharp-v10"`` (the C# rewrite, v10+). Task lifecycles follow ``clock``: share it with
-    the client (a :class:`~onechat_async.testing.ScaledClock` or
+    ``flavour`` picks whose behaviour it shows, each read from that server's source:
+    ``"gateway"`` (new-api in front of a proxy: the default and what OneChat runs),
+    ``"java"`` (the open-source midjourney-proxy), ``"java-plus"`` (its closed plus
+    edition, with buttons, action and modal) or ``"csharp-v10"`` (trueai's rewrite, v10+).
+    Task lifecycles follow ``clock``: share it with the client (a
+    :class:`~onechat_async.testing.ScaledClock` or
     :class:`~onechat_async.testing.ManualClock`) and minutes pass in milliseconds.
 
     Options (all keyword-only):
 
-    - ``api_key``: the key the server enforces (``Authorization: Bearer`` on the gateway,
-      ``mj-api-secret`` on the upstreams).
+    - ``api_key``: the key the server enforces, read from the headers as each real server
+      reads them (see docs/testing.md).
+    - ``upstream``: what the gateway fronts, ``"java-plus"`` (default) or ``"csharp-v10"``.
+    - ``admin``: whether the key belongs to an admin: trueai's cancel and new-api's
+      ``sk-KEY-<channel>`` are for admins only (default False).
+    - ``max_body``: the largest request body in bytes (default: new-api's 128 MiB,
+      Kestrel's 30,000,000, and 64 MiB for Spring, which sets none).
     - ``clock``: default :class:`~onechat_async.SystemClock` (real time).
     - ``running_limit`` / ``waiting_limit``: the upstream account's slots and waiting room;
       a submit that must wait answers 22 (1 via the gateway), one beyond the room 23 (9 on C#).
@@ -67,6 +76,9 @@ class Simulator:
         *,
         api_key: str = "sk-test",
         flavour: str = "gateway",
+        upstream: str | None = None,
+        admin: bool = False,
+        max_body: int | None = None,
         clock: Clock | None = None,
         running_limit: int = 3,
         waiting_limit: int = 10,
@@ -77,8 +89,17 @@ class Simulator:
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, not {flavour!r}")
+        if upstream is not None and flavour != "gateway":
+            raise ValueError("upstream= is what a gateway fronts; a bare proxy has none")
+        upstream = upstream or "java-plus"
+        if upstream not in UPSTREAMS:
+            raise ValueError(f"upstream must be one of {UPSTREAMS}, not {upstream!r}")
+        if max_body is not None and max_body < 1:
+            raise ValueError("max_body must be a positive number of bytes")
         self.api_key = api_key
         self.flavour = flavour
+        #: The proxy the server runs: itself, or the one behind the gateway.
+        self.upstream = upstream if flavour == "gateway" else flavour
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.timings = timings if timings is not None else Timings()
         self.notify_hooks = notify_hooks
@@ -93,36 +114,44 @@ class Simulator:
         self._faults = FaultBook(seed)
         now = self.clock.now()
         wall_offset = self.clock.wall() - now
-        if flavour == "csharp-v10":
-            queue_full = Answer(9, QUEUE_FULL_CSHARP)
-        else:
-            # The gateway passes the Java proxy's 23 through untouched.
-            queue_full = Answer(23, QUEUE_FULL_JAVA)
+        self._ctx = Context(self.clock, self.timings, self._store, now, wall_offset)
         self._proxy = Proxy(
             self._store,
-            queue_full=queue_full,
+            dialect=Dialect.of(self.upstream),
             wall_of=lambda t: t + wall_offset,
             on_new_plan=self._on_new_plan,
         )
+        proxy = Upstream(
+            self.upstream, ctx=self._ctx, proxy=self._proxy, api_key=api_key, admin=admin
+        )
+        default_body = {"gateway": DEFAULT_MAX_BODY, "csharp-v10": 30_000_000}
+        max_body = max_body or default_body.get(flavour, 64 << 20)
+        gateway = None
+        if flavour == "gateway":
+            gateway = Gateway(
+                self._ctx,
+                proxy,
+                api_key=api_key,
+                admin=admin,
+                notify_hooks=notify_hooks,
+                max_body=max_body,
+                seed=seed,
+            )
         self._backend = Backend(
             flavour=flavour,
-            api_key=api_key,
-            clock=self.clock,
-            timings=self.timings,
-            store=self._store,
-            proxy=self._proxy,
+            ctx=self._ctx,
+            upstream=proxy,
+            gateway=gateway,
             faults=self._faults,
             counters=self.counters,
-            origin=now,
-            wall_offset=wall_offset,
-            notify_hooks=notify_hooks,
+            max_body=max_body,
         )
         if notify_hooks:
             self._backend.hooks = HookDispatcher(
                 store=self._store,
                 clock=self.clock,
                 timings=self.timings,
-                render=self._backend.render_upstream,
+                render=proxy.render_snapshot,
                 duplicate_rate=hook_duplicate_rate,
                 on_sent=self._count_notify,
             )
@@ -142,7 +171,7 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("the Simulator is already running")
         await self._listen(host, port)
-        self._backend.base_url = self.url
+        self._ctx.base_url = self.url
         if self._backend.hooks is not None:
             self._backend.hooks.start()
 
@@ -271,27 +300,40 @@ class Simulator:
         self._proxy.banned.extend(words)
 
     def vanish(self, task_id: str) -> None:
-        """Make the server forget a task: unknown to fetch, left out of list-by-condition."""
-        if not self._store.forget(task_id):
+        """Make the upstream forget a task (a proxy restarted on an in-memory store).
+
+        A bare proxy then no longer knows it: unknown to fetch (Java's empty 200, trueai's
+        204), left out of list-by-condition. The gateway never deletes a row: behind it the
+        task stays frozen in the state its poller last copied, forever; it is never
+        force-failed after the hour (that needs the upstream to return it) and fetch keeps
+        answering it.
+        """
+        if not self._store.forget(task_id, self.clock.now()):
             raise KeyError(task_id)
 
     def stall(self, task_id: str) -> None:
-        """Freeze a task where it is now, forever (an upstream that lost it).
+        """Freeze a task where it is now, forever (Discord never finishes it).
 
-        Its running slot is still released on schedule: the queue does not wait for it.
+        The upstream still returns it; its running slot is still released on schedule.
         Behind the gateway it fails after ``timings.gateway_timeout`` like any other.
         """
         record = self._record(task_id)
         record.plan = attrs.evolve(record.plan, stalled_at=self.clock.now())
 
     def task(self, task_id: str) -> dict[str, Any] | None:
-        """The task object a fetch would return now, or None if the server does not know it."""
-        now = self.clock.now()
-        record = self._store.get(task_id, now)
-        if record is None:
-            return None
-        result: dict[str, Any] = self._backend.render(record, self._backend.snapshot(record, now))
-        return result
+        """The task object a fetch would return now, or None if the server does not know it.
+
+        Through the gateway that is the id's oldest row (after a ``/modal``, the stale one).
+        """
+        return self._backend.task(task_id)
+
+    def task_rows(self, task_id: str) -> list[dict[str, Any]]:
+        """Every task object list-by-condition returns for ``task_id``, oldest row first.
+
+        One at most on a bare proxy; through the gateway one per row, so two after a
+        ``/modal`` on the task (see docs/testing.md).
+        """
+        return self._backend.task_rows(task_id)
 
     def reset_counters(self) -> None:
         """Set every counter back to zero."""
@@ -299,8 +341,8 @@ class Simulator:
 
     @property
     def task_count(self) -> int:
-        """How many tasks the server knows."""
-        return len(self._store)
+        """How many tasks the upstream knows (vanished ones not counted)."""
+        return self._store.count(self.clock.now())
 
     @property
     def faults_fired(self) -> int:
@@ -347,4 +389,4 @@ class Simulator:
 
     def __repr__(self) -> str:
         where = self.url if self._runner is not None else "not running"
-        return f"Simulator(flavour={self.flavour!r}, {where}, tasks={len(self._store)})"
+        return f"Simulator(flavour={self.flavour!r}, {where}, tasks={self.task_count})"

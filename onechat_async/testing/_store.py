@@ -14,12 +14,15 @@ import hashlib
 import heapq
 import math
 import random
+from typing import TypeVar
 
 import attrs
 
 from ._lifecycle import Plan, Timings, plan
 
 __all__ = ["QueueFull", "Store", "TaskRecord"]
+
+_T = TypeVar("_T")
 
 
 @attrs.define(eq=False)
@@ -35,6 +38,8 @@ class TaskRecord:
     bot_type: str = "MID_JOURNEY"
     custom_id: str = ""
     mode: str = "FAST"
+    #: The mode a trueai mode route asked for (its ``requestMode``), None without one.
+    request_mode: str | None = None
     #: The description of the submit answer (the gateway shows it on the task).
     description: str = "提交成功"
     #: The proxy's own description, the Discord command ("/imagine a cat").
@@ -46,8 +51,15 @@ class TaskRecord:
     index: int = 0
     seed: str = ""
     message_hash: str = ""
-    vanish_at: float | None = None
+    #: How many videos a VIDEO task makes (its ``batchSize``).
+    batch: int = 4
+    #: From this time on the upstream has forgotten the task (a vanish).
+    lost_at: float | None = None
     hook_rank: tuple[int, int] = (-1, 0)
+
+    def lost(self, now: float) -> bool:
+        """Whether the upstream has forgotten the task by ``now``."""
+        return self.lost_at is not None and now >= self.lost_at
 
 
 class QueueFull(Exception):  # noqa: N818 - an outcome the handlers turn into code 23 / 9
@@ -70,7 +82,10 @@ class Store:
         self.timings = timings
         self.running_limit = running_limit
         self.waiting_limit = waiting_limit
+        # Forgotten tasks stay here, marked lost: a gateway's rows still show them.
         self._tasks: dict[str, TaskRecord] = {}
+        #: Ids of the files upload-discord-images stored, served by the CDN route.
+        self.uploads: set[str] = set()
         self._slots: list[float] = [-math.inf] * running_limit
         self._waiting: collections.deque[float] = collections.deque()
         self._last_id = 0
@@ -79,8 +94,9 @@ class Store:
         #: UPSCALE tasks by the proxy's description, for the old Java "already exists" answer.
         self.upscales: dict[str, str] = {}
 
-    def __len__(self) -> int:
-        return len(self._tasks)
+    def count(self, now: float) -> int:
+        """How many tasks the upstream knows at ``now``."""
+        return sum(not record.lost(now) for record in self._tasks.values())
 
     def new_id(self, wall: float) -> str:
         """A 16-digit id: epoch milliseconds and three random digits, never reused."""
@@ -144,20 +160,29 @@ class Store:
         self._tasks[record.id] = record
 
     def get(self, task_id: str, now: float) -> TaskRecord | None:
-        """A task by id, or None if unknown or vanished by ``now``."""
+        """A task by id, or None if unknown or forgotten by ``now``."""
         record = self._tasks.get(task_id)
-        if record is None:
-            return None
-        if record.vanish_at is not None and now >= record.vanish_at:
-            del self._tasks[task_id]
+        if record is None or record.lost(now):
             return None
         return record
 
-    def forget(self, task_id: str) -> bool:
-        """Drop a task; True if it was there."""
-        return self._tasks.pop(task_id, None) is not None
+    def peek(self, task_id: str) -> TaskRecord | None:
+        """A task by id, forgotten or not (what a gateway row was copied from)."""
+        return self._tasks.get(task_id)
 
-    def shuffle(self, items: list[TaskRecord]) -> None:
+    def forget(self, task_id: str, now: float) -> bool:
+        """Forget a task from ``now`` on; True if it was known until then."""
+        record = self.get(task_id, now)
+        if record is None:
+            return False
+        record.lost_at = now
+        return True
+
+    def records(self) -> list[TaskRecord]:
+        """Every task ever created, forgotten ones included, oldest first."""
+        return list(self._tasks.values())
+
+    def shuffle(self, items: list[_T]) -> None:
         """Put records in an order the caller cannot rely on, as the servers do."""
         self._rng.shuffle(items)
 

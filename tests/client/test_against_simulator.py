@@ -22,7 +22,8 @@ from onechat_async import (
 from onechat_async.testing import ManualClock, Simulator
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-FLAVOURS = ["gateway", "java", "csharp-v10"]
+# The open-source Java proxy has no shorten, swap-face or image-seed: its plus edition does.
+FLAVOURS = ["gateway", "java-plus", "csharp-v10"]
 
 
 @pytest.fixture(params=FLAVOURS)
@@ -133,7 +134,8 @@ async def test_wrong_path_gets_html() -> None:
     is a ServerError.
     """
     async with Simulator(api_key="k", clock=ManualClock()) as sim:
-        client = OneChatClient(api_key="k", base_url=sim.url + "/v1")
+        # (/v1/... would reach new-api's JSON 404, and /<x>/mj/... its mode routes.)
+        client = OneChatClient(api_key="k", base_url=sim.url + "/web/app")
         async with client:
             with pytest.raises(SubmitRejectedError, match="HTML"):
                 await client.imagine("a cat")

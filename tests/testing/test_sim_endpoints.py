@@ -132,8 +132,13 @@ async def test_action_refuses_a_foreign_custom_id(api: Api) -> None:
 @pytest.mark.parametrize(
     ("label", "action"), [("Custom Zoom", "CUSTOM_ZOOM"), ("Vary (Region)", "INPAINT")]
 )
-async def test_modal_flow(api: Api, label: str, action: str) -> None:
-    """Custom Zoom / Vary Region park a task in MODAL; /modal runs that same task to SUCCESS."""
+@pytest.mark.parametrize("flavour", ["java-plus", "csharp-v10"])
+async def test_modal_flow(open_api: OpenApi, flavour: str, label: str, action: str) -> None:
+    """Custom Zoom / Vary Region park a task in MODAL; /modal runs that same task to SUCCESS.
+
+    (Through the gateway the same flow leaves two rows: see test_sim_gateway_rows.)
+    """
+    api = await open_api(flavour=flavour)
     grid = await api.finished(await api.imagine())
     up = await api.submit(
         "action", {"taskId": grid["id"], "customId": grid["buttons"][0]["customId"]}
@@ -156,7 +161,7 @@ async def test_modal_flow(api: Api, label: str, action: str) -> None:
 
 async def test_inpaint_modal_needs_a_mask(open_api: OpenApi) -> None:
     """Vary Region's /modal without a data-URL mask answers code 4 and stays MODAL."""
-    api = await open_api(flavour="java")
+    api = await open_api(flavour="java-plus")
     grid = await api.finished(await api.imagine(), step=5)
     up = await api.submit("change", {"taskId": grid["id"], "action": "UPSCALE", "index": 1})
     upscaled = await api.finished(up["result"], step=5)
@@ -206,29 +211,35 @@ async def test_image_seed_blocks_on_the_clock_then_answers(api: Api) -> None:
     ("flavour", "status", "key", "value"),
     [
         ("gateway", 400, "description", "task_no_found "),
-        ("java", 200, "code", 3),
-        ("csharp-v10", 200, "success", False),
+        ("java", 404, "error", "Not Found"),
+        ("java-plus", 200, "code", 3),
+        ("csharp-v10", 404, "code", 3),
     ],
 )
 async def test_image_seed_unknown_task(
     open_api: OpenApi, flavour: str, status: int, key: str, value: object
 ) -> None:
-    """image-seed of an unknown task fails in each flavour's own shape."""
+    """image-seed of an unknown task fails in each flavour's own shape (Java has no route)."""
     api = await open_api(flavour=flavour)
     reply = await api.request("GET", "/mj/task/1748339029401828/image-seed")
     assert (reply.status, reply.json[key]) == (status, value)
 
 
 @pytest.mark.parametrize(
-    ("flavour", "key", "value"), [("java", "code", 4), ("csharp-v10", "success", False)]
+    ("flavour", "status", "description"),
+    [("java-plus", 200, "任务状态错误"), ("csharp-v10", 400, "关联任务状态错误")],
 )
 async def test_image_seed_of_an_unfinished_task(
-    open_api: OpenApi, flavour: str, key: str, value: object
+    open_api: OpenApi, flavour: str, status: int, description: str
 ) -> None:
-    """There is no seed before SUCCESS."""
+    """There is no seed before SUCCESS: code 4 (with HTTP 400 on trueai)."""
     api = await open_api(flavour=flavour, timings=Timings(seed=0))
     reply = await api.request("GET", f"/mj/task/{await api.imagine()}/image-seed")
-    assert reply.json[key] == value
+    assert (reply.status, reply.json["code"], reply.json["description"]) == (
+        status,
+        4,
+        description,
+    )
 
 
 async def test_images_are_served_without_auth(api: Api) -> None:
@@ -243,7 +254,7 @@ async def test_images_are_served_without_auth(api: Api) -> None:
     assert (reply.status, reply.content_type) == (200, "image/png")
     assert reply.body.startswith(b"\x89PNG\r\n\x1a\n")
     missing = await api.request("GET", "/mj/image/1748339029401828", headers={})
-    assert missing.status == 404
+    assert (missing.status, missing.json) == (400, {"error": "midjourney_task_not_found"})
     assert api.sim.counters["image"] == 2
 
 
@@ -278,11 +289,13 @@ async def test_failing_prompts_are_accepted_then_fail(api: Api) -> None:
     assert other["failReason"] == "Job action restricted"
 
 
-async def test_vanish_forgets_a_task(api: Api) -> None:
-    """A vanished task is unknown to fetch and left out of list-by-condition."""
+@pytest.mark.parametrize(("flavour", "status"), [("java", 200), ("csharp-v10", 204)])
+async def test_vanish_forgets_a_task(open_api: OpenApi, flavour: str, status: int) -> None:
+    """A bare proxy forgets a vanished task: fetch answers empty, list-by-condition omits it."""
+    api = await open_api(flavour=flavour)
     gone, kept = await api.imagine("a"), await api.imagine("b")
     api.sim.vanish(gone)
-    assert (await api.request("GET", f"/mj/task/{gone}/fetch")).status == 400
+    assert (await api.request("GET", f"/mj/task/{gone}/fetch")).status == status
     listed = await api.request("POST", "/mj/task/list-by-condition", {"ids": [gone, kept]})
     assert [t["id"] for t in listed.json] == [kept]
     assert api.sim.task(gone) is None
@@ -339,7 +352,7 @@ async def test_more_validation(open_api: OpenApi, endpoint: str, body: dict[str,
 
 async def test_modal_refusals(open_api: OpenApi) -> None:
     """/modal checks banned words and the queue like any submit, leaving the task in MODAL."""
-    api = await open_api(flavour="java", running_limit=1, waiting_limit=0)
+    api = await open_api(flavour="java-plus", running_limit=1, waiting_limit=0)
     grid = await api.finished(await api.imagine("a niji cat --niji 6"), step=5)
     assert grid["properties"]["finalPrompt"] == "a niji cat --niji 6"
     up = await api.finished(

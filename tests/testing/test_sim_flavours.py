@@ -1,10 +1,10 @@
-"""The bare upstream flavours: the Java proxy and the C# v10 rewrite."""
+"""The bare upstream flavours: the open-source Java proxy, its plus edition, trueai (C# v10+)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.testing.conftest import Api, OpenApi
+from tests.testing.conftest import IMAGE, Api, OpenApi
 
 
 @pytest.fixture
@@ -44,9 +44,11 @@ async def test_upstreams_read_only_mj_api_secret(
         ("gateway", {"Authorization": "Bearer sk-test"}, 200),
         ("gateway", {"mj-api-secret": "sk-test"}, 200),
         ("gateway", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
-        # open-source Java: mj-api-secret only.
+        # open-source Java (and, as far as its docs tell, plus): mj-api-secret only.
         ("java", {"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200),
         ("java", {"Authorization": "sk-test"}, 401),
+        ("java-plus", {"Authorization": "sk-test"}, 401),
+        ("java-plus", {"mj-api-secret": "sk-test"}, 200),
         # trueai: Authorization verbatim whenever present; "Bearer sk-..." is an unknown user,
         # even with the right mj-api-secret beside it.
         ("csharp-v10", {"Authorization": "sk-test"}, 200),
@@ -129,17 +131,23 @@ async def test_csharp_error_shape(csharp: Api) -> None:
     assert body["timestamp"].isdigit()
 
 
-async def test_upstreams_add_extra_fields(java: Api, csharp: Api) -> None:
-    """Upstream task objects carry fields the gateway does not (seed, mode, maskBase64 ...)."""
-    java_task = await java.fetch(await java.imagine())
+async def test_upstreams_add_extra_fields(open_api: OpenApi, csharp: Api) -> None:
+    """Each proxy's task object has its own fields; the open-source Java one has no buttons."""
+    plus = await open_api(flavour="java-plus")
+    oss = await open_api(flavour="java")
+    plus_task = await plus.fetch(await plus.imagine())
+    oss_task = await oss.fetch(await oss.imagine())
     csharp_task = await csharp.fetch(await csharp.imagine())
-    assert "maskBase64" in java_task
-    assert {"seed", "mode", "instanceId", "imageUrls"} <= csharp_task.keys()
-    assert java_task["status"] == "NOT_START"
+    assert {"maskBase64", "buttons", "customId", "botType"} <= plus_task.keys()
+    assert not {"maskBase64", "buttons", "customId", "botType"} & oss_task.keys()
+    extras = {"seed", "mode", "requestMode", "instanceId", "imageUrls", "videoUrl", "videoUrls"}
+    assert extras <= csharp_task.keys()
+    assert oss_task["status"] == "NOT_START"
 
 
-async def test_java_upscale_twice_answers_21_existing(java: Api) -> None:
-    """The old Java proxy answers a repeated upscale with 21 and the existing task."""
+async def test_java_upscale_twice_answers_21_existing(open_api: OpenApi) -> None:
+    """The plus edition answers a repeated upscale with 21 and the existing task."""
+    java = await open_api(flavour="java-plus")
     parent = await java.finished(await java.imagine(), step=5)
     body = {"taskId": parent["id"], "action": "UPSCALE", "index": 2}
     first = await java.submit("change", body)
@@ -242,3 +250,67 @@ def test_unknown_flavour_is_refused() -> None:
 
     with pytest.raises(ValueError, match="flavour"):
         Simulator(flavour="python")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "action",
+        "modal",
+        "shorten",
+        "video",
+        "edits",
+        "upload-discord-images",
+    ],
+)
+async def test_open_source_java_lacks_the_plus_routes(java: Api, endpoint: str) -> None:
+    """The open-source proxy has no action, modal, shorten, swap, video...: Spring's 404."""
+    reply = await java.request("POST", f"/mj/submit/{endpoint}", {"prompt": "x"})
+    assert (reply.status, reply.json["error"]) == (404, "Not Found")
+    swap = await java.request("POST", "/mj/insight-face/swap", {})
+    seed = await java.request("GET", "/mj/task/1748339029401828/image-seed")
+    assert (swap.status, seed.status) == (404, 404)
+
+
+async def test_open_source_java_tasks_have_no_buttons(java: Api) -> None:
+    """Its Task has no buttons, customId or botType, and never shows MODAL."""
+    task = await java.finished(await java.imagine(), step=5)
+    assert task["status"] == "SUCCESS"
+    assert not {"buttons", "customId", "botType", "maskBase64"} & task.keys()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "code", "description"),
+    [
+        ("imagine", {"prompt": "a cat", "base64": IMAGE}, 1, "提交成功"),
+        ("imagine", {"prompt": "a cat", "base64": "aGVsbG8="}, 4, "base64格式错误"),
+        ("blend", {"base64Array": [IMAGE, IMAGE], "dimensions": None}, 4, "dimensions参数错误"),
+        ("change", {"taskId": " ", "action": "UPSCALE", "index": 1}, 4, "taskId不能为空"),
+        ("describe", {"base64": "https://example.com/a.png"}, 4, "base64格式错误"),
+    ],
+)
+async def test_open_source_java_validation(
+    java: Api, endpoint: str, body: dict[str, object], code: int, description: str
+) -> None:
+    """Data URLs only (a single ``base64`` too), an explicit null dimensions, a blank taskId."""
+    answer = await java.submit(endpoint, body)
+    assert (answer["code"], answer["description"]) == (code, description)
+
+
+async def test_trueai_blend_defaults_a_null_dimensions(csharp: Api) -> None:
+    """Trueai reads a null dimensions as the default SQUARE and takes raw base64 images."""
+    raw = IMAGE.split(",", 1)[1]
+    answer = await csharp.submit("blend", {"base64Array": [raw, IMAGE], "dimensions": None})
+    assert answer["code"] == 1
+
+
+def test_upstream_is_for_the_gateway_only() -> None:
+    """upstream= names what a gateway fronts; a bare proxy or an unknown upstream is refused."""
+    from onechat_async.testing import Simulator
+
+    with pytest.raises(ValueError, match="upstream"):
+        Simulator(flavour="java", upstream="csharp-v10")
+    with pytest.raises(ValueError, match="upstream"):
+        Simulator(upstream="java")
+    with pytest.raises(ValueError, match="max_body"):
+        Simulator(max_body=0)

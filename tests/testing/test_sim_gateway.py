@@ -6,11 +6,20 @@ from typing import Any
 
 import pytest
 
-from tests.testing.conftest import IMAGE, Api, OpenApi
+from tests.testing.conftest import IMAGE, Api, OpenApi, Reply
 
-NO_CHANNEL = {
-    "error": {"message": "当前分组 default 下对于模型 mj_ 无可用渠道", "type": "new_api_error"}
-}
+NO_CHANNEL = "分组 default 下模型 mj_ 无可用渠道（distributor） (request id: "
+
+
+def new_api_error(reply: Reply, status: int, message: str, code: str = "") -> bool:
+    """Whether ``reply`` is new-api's ``abortWithOpenAiMessage``, request id appended."""
+    error = reply.json["error"]
+    return (
+        reply.status == status
+        and str(error["message"]).startswith(f"{message} (request id: ")
+        and (error["type"], error["code"]) == ("new_api_error", code)
+        and reply.headers["X-Oneapi-Request-Id"] in error["message"]
+    )
 
 
 async def _parent(api: Api) -> dict[str, Any]:
@@ -24,6 +33,8 @@ async def _parent(api: Api) -> dict[str, Any]:
         ({"Authorization": "sk-test"}, 200, None),
         ({"mj-api-secret": "sk-test"}, 200, None),
         ({"Authorization": "Bearer sk-test", "mj-api-secret": "sk-test"}, 200, None),
+        ({"Authorization": "midjourney-proxy", "mj-api-secret": "sk-test"}, 200, None),
+        ({"mj-api-secret": "Bearer sk-test"}, 200, None),
         ({}, 401, "未提供令牌"),
         ({"Authorization": "Bearer sk-wrong"}, 401, "无效的令牌"),
         ({"Authorization": "Bearer sk-wrong", "mj-api-secret": "sk-test"}, 401, "无效的令牌"),
@@ -36,7 +47,25 @@ async def test_auth(api: Api, headers: dict[str, str], status: int, message: str
     if message is None:
         assert reply.json == []
     else:
-        assert reply.json == {"error": {"message": message, "type": "new_api_error"}}
+        assert new_api_error(reply, 401, message)
+
+
+@pytest.mark.parametrize(
+    ("admin", "key", "status"),
+    [(True, "sk-test-1", 200), (True, "sk-test-7", 400), (False, "sk-test-1", 403)],
+)
+async def test_a_key_may_pin_a_channel_for_admins_only(
+    open_api: OpenApi, admin: bool, key: str, status: int
+) -> None:
+    """sk-KEY-<channel> pins channel 1 (the only one) for an admin; others get 403."""
+    api = await open_api(admin=admin)
+    headers = {"Authorization": f"Bearer {key}"}
+    reply = await api.request("POST", "/mj/task/list-by-condition", {"ids": []}, headers=headers)
+    assert reply.status == status
+    if status == 403:
+        assert new_api_error(reply, 403, "普通用户不支持指定渠道")
+    elif status == 400:
+        assert new_api_error(reply, 400, "无效的渠道 Id")
 
 
 async def test_submit_answers_are_text_plain(api: Api) -> None:
@@ -61,13 +90,21 @@ async def test_task_ids_are_unique_even_within_one_millisecond(api: Api) -> None
     assert len(ids) == 13
 
 
-@pytest.mark.parametrize("path", ["/v1/models", "/mj/submit/nothing", "/"])
+@pytest.mark.parametrize("path", ["/web/x", "/mj/submit/nothing", "/mj/task/1/cancel", "/"])
 async def test_unknown_path_is_an_html_page_with_200(api: Api, path: str) -> None:
     """new-api serves its web UI, HTTP 200 text/html, for any path it does not route."""
     reply = await api.request("POST", path, {})
     assert (reply.status, reply.content_type) == (200, "text/html")
     assert reply.body.startswith(b"<!doctype html>")
-    assert api.sim.counters["unknown"] == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/api/x", "/assets/y"])
+async def test_unknown_api_paths_are_a_json_404(api: Api, path: str) -> None:
+    """Under /v1, /api and /assets new-api's NoRoute answers RelayNotFound's JSON 404."""
+    reply = await api.request("POST", path, {})
+    assert reply.status == 404
+    assert reply.json["error"]["message"] == f"Invalid URL (POST {path})"
+    assert reply.json["error"]["type"] == "invalid_request_error"
 
 
 async def test_wrong_method_is_an_html_page_too(api: Api) -> None:
@@ -95,15 +132,16 @@ async def test_non_json_body_counts_as_empty(api: Api) -> None:
     assert reply.json["description"] == "prompt_is_required "
 
 
-async def test_malformed_json_is_a_bind_failure(api: Api) -> None:
-    """Broken JSON is refused by the gateway itself with HTTP 400 code 4."""
+async def test_malformed_json_is_refused_by_the_distributor(api: Api) -> None:
+    """Broken JSON is refused by new-api's distributor: 400 new_api_error, nothing sent on."""
     reply = await api.request(
         "POST",
         "/mj/submit/imagine",
         raw=b'{"prompt": ',
         headers={**api.auth(), "Content-Type": "application/json"},
     )
-    assert (reply.status, reply.json["code"]) == (400, 4)
+    assert new_api_error(reply, 400, "无效的请求，无效的midjourney请求，invalid character")
+    assert api.sim.task_count == 0
 
 
 async def test_simple_change_without_action_is_the_503_defect(api: Api) -> None:
@@ -111,11 +149,15 @@ async def test_simple_change_without_action_is_the_503_defect(api: Api) -> None:
     parent = await _parent(api)
     reply = await api.request("POST", "/mj/submit/simple-change", {"content": f"{parent['id']} U2"})
     assert reply.status == 503
-    assert reply.json == NO_CHANNEL
+    assert reply.json["error"]["message"].startswith(NO_CHANNEL)
+    assert reply.json["error"]["code"] == "model_not_found"
 
 
 async def test_simple_change_with_routing_fields_reads_only_content(api: Api) -> None:
-    """With taskId/action/index added it works, and the upstream obeys content alone."""
+    """With taskId/action/index added it works, and the upstream obeys content alone.
+
+    The gateway's row keeps its own label, the body's action: new-api never updates it.
+    """
     parent = await _parent(api)
     answer = await api.submit(
         "simple-change",
@@ -123,8 +165,8 @@ async def test_simple_change_with_routing_fields_reads_only_content(api: Api) ->
     )
     assert answer["code"] == 1
     child = await api.finished(answer["result"])
-    assert child["action"] == "VARIATION"
-    assert child["status"] == "SUCCESS"
+    assert (child["action"], child["status"]) == ("UPSCALE", "SUCCESS")
+    assert api.sim.created[-1].action == "VARIATION"
 
 
 async def test_change_requires_a_nonzero_index_even_for_reroll(api: Api) -> None:
@@ -193,15 +235,47 @@ async def test_modal_actions_keep_code_21(api: Api) -> None:
     assert (await api.fetch(modal["result"]))["status"] == "MODAL"
 
 
-async def test_action_needs_both_ids(api: Api) -> None:
-    """The gateway refuses an action without taskId or customId, or with an unknown one."""
-    for body, description in [
-        ({"customId": "MJ::JOB::upsample::1::x"}, "task_id_is_required "),
-        ({"taskId": "1"}, "custom_id_is_required "),
-        ({"taskId": "1", "customId": "MJ::JOB::dance::1::x"}, "unknown_action "),
-    ]:
-        reply = await api.request("POST", "/mj/submit/action", body)
-        assert (reply.status, reply.json["description"]) == (400, description)
+@pytest.mark.parametrize(
+    ("custom_id", "refusal"),
+    [
+        ("", "custom_id_is_required"),
+        ("MJ::JOB::dance::1::x", "unknown_action:MJ::JOB::dance::1::x"),
+        ("MJ::JOB::animate_high::1::x", "unknown_action:MJ::JOB::animate_high::1::x"),
+        ("MJ::Job::PicReader::1", "unknown_action:MJ::Job::PicReader::1"),
+        ("MJ::JOB::upsample::x::h", "index_parse_failed"),
+        ("MJ::::1", "unknown_action"),
+    ],
+)
+async def test_action_custom_id_refusals(api: Api, custom_id: str, refusal: str) -> None:
+    """new-api's distributor reads the customId itself: 400 new_api_error, nothing sent on."""
+    body = {"taskId": "1748339029401828", "customId": custom_id}
+    reply = await api.request("POST", "/mj/submit/action", body)
+    assert new_api_error(reply, 400, f"无效的请求，{refusal}")
+    assert api.sim.counters["action"] == 1
+    assert api.sim.submits[-1].status == 400
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "error"),
+    [
+        ("upsample", "index out of range [1] with length 1"),
+        ("MJ::JOB", "index out of range [2] with length 2"),
+        ("MJ::JOB::upsample", "index out of range [3] with length 3"),
+    ],
+)
+async def test_action_custom_id_panics(api: Api, custom_id: str, error: str) -> None:
+    """A customId without enough ``::`` parts crashes new-api: gin answers 500 new_api_panic."""
+    reply = await api.request("POST", "/mj/submit/action", {"taskId": "1", "customId": custom_id})
+    assert reply.status == 500
+    assert reply.json["error"]["type"] == "new_api_panic"
+    assert f"runtime error: {error}" in reply.json["error"]["message"]
+
+
+async def test_action_without_task_id_goes_upstream(api: Api) -> None:
+    """new-api checks its table only given a taskId; without one the upstream answers."""
+    body = {"customId": "MJ::JOB::upsample::1::x"}
+    reply = await api.request("POST", "/mj/submit/action", body)
+    assert (reply.status, reply.content_type, reply.json["code"]) == (200, "text/plain", 3)
 
 
 @pytest.mark.parametrize("missing", ["sourceBase64", "targetBase64"])
@@ -233,8 +307,19 @@ async def test_gateway_strips_notify_hook(api: Api) -> None:
 
 
 async def test_fields_before_the_first_refresh(api: Api) -> None:
-    """Before its first poll the gateway shows "" status, null buttons and properties."""
-    task = await api.fetch(await api.imagine(state="s-1"))
+    """Before its first poll the gateway shows "" status and state, null buttons, properties."""
+    task_id = await api.imagine(state="s-1")
+    task = await api.fetch(task_id)
     assert (task["status"], task["buttons"], task["properties"]) == ("", None, None)
     assert (task["startTime"], task["finishTime"], task["imageUrl"]) == (0, 0, "")
+    assert (task["state"], task["progress"], task["videoUrls"]) == ("", "0%", None)
+    api.advance(15)
+    assert (await api.fetch(task_id))["state"] == "s-1"
+
+
+@pytest.mark.parametrize("flavour", ["java", "java-plus", "csharp-v10"])
+async def test_bare_proxies_show_state_at_once(open_api: OpenApi, flavour: str) -> None:
+    """A bare proxy stores ``state`` at submit: only the gateway shows "" before its poll."""
+    api = await open_api(flavour=flavour)
+    task = await api.fetch(await api.imagine(state="s-1"))
     assert task["state"] == "s-1"

@@ -122,7 +122,7 @@ async def test_modal_tasks_notify_after_the_modal_call(
     open_api: OpenApi, receiver: Receiver
 ) -> None:
     """A MODAL task is silent until /modal queues it, then reports like any other."""
-    api = await open_api(flavour="java", notify_hooks=True, hook_duplicate_rate=0.0)
+    api = await open_api(flavour="java-plus", notify_hooks=True, hook_duplicate_rate=0.0)
     grid = await api.finished(await api.imagine(), step=5)
     up = await api.submit("change", {"taskId": grid["id"], "action": "UPSCALE", "index": 1})
     upscaled = await api.finished(up["result"], step=5)

@@ -29,7 +29,7 @@ async def test_created_names_endpoint_state_and_parentage(api: Api) -> None:
 
 async def test_answers_naming_an_existing_task_create_nothing(open_api: OpenApi) -> None:
     """A /modal call and Java's "upscale already exists" answer name old tasks: not created."""
-    api = await open_api(flavour="java")
+    api = await open_api(flavour="java-plus")
     parent = await api.finished(await api.imagine(), step=5)
     body = {"taskId": parent["id"], "action": "UPSCALE", "index": 1}
     first = await api.submit("change", body)

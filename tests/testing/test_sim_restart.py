@@ -17,6 +17,7 @@ async def test_restart_keeps_address_tasks_counters_and_records(api: Api) -> Non
     task_id = await api.imagine(state="before")
     await api.sim.restart()
     assert (api.sim.url, api.sim.running, api.sim.restarts) == (url, True, 1)
+    api.advance(15)  # the gateway's row shows the state from its first refresh on
     assert (await api.fetch(task_id))["state"] == "before"
     assert api.sim.counters["imagine"] == 1
     assert [t.task_id for t in api.sim.created] == [task_id]

@@ -63,6 +63,30 @@ async def test_serve_runs_until_stopped() -> None:
             await session.get(f"{sim.url}/mj/task/1/fetch")
 
 
+async def test_serve_passes_upstream_and_admin() -> None:
+    """serve(upstream=..., admin=...) builds a gateway on that upstream with an admin key."""
+    ready: asyncio.Future[Simulator] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(port=0, upstream="csharp-v10", admin=True, stop=stop, on_ready=ready.set_result)
+    )
+    sim = await asyncio.wait_for(ready, 5)
+    assert (sim.flavour, sim.upstream) == ("gateway", "csharp-v10")
+    assert sim._backend.upstream.admin
+    stop.set()
+    await asyncio.wait_for(server, 5)
+
+
+def test_the_command_line_knows_the_new_options() -> None:
+    """--upstream and --admin are parsed; an unknown upstream is refused."""
+    from onechat_async.testing._server import _parser
+
+    args = _parser().parse_args(["--upstream", "csharp-v10", "--admin", "--flavour", "java-plus"])
+    assert (args.upstream, args.admin, args.flavour) == ("csharp-v10", True, "java-plus")
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--upstream", "java"])
+
+
 def test_main_refuses_a_non_positive_speed(capsys: pytest.CaptureFixture[str]) -> None:
     """main() returns 2 and explains when --speed is not positive."""
     assert main(["--speed", "0"]) == 2
@@ -125,11 +149,18 @@ async def test_fixtures_wire_a_client_to_the_simulator(
     assert onechat_simulator.api_key == "sk-test"
 
 
-async def test_ten_thousand_tasks_stay_cheap(open_api: OpenApi) -> None:
+@pytest.mark.parametrize("flavour", ["gateway", "java-plus"])
+async def test_ten_thousand_tasks_stay_cheap(open_api: OpenApi, flavour: str) -> None:
     """With 10,000 tasks, listing 100 ids is as cheap as with a handful: nothing scans them all."""
-    api = await open_api(running_limit=10_000, waiting_limit=0)
+    api = await open_api(flavour=flavour, running_limit=10_000, waiting_limit=0)
+    gateway = api.sim._backend.gateway
     started = time.perf_counter()
-    ids = [api.sim._proxy.imagine({"prompt": f"cat {i}"}, 0.0).result for i in range(10_000)]
+    ids = []
+    for i in range(10_000):
+        task_id = str(api.sim._proxy.imagine({"prompt": f"cat {i}"}, 0.0).result)
+        if gateway is not None:
+            gateway.rows.insert(task_id, action="IMAGINE", prompt="", description="", now=0.0)
+        ids.append(task_id)
     created = time.perf_counter() - started
     assert api.sim.task_count == 10_000
     api.advance(30)

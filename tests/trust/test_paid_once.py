@@ -36,10 +36,13 @@ from onechat_async import (
     Submitted,
     Succeeded,
     Task,
+    testing,
 )
 from onechat_async._outcome import proves_no_task
-from onechat_async.testing import FLAVOURS, Fault, ManualClock, Simulator
+from onechat_async.testing import Fault, ManualClock, Simulator
 
+#: The open-source Java proxy has no /action; the plus edition stands for the Java proxies.
+FLAVOURS = tuple(f for f in testing.FLAVOURS if f != "java")
 STATE = "paid-once"
 KEY = "sk-trust"
 SubmitKind = Literal["imagine", "simple_change", "action", "fan_out"]
