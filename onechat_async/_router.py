@@ -7,7 +7,7 @@ here and nowhere else:
 
 - a stream hears a task's events only while it follows that task, and **at most one terminal
   event per task**: the terminal event ends the task for that stream, whatever comes later
-  (another poll, a caller deadline, a replay);
+  (another poll, a caller deadline, a replay, a second submit answered with the same id);
 - a caller's deadline ends every task the stream still follows with ``TimedOut``;
 - a fan-out announces children before they exist (``pending``); each pending child ends as a
   ``Submitted`` (then it is followed like any task) or a ``SubmitFailed``;
@@ -53,7 +53,7 @@ class Routing:
 
 
 class _Stream:
-    __slots__ = ("deadline_at", "ended", "following", "id", "pending", "started_at")
+    __slots__ = ("deadline_at", "ended", "following", "heard_end", "id", "pending", "started_at")
 
     def __init__(
         self, stream_id: StreamId, started_at: float, deadline_at: float | None, pending: int
@@ -64,6 +64,9 @@ class _Stream:
         self.pending = pending
         #: Ids whose terminal event this stream has not heard yet.
         self.following: set[str] = set()
+        #: Ids whose terminal event it has heard: never followed again, so that a server
+        #: answering two submits with one task id cannot make the stream hear that end twice.
+        self.heard_end: set[str] = set()
         self.ended = False
 
 
@@ -106,7 +109,7 @@ class Router:
         if stream is None or stream.ended:
             return routing
         for task_id in ids:
-            if task_id in stream.following:
+            if task_id in stream.following or task_id in stream.heard_end:
                 continue
             stream.following.add(task_id)
             self._followers.setdefault(task_id, []).append(stream)
@@ -205,6 +208,7 @@ class Router:
             return
         routing.deliveries.append((stream.id, event))
         if event.is_terminal:
+            stream.heard_end.add(event.task_id)
             self._unfollow(stream, event.task_id, routing)
 
     def _unfollow(self, stream: _Stream, task_id: str, routing: Routing) -> None:
