@@ -66,3 +66,11 @@ def bench(session: nox.Session) -> None:
     """The benchmarks of benchmarks/, ours side by side with the loop users write today."""
     session.install("-e", ".")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the pure core with mutmut, then the survivors (docs/development.md)."""
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "mutants"))
+    session.run("mutmut", "run", *session.posargs)
+    session.run("mutmut", "results")

@@ -1,0 +1,287 @@
+"""Every request builder in _requests: the whole Request it makes, and what it refuses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from onechat_async import _requests as rq
+from onechat_async._errors import InvalidRequestError
+from onechat_async._models import AccountFilter
+from onechat_async._requests import Request
+
+HOOK = "https://example.invalid/hook"
+OPTIONS: dict[str, Any] = {"notify_hook": HOOK, "state": "mine"}
+IMAGE_OPTIONS: dict[str, Any] = {
+    "bot_type": "NIJI_JOURNEY",
+    "account_filter": AccountFilter(instance_id="7"),
+    **OPTIONS,
+}
+#: What the shared options add to every submit body.
+TAIL = {"notifyHook": HOOK, "state": "mine"}
+IMAGE_TAIL = {"botType": "NIJI_JOURNEY", "accountFilter": {"instanceId": "7"}, **TAIL}
+
+
+def submit(path: str, body: dict[str, Any], task_id: str | None = None) -> Request:
+    endpoint = path.rsplit("/", 1)[-1]
+    return Request("POST", path, endpoint, body, is_submit=True, task_id=task_id, state="mine")
+
+
+@pytest.mark.parametrize(
+    ("built", "expected"),
+    [
+        pytest.param(
+            lambda: rq.imagine("a cat", ["data:x"], **IMAGE_OPTIONS),
+            submit(
+                "/submit/imagine",
+                {"prompt": "a cat", "base64Array": ["data:x"], **IMAGE_TAIL},
+            ),
+            id="imagine",
+        ),
+        pytest.param(
+            lambda: rq.change("42", "upscale", 3, **OPTIONS),
+            submit(
+                "/submit/change",
+                {"taskId": "42", "action": "UPSCALE", "index": 3, **TAIL},
+                "42",
+            ),
+            id="change",
+        ),
+        pytest.param(
+            lambda: rq.change("42", "REROLL", None, **OPTIONS),
+            submit(
+                "/submit/change",
+                {"taskId": "42", "action": "REROLL", "index": 1, **TAIL},
+                "42",
+            ),
+            id="change-reroll",
+        ),
+        pytest.param(
+            lambda: rq.simple_change("42", "V2", **OPTIONS),
+            submit(
+                "/submit/simple-change",
+                {"content": "42 V2", "taskId": "42", "action": "VARIATION", "index": 2, **TAIL},
+                "42",
+            ),
+            id="simple-change",
+        ),
+        pytest.param(
+            lambda: rq.action("42", "MJ::JOB::upsample::1::abc", **OPTIONS),
+            submit(
+                "/submit/action",
+                {"taskId": "42", "customId": "MJ::JOB::upsample::1::abc", **TAIL},
+                "42",
+            ),
+            id="action",
+        ),
+        pytest.param(
+            lambda: rq.modal("42", "zoom out", "data:mask", **OPTIONS),
+            submit(
+                "/submit/modal",
+                {"taskId": "42", "prompt": "zoom out", "maskBase64": "data:mask", **TAIL},
+                "42",
+            ),
+            id="modal",
+        ),
+        pytest.param(
+            lambda: rq.blend(["data:a", "data:b"], "SQUARE", **IMAGE_OPTIONS),
+            submit(
+                "/submit/blend",
+                {"base64Array": ["data:a", "data:b"], "dimensions": "SQUARE", **IMAGE_TAIL},
+            ),
+            id="blend",
+        ),
+        pytest.param(
+            lambda: rq.describe("data:a", **IMAGE_OPTIONS),
+            submit("/submit/describe", {"base64": "data:a", **IMAGE_TAIL}),
+            id="describe",
+        ),
+        pytest.param(
+            lambda: rq.shorten("a long prompt", **IMAGE_OPTIONS),
+            submit("/submit/shorten", {"prompt": "a long prompt", **IMAGE_TAIL}),
+            id="shorten",
+        ),
+        pytest.param(
+            lambda: rq.swap_face("data:a", "data:b", **OPTIONS),
+            submit(
+                "/insight-face/swap", {"sourceBase64": "data:a", "targetBase64": "data:b", **TAIL}
+            ),
+            id="swap-face",
+        ),
+        pytest.param(
+            lambda: rq.fetch("42"),
+            Request("GET", "/task/42/fetch", "fetch", task_id="42"),
+            id="fetch",
+        ),
+        pytest.param(
+            lambda: rq.image_seed("42"),
+            Request("GET", "/task/42/image-seed", "image-seed", task_id="42"),
+            id="image-seed",
+        ),
+        pytest.param(
+            lambda: rq.list_by_condition(("41", "42")),
+            Request("POST", "/task/list-by-condition", "list-by-condition", {"ids": ["41", "42"]}),
+            id="list-by-condition",
+        ),
+    ],
+)
+def test_each_builder_makes_the_whole_request(built: Any, expected: Request) -> None:
+    """Method, path, endpoint name, body, submit flag, task id and state are all as sent."""
+    assert built() == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        pytest.param(
+            lambda: rq.imagine(" ", [], bot_type=None, account_filter=None, **OPTIONS),
+            "imagine needs a non-blank prompt",
+            id="blank-imagine",
+        ),
+        pytest.param(
+            lambda: rq.shorten(" ", bot_type=None, account_filter=None, **OPTIONS),
+            "shorten needs a non-blank prompt",
+            id="blank-shorten",
+        ),
+        pytest.param(
+            lambda: rq.action("42", " ", **OPTIONS),
+            "action needs the button's non-empty custom_id",
+            id="blank-custom-id",
+        ),
+        pytest.param(
+            lambda: rq.fetch("4x2"),
+            "task id must be a string of digits, got '4x2'",
+            id="bad-task-id",
+        ),
+        pytest.param(
+            lambda: rq.change("42", "UPSCALE", 5, **OPTIONS),
+            "UPSCALE needs an index from 1 to 4, got 5",
+            id="index-5",
+        ),
+        pytest.param(
+            lambda: rq.change("42", 7, 1, **OPTIONS),
+            "action must be one of ['REROLL', 'UPSCALE', 'VARIATION'], got 7",
+            id="action-not-a-str",
+        ),
+        pytest.param(
+            lambda: rq.blend(["data:a"], "SQUARE", bot_type=None, account_filter=None, **OPTIONS),
+            "blend takes 2 to 5 images, got 1",
+            id="blend-one-image",
+        ),
+        pytest.param(
+            lambda: rq.parse_simple_change(7),  # type: ignore[arg-type]
+            "simple-change content must be a str, got 7",
+            id="content-not-a-str",
+        ),
+        pytest.param(
+            lambda: rq.parse_simple_change("42U1"),
+            "simple-change content must be '<task id> <U1..U4|V1..V4|R>', got '42U1'",
+            id="content-without-space",
+        ),
+        pytest.param(
+            lambda: rq.parse_simple_change("42 U5"),
+            "simple-change operation must be U1..U4, V1..V4 or R, got 'U5'",
+            id="op-u5",
+        ),
+        pytest.param(
+            lambda: rq.data_url(b"plain text"),
+            "image bytes are not PNG, JPEG, GIF or WEBP",
+            id="not-an-image",
+        ),
+    ],
+)
+def test_each_refusal_says_what_was_wrong(build: Any, message: str) -> None:
+    """A malformed call is refused locally, with a message naming the rule it broke."""
+    with pytest.raises(InvalidRequestError) as info:
+        build()
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("images", "accepted"),
+    [(["a"] * 1, False), (["a"] * 2, True), (["a"] * 5, True), (["a"] * 6, False)],
+)
+def test_blend_takes_two_to_five_images(images: list[str], accepted: bool) -> None:
+    """Both ends of the 2..5 range are accepted; one fewer or one more is refused."""
+    build = lambda: rq.blend(images, "SQUARE", bot_type=None, account_filter=None, **OPTIONS)  # noqa: E731
+    if accepted:
+        assert build().body["base64Array"] == images  # type: ignore[index]
+    else:
+        with pytest.raises(InvalidRequestError):
+            build()
+
+
+@pytest.mark.parametrize(("index", "accepted"), [(0, False), (1, True), (4, True), (5, False)])
+def test_change_index_is_one_to_four(index: int, accepted: bool) -> None:
+    """Both ends of 1..4 are accepted for UPSCALE; 0 and 5 are refused."""
+    if accepted:
+        assert rq.change("42", "UPSCALE", index, **OPTIONS).body["index"] == index  # type: ignore[index]
+    else:
+        with pytest.raises(InvalidRequestError):
+            rq.change("42", "UPSCALE", index, **OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("hook", "state", "accepted"),
+    [
+        pytest.param("http://h.invalid/x", None, True, id="http-hook"),
+        pytest.param("https://" + "h" * (2000 - 8), None, True, id="hook-of-2000"),
+        pytest.param("https://" + "h" * (2001 - 8), None, False, id="hook-of-2001"),
+        pytest.param("ftp://h.invalid/x", None, False, id="ftp-hook"),
+        pytest.param(None, "s" * 255, True, id="state-of-255"),
+        pytest.param(None, "s" * 256, False, id="state-of-256"),
+    ],
+)
+def test_hook_and_state_limits_are_inclusive(
+    hook: str | None, state: str | None, accepted: bool
+) -> None:
+    """An http(s) hook of up to 2,000 characters and a state of up to 255 are sent as given."""
+    build = lambda: rq.swap_face("data:a", "data:b", notify_hook=hook, state=state)  # noqa: E731
+    if accepted:
+        body = build().body
+        assert body is not None
+        assert body.get("notifyHook") == hook
+        assert body.get("state") == state
+    else:
+        with pytest.raises(InvalidRequestError):
+            build()
+
+
+@pytest.mark.parametrize(
+    ("image", "mime"),
+    [
+        pytest.param(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp", id="webp"),
+        pytest.param(b"\x89PNG\r\n\x1a\n...", "image/png", id="png"),
+    ],
+)
+def test_data_url_names_the_image_type(image: bytes, mime: str) -> None:
+    """The magic bytes pick the MIME type, and the payload is the image's base64."""
+    assert rq.data_url(image).startswith(f"data:{mime};base64,")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(b"RIFF\x00\x00\x00\x00WAVEfmt ", id="riff-but-wave"),
+        pytest.param(b"JUNK\x00\x00\x00\x00WEBPVP8 ", id="webp-tag-without-riff"),
+    ],
+)
+def test_webp_needs_both_riff_and_webp_tags(image: bytes) -> None:
+    """A RIFF file that is not WEBP, or WEBP bytes without RIFF, are not taken for images."""
+    with pytest.raises(InvalidRequestError):
+        rq.data_url(image)
+
+
+def test_a_task_id_given_as_an_int_is_its_digits() -> None:
+    """An int id is sent as its decimal digits; a bool is not taken for an id."""
+    assert rq.fetch(42).path == "/task/42/fetch"  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError):
+        rq.fetch(True)  # type: ignore[arg-type]
+
+
+def test_only_ints_and_strs_can_be_task_ids() -> None:
+    """A value that merely prints as digits (a Decimal) is not taken for a task id."""
+    with pytest.raises(InvalidRequestError):
+        rq.fetch(Decimal(42))  # type: ignore[arg-type]

@@ -1,0 +1,150 @@
+"""The tracker's board in _tracker: who is due, what an answer changes, when to wake up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onechat_async._events import ProgressChanged, Stalled, StatusChanged, TimedOut
+from onechat_async._policy import PollPolicy
+from onechat_async._task_state import fingerprint
+from onechat_async._tracker import Tracker
+
+#: Queued tasks on the running cadence, so that every delay below is easy to follow.
+POLICY = PollPolicy(
+    interval=5,
+    fast_interval=3,
+    queued_interval=5,
+    batch_window=0.5,
+    deadline=None,
+    stall_after=None,
+)
+
+
+def raw(task_id: str, status: str, progress: str = "") -> dict[str, Any]:
+    return {"id": task_id, "status": status, "progress": progress}
+
+
+def test_an_untracked_id_has_no_state_and_no_task() -> None:
+    """Asking about an id nobody tracks gives None, not an error."""
+    tracker = Tracker(POLICY)
+    assert tracker.state("99") is None
+    assert tracker.task("99") is None
+
+
+def test_a_part_empty_request_is_topped_up_with_the_tasks_due_soonest() -> None:
+    """Three due tasks leave room in a chunk of 100: the five due within the interval join."""
+    tracker = Tracker(POLICY)
+    for task_id in ("1", "2", "3"):
+        tracker.watch(task_id, 0.0)
+    for task_id in ("4", "5", "6", "7", "8"):
+        tracker.watch(task_id, 2.0)
+    assert sorted(tracker.due(0.5)) == ["1", "2", "3", "4", "5", "6", "7", "8"]
+
+
+def test_a_task_due_exactly_one_interval_ahead_joins_the_top_up() -> None:
+    """The top-up window includes its far end: now + interval."""
+    tracker = Tracker(POLICY)
+    tracker.watch("1", 0.0)
+    tracker.watch("2", 5.0)  # first due at 5.5, exactly one interval after 0.5
+    assert tracker.due(0.5) == ["1", "2"]
+
+
+def asked_at_zero() -> Tracker:
+    """A board where task 1 was asked about at 0 and answered (next due at 5)."""
+    tracker = Tracker(POLICY)
+    tracker.watch("1", -0.5)
+    assert tracker.due(0.0) == ["1"]
+    tracker.on_fetched("1", raw("1", "SUBMITTED"), 0.0)
+    return tracker
+
+
+def test_a_task_asked_about_lately_does_not_top_up() -> None:
+    """A task asked about less than fast_interval ago waits for its own turn."""
+    tracker = asked_at_zero()
+    tracker.watch("2", 1.5)
+    assert tracker.due(2.0) == ["2"]
+
+
+def test_a_task_asked_about_exactly_fast_interval_ago_may_top_up() -> None:
+    """Exactly fast_interval after its last question a task may join another request."""
+    tracker = asked_at_zero()
+    tracker.watch("2", 2.5)
+    assert tracker.due(3.0) == ["2", "1"]
+
+
+def test_a_task_near_its_end_is_asked_about_sooner() -> None:
+    """Once progress and its rate are known, the next question comes at the fast cadence."""
+    tracker = Tracker(POLICY)
+    tracker.watch("1", -0.5)
+    assert tracker.due(0.0) == ["1"]
+    tracker.on_fetched("1", raw("1", "IN_PROGRESS", "90%"), 0.0)
+    assert tracker.due(5.0) == ["1"]
+    # 6% in 6 s: 4% left takes 4 s, so the answer asked for at 5 is followed up at 5 + 3.
+    tracker.on_fetched("1", raw("1", "IN_PROGRESS", "96%"), 6.0)
+    assert tracker.due(7.0) == []
+    assert tracker.due(8.0) == ["1"]
+    # The question sent at 8 sets the next one by the same rate: 8 + 3.
+    tracker.on_fetched("1", raw("1", "IN_PROGRESS", "96%"), 8.5)
+    assert tracker.due(10.0) == []
+    assert tracker.due(10.5) == ["1"]
+
+
+def test_a_stalled_task_that_moves_can_stall_again() -> None:
+    """A change after Stalled re-arms the alarm, so a new quiet stretch is reported too."""
+    tracker = Tracker(PollPolicy(interval=5, deadline=None, stall_after=10))
+    tracker.watch("1", 0.0)
+    assert [type(e) for e in tracker.expire(10.0)] == [Stalled]
+    events = tracker.on_fetched("1", raw("1", "IN_PROGRESS", "10%"), 12.0)
+    assert [type(e) for e in events] == [StatusChanged, ProgressChanged]
+    assert tracker.expire(21.0) == []
+    assert [type(e) for e in tracker.expire(22.0)] == [Stalled]
+
+
+def test_every_task_past_its_deadline_times_out_in_one_pass() -> None:
+    """A task that times out does not stop the pass: the others past their deadline follow."""
+    tracker = Tracker(PollPolicy(interval=5, deadline=10, stall_after=None))
+    tracker.watch("1", 0.0)
+    tracker.watch("2", 0.0)
+    events = tracker.expire(10.0)
+    assert [(type(e), e.task_id) for e in events] == [(TimedOut, "1"), (TimedOut, "2")]
+    assert len(tracker) == 0
+
+
+def test_nothing_to_wake_up_for_while_every_task_is_in_flight() -> None:
+    """Without deadlines or stalls, a board whose tasks are all being asked about sleeps."""
+    tracker = Tracker(POLICY)
+    tracker.watch("1", 0.0)
+    assert tracker.due(0.5) == ["1"]
+    assert tracker.next_wake() is None
+
+
+def test_junk_and_strangers_in_a_list_answer_do_not_hide_the_rest() -> None:
+    """Items that are not objects, or about untracked ids, are skipped, not the end of the list."""
+    tracker = Tracker(POLICY)
+    tracker.watch("42", 0.0)
+    tracker.due(0.5)
+    answer = ["junk", raw("999", "SUCCESS"), raw("42", "IN_PROGRESS", "5%")]
+    events, confirm = tracker.on_listed(["42"], answer, 1.0)
+    assert [type(e) for e in events] == [StatusChanged, ProgressChanged]
+    assert confirm == []
+
+
+def test_a_listed_answer_is_remembered_by_its_fingerprint() -> None:
+    """The raw fields of a decoded list item are kept, so the same item is not decoded twice."""
+    tracker = Tracker(POLICY)
+    tracker.watch("42", 0.0)
+    tracker.due(0.5)
+    item = raw("42", "IN_PROGRESS", "5%")
+    tracker.on_listed(["42"], [item], 1.0)
+    state = tracker.state("42")
+    assert state is not None
+    assert state.fingerprint == fingerprint(item)
+
+
+def test_each_pass_over_the_clock_sets_the_next_alarm() -> None:
+    """After one task stalls, the next task's stall is still reported when its time comes."""
+    tracker = Tracker(PollPolicy(interval=5, deadline=None, stall_after=10))
+    tracker.watch("1", 0.0)
+    tracker.watch("2", 5.0)
+    assert [e.task_id for e in tracker.expire(10.0)] == ["1"]
+    assert [e.task_id for e in tracker.expire(15.0)] == ["2"]
