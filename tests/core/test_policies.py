@@ -221,7 +221,7 @@ def test_the_validator_factories_check_what_they_promise() -> None:
     }
     for field, (value, message) in refused.items():
         with pytest.raises(InvalidRequestError) as info:
-            Probe(**{field: value})
+            Probe(**{field: value})  # type: ignore[arg-type]
         assert info.value.message == message
     with pytest.raises(InvalidRequestError, match="size must be a whole number of at least 3"):
         Probe(size=2)

@@ -161,7 +161,7 @@ def test_each_builder_makes_the_whole_request(built: Any, expected: Request) -> 
             id="index-5",
         ),
         pytest.param(
-            lambda: rq.change("42", 7, 1, **OPTIONS),
+            lambda: rq.change("42", 7, 1, **OPTIONS),  # type: ignore[arg-type]
             "action must be one of ['REROLL', 'UPSCALE', 'VARIATION'], got 7",
             id="action-not-a-str",
         ),
@@ -205,7 +205,10 @@ def test_each_refusal_says_what_was_wrong(build: Any, message: str) -> None:
 )
 def test_blend_takes_two_to_five_images(images: list[str], accepted: bool) -> None:
     """Both ends of the 2..5 range are accepted; one fewer or one more is refused."""
-    build = lambda: rq.blend(images, "SQUARE", bot_type=None, account_filter=None, **OPTIONS)  # noqa: E731
+
+    def build() -> rq.Request:
+        return rq.blend(images, "SQUARE", bot_type=None, account_filter=None, **OPTIONS)
+
     if accepted:
         assert build().body["base64Array"] == images  # type: ignore[index]
     else:
@@ -238,7 +241,10 @@ def test_hook_and_state_limits_are_inclusive(
     hook: str | None, state: str | None, accepted: bool
 ) -> None:
     """An http(s) hook of up to 2,000 characters and a state of up to 255 are sent as given."""
-    build = lambda: rq.swap_face("data:a", "data:b", notify_hook=hook, state=state)  # noqa: E731
+
+    def build() -> rq.Request:
+        return rq.swap_face("data:a", "data:b", notify_hook=hook, state=state)
+
     if accepted:
         body = build().body
         assert body is not None
