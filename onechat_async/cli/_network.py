@@ -125,10 +125,9 @@ class Reachability:
 
     def warning(self) -> str:
         """One line for people: what is wrong, for how long, and that it keeps trying."""
-        return (
-            f"cannot reach {self.host} for {self.seconds_down():.0f} s ({self.last_error}); "
-            "still trying until --timeout"
-        )
+        down = self.seconds_down()
+        since = f" for {down:.0f} s" if down >= 1 else ""
+        return f"cannot reach {self.host}{since} ({self.last_error}); still trying until --timeout"
 
     def _changed(self) -> None:
         if self.on_change is not None:

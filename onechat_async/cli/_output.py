@@ -142,7 +142,8 @@ class PipeConsole(Console):
     """A console for a stdout that is not a terminal: lines as long as they need to be.
 
     Rich would otherwise lay results out for 80 columns, wrapping long values and cutting
-    URLs with an ellipsis. Tables lose their borders, so that columns split on whitespace.
+    URLs with an ellipsis. Tables lose their borders, so that columns split on whitespace,
+    and lines their trailing padding.
     """
 
     def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 - Rich's own name
@@ -153,7 +154,11 @@ class PipeConsole(Console):
                 item.show_edge = False
                 item.pad_edge = False
         kwargs.setdefault("soft_wrap", True)
-        super().print(*objects, **kwargs)
+        with self.capture() as captured:
+            super().print(*objects, **kwargs)
+        # Rich pads every cell to its column's width; a program reading lines wants none.
+        lines = captured.get().splitlines()
+        self.file.write("".join(line.rstrip() + "\n" for line in lines))
 
 
 def output_console(target: IO[str]) -> Console:
