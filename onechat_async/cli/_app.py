@@ -268,7 +268,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.version_option(package_name="onechat-async", prog_name="onechat-mj")
 @click.pass_context
-def cli(  # noqa: PLR0913 - one parameter per global option
+def cli(
     ctx: click.Context,
     *,
     base_url: str | None,

@@ -159,8 +159,7 @@ async def submit_and_report(
         if not run.reporter.json_mode:
             queued = f" ({result.queue_position} ahead)" if result.queue_position else ""
             run.reporter.note(
-                f"{command} accepted{queued}; follow it with: "
-                f"{resume_command([result.task_id])}"
+                f"{command} accepted{queued}; follow it with: {resume_command([result.task_id])}"
             )
         return ExitCode.OK
     accepted: list[SubmitResult] = []

@@ -67,7 +67,7 @@ def proxy_for(url: str, *, proxy: str | None, trust_env: bool) -> str | None:
         return None
     parts = urlsplit(url)
     found = urllib.request.getproxies_environment().get(parts.scheme)
-    if not found or urllib.request.proxy_bypass_environment(parts.hostname or ""):
+    if not found or urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     _register_password(found)
     return str(found)

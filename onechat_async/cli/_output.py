@@ -146,7 +146,7 @@ class PipeConsole(Console):
     and lines their trailing padding.
     """
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 - Rich's own name
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         """Print like Rich, with borderless tables and no wrapping."""
         for item in objects:
             if isinstance(item, Table):
@@ -380,7 +380,9 @@ class Reporter:
     ) -> None:
         """Report the error that ends the command, as one line."""
         if self.json_mode:
-            self.emit({"type": "error", "exit_code": code, **error_json(exc, message), **(extra or {})})
+            self.emit(
+                {"type": "error", "exit_code": code, **error_json(exc, message), **(extra or {})}
+            )
         # Always on stderr too: a JSON consumer that ignores stdout still sees why.
         self.error_line(message)
 

@@ -103,11 +103,14 @@ def test_a_command_option_value_that_looks_global_stays_a_value(sim: ThreadedSim
         ("无效的令牌", "无效的令牌 (invalid token: the API key is wrong)"),
         ("未提供令牌", "未提供令牌 (no API key was sent)"),
         ("可能包含敏感词", "可能包含敏感词 (the prompt may contain a banned word)"),
-        ("上游任务超时（超过1小时）", "上游任务超时（超过1小时） (the upstream task timed out (over an hour))"),  # noqa: RUF001
+        (
+            "上游任务超时（超过1小时）",
+            "上游任务超时（超过1小时） (the upstream task timed out (over an hour))",
+        ),
         ("任务超时", "任务超时 (the task timed out)"),
         ("prompt不能为空", "prompt不能为空 (prompt must not be empty)"),
         ("index参数错误", "index参数错误 (invalid index)"),
-        ("排队中，前面还有3个任务", "排队中，前面还有3个任务 (queued, 3 tasks ahead)"),  # noqa: RUF001
+        ("排队中，前面还有3个任务", "排队中，前面还有3个任务 (queued, 3 tasks ahead)"),
         ("task_no_found (status=400)", "task_no_found (task not found) (status=400)"),
         ("plain English", "plain English"),
     ],
@@ -170,7 +173,7 @@ def test_host_of(url: str, host: str) -> None:
 
 
 def test_watch_warns_while_the_server_is_unreachable(sim: ThreadedSimulator) -> None:
-    """watch against a dead server warns at once, naming the host, then times out resumably."""
+    """Watch against a dead server warns at once, naming the host, then times out resumably."""
     result = sim.invoke("--base-url", DEAD, "--timeout", "1", "watch", UNKNOWN)
     assert result.exit_code == 4
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -183,9 +186,7 @@ def test_reachability_reports_each_change_once() -> None:
     """The watcher calls back when the server goes down and when it answers again, not more."""
     now = [100.0]
     changes: list[bool] = []
-    reach = Reachability(
-        "h:1", on_change=lambda r: changes.append(r.down), clock=lambda: now[0]
-    )
+    reach = Reachability("h:1", on_change=lambda r: changes.append(r.down), clock=lambda: now[0])
     reach.answered()
     reach.failed(APIConnectionError("cannot connect"))
     now[0] = 112.0
@@ -250,7 +251,10 @@ def test_ctrl_c_prints_the_resume_command(slow_sim: ThreadedSimulator) -> None:
     error = json.loads(rest.splitlines()[-1])
     assert error["type"] == "error"
     assert error["resume"] == f"onechat-mj watch {task_id}"
-    assert f"interrupted; the task may still be running, resume with: onechat-mj watch {task_id}" in err
+    assert (
+        f"interrupted; the task may still be running, resume with: onechat-mj watch {task_id}"
+        in err
+    )
     assert "Traceback" not in err
 
 
@@ -269,13 +273,23 @@ def test_wait_keeps_the_bare_id_on_line_one(sim: ThreadedSimulator) -> None:
 def test_a_reader_that_leaves_after_the_id_is_no_error(slow_sim: ThreadedSimulator) -> None:
     """`| head -n 1` takes the id and goes; the CLI still ends with its own exit code."""
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        _cli("--base-url", slow_sim.url, "--api-key", API_KEY, "--timeout", "1")
-        + ["imagine", "x", "--wait"],
+        _cli(
+            "--base-url",
+            slow_sim.url,
+            "--api-key",
+            API_KEY,
+            "--timeout",
+            "1",
+            "imagine",
+            "x",
+            "--wait",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     assert re.fullmatch(r"\d+\n", process.stdout.readline())
     process.stdout.close()
     with process.stderr:
@@ -286,7 +300,7 @@ def test_a_reader_that_leaves_after_the_id_is_no_error(slow_sim: ThreadedSimulat
 
 
 def test_piped_output_is_neither_wrapped_nor_cut(sim: ThreadedSimulator) -> None:
-    """list into a pipe prints whole URLs on one line per task, with no table borders."""
+    """List into a pipe prints whole URLs on one line per task, with no table borders."""
     task = _finished(sim, "a listed cat" + " with a long prompt" * 10)
     result = sim.invoke("list", str(task["id"]))
     assert result.exit_code == 0, result.stderr
@@ -305,7 +319,7 @@ def test_piped_output_is_neither_wrapped_nor_cut(sim: ThreadedSimulator) -> None
 
 
 def test_unknown_id_is_not_found(sim: ThreadedSimulator) -> None:
-    """watch and fetch of an id the server never knew say "not found", never "lost"."""
+    """Watch and fetch of an id the server never knew say "not found", never "lost"."""
     watched = sim.invoke("watch", UNKNOWN)
     assert watched.exit_code == 3
     assert f"task {UNKNOWN} not found" in watched.stderr
@@ -346,7 +360,7 @@ class _Proxy(BaseHTTPRequestHandler):
 
     seen: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.seen.append(self.path)
         body = b'{"description":"task_no_found ","type":"upstream_error","code":4}'
         self.send_response(400)
@@ -355,7 +369,7 @@ class _Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -403,7 +417,13 @@ def test_environment_proxy_only_when_trusted(
     """HTTP_PROXY is used with --trust-env only, and NO_PROXY is honoured then."""
     url, seen = proxy
     result = sim.invoke(
-        *args, "fetch", UNKNOWN, HTTP_PROXY=url, http_proxy=url, NO_PROXY=no_proxy, no_proxy=no_proxy
+        *args,
+        "fetch",
+        UNKNOWN,
+        HTTP_PROXY=url,
+        http_proxy=url,
+        NO_PROXY=no_proxy,
+        no_proxy=no_proxy,
     )
     assert result.exit_code == 1
     assert bool(seen) == through_proxy
@@ -418,7 +438,7 @@ def test_a_proxy_that_is_not_http_is_bad_usage(sim: ThreadedSimulator) -> None:
 
 def test_a_proxy_password_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     """The password in a proxy URL is registered for redaction like the API key."""
-    from onechat_async._secrets import registered_secrets  # noqa: PLC0415
+    from onechat_async._secrets import registered_secrets
 
     monkeypatch.delenv("HTTP_PROXY", raising=False)
     assert proxy_for("http://x", proxy="http://u:pr0xy-pass-123@p:3128", trust_env=False)
