@@ -105,10 +105,11 @@ class Run:
     #: The ids being followed and not yet ended, in the order they came (for the resume hint).
     pending: dict[str, None] = attrs.field(factory=dict, init=False)
 
+    #: Whether the unreachable warning was given (so "answers again" follows only it).
+    _warned: bool = attrs.field(default=False, init=False)
+
     def __attrs_post_init__(self) -> None:
         self.reach = Reachability(host_of(self.settings.server), on_change=self._reach_changed)
-
-    _warned: bool = attrs.field(default=False, init=False)
 
     def _reach_changed(self, reach: Reachability) -> None:
         # Only while tasks are followed: a lone request that fails ends the command with
@@ -182,7 +183,11 @@ def execute(settings: Settings, body: Body, *, deadline: bool = True) -> NoRetur
     except KeyboardInterrupt as exc:
         code = _fail(run, exc, "interrupted")
     except TimeoutError as exc:
-        message = str(exc) or f"gave up after --timeout {settings.timeout:g} s"
+        message = (
+            explained(exc, server=settings.server)
+            if str(exc)
+            else f"gave up after --timeout {settings.timeout:g} s"
+        )
         code = _fail(run, exc, message)
     except Exception as exc:  # noqa: BLE001 - the CLI's promise: one line, never a traceback
         code = _fail(run, exc, explained(exc, server=settings.server))

@@ -19,10 +19,18 @@ import click
 import pytest
 from rich.console import Console
 
-from onechat_async import APIConnectionError
+from onechat_async import (
+    APIConnectionError,
+    APITimeoutError,
+    BannedPromptError,
+    OneChatError,
+    SubmitOutcomeUnknownError,
+    TaskNotFoundError,
+)
 from onechat_async.cli._app import cli
 from onechat_async.cli._args import hoist
 from onechat_async.cli._english import english, explain
+from onechat_async.cli._exits import explained
 from onechat_async.cli._network import Reachability, host_of, proxy_for
 from onechat_async.cli._watch import watch_table
 from tests.cli.conftest import API_KEY, BANNED, ThreadedSimulator, json_lines
@@ -155,6 +163,33 @@ def test_connect_error_names_the_host(sim: ThreadedSimulator) -> None:
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: cannot connect")
     assert "127.0.0.1:9" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            TaskNotFoundError("task_no_found", task_id="1"),
+            "task 1 not found: task_no_found (task not found) (task_id='1')",
+        ),
+        (
+            BannedPromptError("可能包含敏感词", banned_word="nsfw"),
+            "可能包含敏感词 (the prompt may contain a banned word); banned word: 'nsfw'",
+        ),
+        (BannedPromptError("banned"), "banned"),
+        (APITimeoutError("no answer within 30 s"), "no answer within 30 s [server h:1]"),
+        (
+            SubmitOutcomeUnknownError("lost", reason="connection_lost"),
+            "lost [server h:1]",
+        ),
+        (SubmitOutcomeUnknownError("no id", reason="no_task_id"), "no id"),
+        (APIConnectionError("cannot reach h:1 today"), "cannot reach h:1 today"),
+        (OneChatError("无效的令牌"), "无效的令牌 (invalid token: the API key is wrong)"),
+    ],
+)
+def test_explained_error_lines(error: OneChatError, line: str) -> None:
+    """The error line adds English, the banned word, "not found" and the unreachable host."""
+    assert explained(error, server="http://h:1") == line
 
 
 @pytest.mark.parametrize(
