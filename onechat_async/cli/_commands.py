@@ -57,7 +57,8 @@ def list_(settings: Settings, task_ids: tuple[str, ...]) -> None:
         tasks = await client.list_tasks(task_ids)
 
         def human(out: Console) -> None:
-            table = Table("task", "action", "status", "progress", "image")
+            table = Table("task", "action", "status", "progress")
+            table.add_column("image", overflow="fold")
             for task in tasks:
                 table.add_row(
                     shown(task.id),

@@ -4,6 +4,9 @@ An image URL comes from the server, so it is treated as untrusted: only http(s),
 redirects to elsewhere followed blindly, a size cap enforced while streaming (a
 Content-Length can lie), an ``image/*`` content type, and a file name made from the task id
 alone. No API key is sent: the gateway's image route is public and a CDN must never see it.
+
+The file gets the mode any new file of the user gets (0644 under the usual umask 022): it is
+the user's picture, not a secret, and other tools and users may need to read it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -54,12 +57,16 @@ async def download_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 120.0,
     session: aiohttp.ClientSession | None = None,
+    proxy: str | None = None,
 ) -> Path:
-    """Fetch ``url`` into ``directory/<task id>.<ext>`` and return the path written."""
+    """Fetch ``url`` into ``directory/<task id>.<ext>`` and return the path written.
+
+    ``proxy`` sends the request through that proxy (when no ``session`` is given).
+    """
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidRequestError(f"refusing to download {shorten(url, 80)!r}: only http and https")
     own = session is None
-    http = session or aiohttp.ClientSession(trust_env=True)
+    http = session or aiohttp.ClientSession(proxy=proxy)
     try:
         return await _fetch(http, url, directory, task_id, max_bytes=max_bytes, timeout=timeout)
     except aiohttp.ClientError as exc:
@@ -99,7 +106,7 @@ async def _fetch(
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
         # Written beside the target and renamed at the end, so a failed download never leaves
         # a truncated file under the final name.
-        fd, partial = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".part")
+        fd, partial = await asyncio.to_thread(_create_partial, directory)
         try:
             with os.fdopen(fd, "wb") as sink:
                 complete = await _copy(resp.content, sink, max_bytes)
@@ -137,6 +144,20 @@ async def _copy(source: aiohttp.StreamReader, sink: BinaryIO, max_bytes: int) ->
             return False
         sink.write(chunk)
     return True
+
+
+def _create_partial(directory: Path) -> tuple[int, str]:
+    """A new, unique, empty file in ``directory``, opened for writing.
+
+    Not :func:`tempfile.mkstemp`: that one makes the file 0600 whatever the umask, and the
+    rename would keep that mode. Here the umask decides, as for any file the user makes.
+    """
+    while True:
+        path = str(directory / f".download-{secrets.token_hex(8)}.part")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:  # pragma: no cover - 64 random bits already taken
+            continue
 
 
 def _remove(path: str) -> None:

@@ -8,16 +8,21 @@ from __future__ import annotations
 import enum
 
 from .._errors import (
+    APIConnectionError,
     AuthenticationError,
+    BannedPromptError,
     InvalidRequestError,
     OneChatError,
     SubmitOutcomeUnknownError,
     TaskFailedError,
+    TaskNotFoundError,
     TaskTimeoutError,
 )
 from .._secrets import redact, registered_secrets
+from ._english import explain
+from ._network import host_of
 
-__all__ = ["ExitCode", "exit_code_for", "one_line", "one_line_text"]
+__all__ = ["ExitCode", "exit_code_for", "explained", "one_line", "one_line_text"]
 
 
 class ExitCode(enum.IntEnum):
@@ -71,6 +76,32 @@ def one_line(exc: BaseException, *, secret: str | None = None) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return one_line_text(text, secret)
+
+
+#: The outcome-unknown reasons where the connection to the server is what failed.
+_IN_TRANSIT = ("timeout", "connection_lost")
+
+
+def explained(exc: BaseException, *, server: str) -> str:
+    """:func:`one_line`, plus what a person needs beside the server's words.
+
+    English after each known Chinese phrase, the banned word a refused prompt carries,
+    ``not found`` said plainly for an unknown task id, and the ``host:port`` of ``server``
+    when it could not be reached (the library's message names the OS error, not the host).
+    """
+    text = explain(one_line(exc))
+    if isinstance(exc, TaskNotFoundError):
+        subject = f"task {exc.task_id}" if exc.task_id else "task"
+        text = f"{subject} not found: {text}"
+    elif isinstance(exc, BannedPromptError) and exc.banned_word:
+        text = f"{text}; banned word: {exc.banned_word!r}"
+    elif isinstance(exc, APIConnectionError) or (
+        isinstance(exc, SubmitOutcomeUnknownError) and exc.reason in _IN_TRANSIT
+    ):
+        host = host_of(server)
+        if host not in text:
+            text = f"{text} [server {host}]"
+    return one_line_text(text)
 
 
 def one_line_text(text: str, secret: str | None = None) -> str:

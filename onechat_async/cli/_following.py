@@ -30,9 +30,11 @@ from .._events import (
 )
 from .._follow import EventStream
 from .._models import SubmitResult, Task
-from ._app import Run
+from ._app import Run, resume_command
 from ._download import download_image
+from ._english import explain
 from ._exits import ExitCode
+from ._network import proxy_for
 from ._output import shown, task_table
 from ._serialize import submit_json, task_json
 
@@ -66,19 +68,28 @@ def worst(codes: list[ExitCode]) -> ExitCode:
 
 
 def describe_outcome(event: TaskEvent) -> str:
-    """One line saying how a task that did not succeed ended."""
+    """One line saying how a task that did not succeed ended, and what to do next."""
+    task_id = event.task_id
     if isinstance(event, Failed):
-        reason = f": {event.reason}" if event.reason else ""
-        return f"task {event.task_id} failed{reason}"
+        reason = f": {explain(event.reason)}" if event.reason else ""
+        return f"task {task_id} failed{reason}"
     if isinstance(event, TimedOut):
-        return f"task {event.task_id} did not finish within {event.seconds:.0f} s"
+        return (
+            f"task {task_id} did not finish within {event.seconds:.0f} s; it may still be "
+            f"running, resume with: {resume_command([task_id])}"
+        )
     if isinstance(event, Lost):
-        return f"task {event.task_id} is no longer known to the server"
+        if event.task is None:
+            return f"task {task_id} not found: the server does not know this id"
+        return f"task {task_id} is no longer known to the server"
     if isinstance(event, Unreadable):
-        return f"task {event.task_id} cannot be read: {event.error.message}"
+        return f"task {task_id} cannot be read: {explain(event.error.message)}"
     if isinstance(event, SubmitFailed):
-        return f"{event.op} of {event.parent_id} could not be submitted: {event.error.message}"
-    return f"task {event.task_id} was cancelled"
+        return (
+            f"{event.op} of {event.parent_id} could not be submitted: "
+            f"{explain(event.error.message)}"
+        )
+    return f"task {task_id} was cancelled"
 
 
 async def follow_stream(
@@ -97,14 +108,19 @@ async def follow_stream(
     ended: dict[str, Event] = {}
     async with stream:
         async for event in stream:
+            if isinstance(event, Submitted):
+                run.pending[event.task_id] = None
             run.reporter.event(event)
             if on_event is not None:
                 on_event(event)
             if event.is_terminal:
                 key = event.op if isinstance(event, SubmitFailed) else event.task_id
                 ended[key] = event
+                if not isinstance(event, SubmitFailed):
+                    run.pending.pop(event.task_id, None)
             elif stop_at_modal and isinstance(event, NeedsModal):
                 ended[event.task_id] = event
+                run.pending.pop(event.task_id, None)
                 break
     return ended
 
@@ -113,7 +129,9 @@ async def save(run: Run, task: Task, directory: Path | None) -> str | None:
     """Download a finished task's image into ``directory``, if one was given."""
     if directory is None or not task.image_url:
         return None
-    path = await download_image(task.image_url, directory, task.id)
+    settings = run.settings
+    proxy = proxy_for(task.image_url, proxy=settings.proxy, trust_env=settings.trust_env)
+    path = await download_image(task.image_url, directory, task.id, proxy=proxy)
     return str(path)
 
 
@@ -140,13 +158,20 @@ async def submit_and_report(
         )
         if not run.reporter.json_mode:
             queued = f" ({result.queue_position} ahead)" if result.queue_position else ""
-            run.reporter.note(f"{command} accepted{queued}; follow it with: onechat-mj watch ID")
+            run.reporter.note(
+                f"{command} accepted{queued}; follow it with: {resume_command([result.task_id])}"
+            )
         return ExitCode.OK
     accepted: list[SubmitResult] = []
+    # The id first, the moment it is known, when a program reads stdout: line 1 is the id
+    # (ID=$(... | head -n 1)), the summary follows when the task ends.
+    id_first = run.reporter.piped and not run.reporter.json_mode
 
     def remember(event: Event) -> None:
         if isinstance(event, Submitted):
             accepted.append(event.result)
+            if id_first:
+                run.reporter.bare(event.task_id)
 
     with run.reporter.live():
         ended = await follow_stream(

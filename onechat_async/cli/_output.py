@@ -3,7 +3,11 @@
 With ``--json`` stdout carries one JSON object per line: every event as it happens
 (``"type": "event"``), then exactly one ``"type": "result"`` line, or a ``"type": "error"``
 line when the command fails. Without it, results go to stdout and everything live
-(progress bars, tables, the error line) to stderr, so ``> file`` captures only the answer.
+(progress bars, tables, warnings, the error line) to stderr, so ``> file`` captures only the
+answer. When stdout is not a terminal, results are written for programs: no wrapping, no
+cut-off URLs, tables without borders (:class:`PipeConsole`).
+
+Server messages are shown with their English beside them (:mod:`._english`).
 
 Every string a server sent (ids, statuses, prompts, reasons, URLs, messages) is hostile:
 it goes through :func:`shown` (secrets redacted, Rich markup escaped) before Rich renders
@@ -14,6 +18,8 @@ it, and every byte written passes a last redaction on its way out (:class:`Redac
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, cast
@@ -46,12 +52,16 @@ from .._events import (
 )
 from .._models import Task
 from .._secrets import redact, registered_secrets
+from ._english import explain
 from ._serialize import error_json, event_json
 
 __all__ = [
     "Board",
+    "PipeConsole",
     "RedactingStream",
     "Reporter",
+    "output_console",
+    "reader_may_leave",
     "redacting_console",
     "shown",
     "status_style",
@@ -124,6 +134,41 @@ def redacting_console(target: IO[str]) -> Console:
     return Console(file=cast("IO[str]", RedactingStream(target)))
 
 
+#: Wide enough that no line of a result is ever wrapped or cut.
+_UNLIMITED = 1_000_000
+
+
+class PipeConsole(Console):
+    """A console for a stdout that is not a terminal: lines as long as they need to be.
+
+    Rich would otherwise lay results out for 80 columns, wrapping long values and cutting
+    URLs with an ellipsis. Tables lose their borders, so that columns split on whitespace,
+    and lines their trailing padding.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Print like Rich, with borderless tables and no wrapping."""
+        for item in objects:
+            if isinstance(item, Table):
+                item.box = None
+                item.show_edge = False
+                item.pad_edge = False
+        kwargs.setdefault("soft_wrap", True)
+        with self.capture() as captured:
+            super().print(*objects, **kwargs)
+        # Rich pads every cell to its column's width; a program reading lines wants none.
+        lines = captured.get().splitlines()
+        self.file.write("".join(line.rstrip() + "\n" for line in lines))
+
+
+def output_console(target: IO[str]) -> Console:
+    """The console for results: Rich's on a terminal, a :class:`PipeConsole` otherwise."""
+    stream = cast("IO[str]", RedactingStream(target))
+    if target.isatty():
+        return Console(file=stream)
+    return PipeConsole(file=stream, width=_UNLIMITED, color_system=None)
+
+
 def event_label(event: TaskEvent) -> str:
     """A short human description of what the event means for its task's row."""
     if isinstance(event, StatusChanged):
@@ -139,15 +184,16 @@ def event_label(event: TaskEvent) -> str:
     if isinstance(event, Succeeded):
         return "SUCCESS"
     if isinstance(event, Failed):
-        return f"FAILURE {event.reason}".strip()
+        return explain(f"FAILURE {event.reason}".strip())
     if isinstance(event, TimedOut):
         return "timed out"
     if isinstance(event, Lost):
-        return "lost by the server"
+        # Never seen at all: most likely a mistyped id, not a task the server dropped.
+        return "not found" if event.task is None else "lost by the server"
     if isinstance(event, Unreadable):
         return "unreadable"
     if isinstance(event, SubmitFailed):
-        return f"submit failed: {event.error.message}"
+        return explain(f"submit failed: {event.error.message}")
     return "CANCEL"
 
 
@@ -155,7 +201,8 @@ def task_table(task: Task, *, file: str | None = None) -> Table:
     """A two-column summary of one task."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
-    table.add_column()
+    # Folded, not cut, on a narrow terminal: a URL with an ellipsis is useless.
+    table.add_column(overflow="fold")
     status = task.status.value
     table.add_row("task", shown(task.id))
     table.add_row("status", styled_status(status))
@@ -166,7 +213,7 @@ def task_table(task: Task, *, file: str | None = None) -> Table:
     if task.prompt:
         table.add_row("prompt", shown(task.prompt))
     if task.fail_reason:
-        table.add_row("fail reason", shown(task.fail_reason))
+        table.add_row("fail reason", shown(explain(task.fail_reason)))
     if task.final_prompt:
         table.add_row("final prompt", shown(task.final_prompt))
     if task.image_url:
@@ -261,10 +308,21 @@ class Reporter:
         self.err = err
         self._board: Board | None = None
 
+    @property
+    def piped(self) -> bool:
+        """True when stdout is not a terminal (a pipe, a file, ``$(...)``)."""
+        return not self.out.is_terminal
+
     def emit(self, line: dict[str, Any]) -> None:
         """Write one JSON line to stdout and flush it, so a pipe sees events as they come."""
         text = json.dumps(line, ensure_ascii=False, default=str)
-        click.echo(redact(text, registered_secrets()))
+        with reader_may_leave():
+            click.echo(redact(text, registered_secrets()))
+
+    def bare(self, text: str) -> None:
+        """One plain line on stdout, flushed at once (the task id of ``--wait``)."""
+        with reader_may_leave():
+            click.echo(redact(text, registered_secrets()))
 
     @contextmanager
     def live(self) -> Iterator[Board | None]:
@@ -295,20 +353,52 @@ class Reporter:
         if self.json_mode:
             self.emit({"type": "result", "command": command, **payload})
         else:
-            human(self.out)
+            with reader_may_leave():
+                human(self.out)
+                self.out.file.flush()
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr; nothing in JSON mode."""
         if not self.json_mode:
             self.err.print(shown(text), style="dim", highlight=False)
 
+    def warning(self, text: str) -> None:
+        """A ``warning:`` line on stderr, in every mode: something is wrong but not over."""
+        self.err.print(f"[yellow]warning:[/] {shown(text)}", highlight=False, soft_wrap=True)
+
     def error_line(self, message: str) -> None:
         """One ``error:`` line on stderr, for an outcome the result line already describes."""
         self.err.print(f"[bold red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
 
-    def error(self, exc: BaseException, message: str, code: int) -> None:
+    def error(
+        self,
+        exc: BaseException,
+        message: str,
+        code: int,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Report the error that ends the command, as one line."""
         if self.json_mode:
-            self.emit({"type": "error", "exit_code": code, **error_json(exc, message)})
+            self.emit(
+                {"type": "error", "exit_code": code, **error_json(exc, message), **(extra or {})}
+            )
         # Always on stderr too: a JSON consumer that ignores stdout still sees why.
         self.error_line(message)
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Carry on quietly when the reader of stdout has gone (``| head -n 1``).
+
+    The command still ends with the exit code of what it did, not with a broken pipe.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        # Later writes, and Python's own flush at exit, go nowhere instead of failing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)

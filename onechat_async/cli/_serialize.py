@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .._errors import OneChatError, SubmitOutcomeUnknownError
+from .._errors import BannedPromptError, OneChatError, SubmitOutcomeUnknownError
 from .._events import (
     Failed,
     ProgressChanged,
@@ -21,6 +21,7 @@ from .._events import (
     TimedOut,
 )
 from .._models import SubmitResult, Task
+from ._english import english
 
 __all__ = ["error_json", "event_json", "submit_json", "task_json"]
 
@@ -87,8 +88,12 @@ def error_json(exc: BaseException, message: str) -> dict[str, Any]:
             state=exc.state,
             retryable=exc.retryable,
         )
+        # The server's Chinese, in English (null when it said nothing the CLI knows).
+        fields["message_en"] = "; ".join(english(exc.message)) or None
         if isinstance(exc, SubmitOutcomeUnknownError):
             fields["reason"] = exc.reason
+        if isinstance(exc, BannedPromptError):
+            fields["banned_word"] = exc.banned_word
     return fields
 
 

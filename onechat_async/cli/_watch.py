@@ -44,9 +44,18 @@ def _bar(progress: int | None, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled) + f" {progress:>3}%"
 
 
-def watch_table(ids: list[str], latest: dict[str, TaskEvent]) -> Table:
-    """The table ``watch`` draws: one row per task, from the latest event about it."""
-    table = Table("task", "action", "status", "progress", "image", expand=False)
+def watch_table(
+    ids: list[str], latest: dict[str, TaskEvent], *, warning: str | None = None
+) -> Table:
+    """The table ``watch`` draws: one row per task, from the latest event about it.
+
+    ``warning`` (the server cannot be reached) is shown under it, in yellow.
+    """
+    table = Table("task", "action", "status", "progress", expand=False)
+    # Folded, not cut with an ellipsis, on a narrow terminal.
+    table.add_column("image", overflow="fold")
+    if warning is not None:
+        table.caption = f"[yellow]warning: {shown(warning)}[/]"
     for task_id in ids:
         event = latest.get(task_id)
         task: Task | None = getattr(event, "task", None) if event is not None else None
@@ -81,17 +90,24 @@ def watch(settings: Settings, task_ids: tuple[str, ...], download: Path | None) 
     async def body(run: Run) -> int:
         client = await run.client()
         latest: dict[str, TaskEvent] = {}
+        run.pending.update(dict.fromkeys(ids))
         stream = client.track_many(ids)
         if run.reporter.json_mode:
             ended = await follow_stream(run, stream)
         else:
-            with Live(watch_table(ids, latest), console=run.reporter.err, transient=True) as live:
 
-                def redraw(event: Event) -> None:
+            def frame() -> Table:
+                # Drawn afresh on every refresh, so that the time the server has been
+                # unreachable keeps counting while no event comes.
+                reach = run.reach
+                return watch_table(ids, latest, warning=reach.warning() if reach.down else None)
+
+            with Live(get_renderable=frame, console=run.reporter.err, transient=True):
+
+                def remember(event: Event) -> None:
                     latest[event.task_id] = event
-                    live.update(watch_table(ids, latest))
 
-                ended = await follow_stream(run, stream, on_event=redraw)
+                ended = await follow_stream(run, stream, on_event=remember)
         return await _finish(
             run, command="watch", ids=ids, ended=ended, download=download, latest=latest
         )
@@ -251,7 +267,8 @@ async def run_fan_out(
 
 def children_table(rows: list[dict[str, Any]]) -> Table:
     """The fan-out summary: one line per child."""
-    table = Table("op", "task", "outcome", "image")
+    table = Table("op", "task", "outcome")
+    table.add_column("image", overflow="fold")
     for row in rows:
         outcome = row["outcome"] or ""
         colour = "green" if outcome == "Succeeded" else "red"

@@ -21,6 +21,8 @@ from onechat_async.testing import ScaledClock, Simulator
 API_KEY = "sk-cli-SECRET-0123456789"
 #: Prompts containing this are accepted, then end in FAILURE.
 FAILING = "FAILME"
+#: Prompts containing this are refused with code 24, the word in ``bannedWord``.
+BANNED = "forbiddenword"
 
 assert assembled is cli  # importing _main registers every command on the group
 
@@ -42,6 +44,7 @@ class ThreadedSimulator:
         self.sim = Simulator(api_key=API_KEY, clock=ScaledClock(self.speed))
         await self.sim.start()
         self.sim.fail_prompts(FAILING)
+        self.sim.ban_words(BANNED)
 
     def stop(self) -> None:
         assert self.sim is not None
