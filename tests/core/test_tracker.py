@@ -148,3 +148,45 @@ def test_each_pass_over_the_clock_sets_the_next_alarm() -> None:
     tracker.watch("2", 5.0)
     assert [e.task_id for e in tracker.expire(10.0)] == ["1"]
     assert [e.task_id for e in tracker.expire(15.0)] == ["2"]
+
+
+def listed_twice(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """The statuses the events carry for task 1 after one answer that lists it twice."""
+    tracker = Tracker(POLICY)
+    tracker.watch("1", -0.5)
+    assert tracker.due(0.0) == ["1"]
+    events, confirm = tracker.on_listed(["1"], [first, second], 0.0)
+    assert confirm == []
+    return sorted({str(t.status) for e in events if (t := getattr(e, "task", None)) is not None})
+
+
+DUPLICATE_ROWS = [
+    # (first row, second row, the status that must win): the gateway's frozen MODAL row
+    # beside the live one, in either order, and rows level on status told apart by progress.
+    (raw("1", "MODAL"), raw("1", "IN_PROGRESS", "40%"), "IN_PROGRESS"),
+    (raw("1", "IN_PROGRESS", "40%"), raw("1", "MODAL"), "IN_PROGRESS"),
+    (raw("1", "SUBMITTED"), raw("1", "SUCCESS", "100%"), "SUCCESS"),
+    (raw("1", "SUCCESS", "100%"), raw("1", "SUBMITTED"), "SUCCESS"),
+    (raw("1", "IN_PROGRESS", "10%"), raw("1", "IN_PROGRESS", "60%"), "IN_PROGRESS"),
+]
+
+
+def test_of_two_rows_for_one_task_the_one_further_along_wins() -> None:
+    """A list answer naming a task twice is read as its row further along, in either order."""
+    for first, second, winner in DUPLICATE_ROWS:
+        assert listed_twice(first, second) == [winner], (first, second)
+
+
+def test_of_two_rows_level_on_status_the_higher_progress_is_kept() -> None:
+    """Two IN_PROGRESS rows: the 60% one is the task's state whichever comes first."""
+    for rows in (
+        [raw("1", "IN_PROGRESS", "10%"), raw("1", "IN_PROGRESS", "60%")],
+        [raw("1", "IN_PROGRESS", "60%"), raw("1", "IN_PROGRESS", "10%")],
+    ):
+        tracker = Tracker(POLICY)
+        tracker.watch("1", -0.5)
+        tracker.due(0.0)
+        tracker.on_listed(["1"], rows, 0.0)
+        task = tracker.task("1")
+        assert task is not None
+        assert task.progress == 60, rows
