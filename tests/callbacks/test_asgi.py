@@ -238,3 +238,25 @@ async def test_served_by_uvicorn() -> None:
         await serving
         sock.close()
     assert [t.progress for t in sink.tasks] == [9]
+
+
+async def test_an_endless_body_is_not_read_past_the_limit() -> None:
+    """Once the chunks pass max_body the app answers 413 without asking for more."""
+    app = _receiver(Sink(), max_body=1024)
+    asked = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        # Endless, but bounded so that a regression fails fast instead of hanging.
+        return {"type": "http.request", "body": b" " * 700, "more_body": asked < 50}
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "query_string": b"", "headers": []}
+    await app(scope, receive, send)
+    assert asked == 2
+    assert sent[0]["status"] == 413

@@ -225,3 +225,8 @@ def test_hook_url_respects_the_notify_hook_limit() -> None:
     """A public URL so long that the notifyHook would pass 2000 characters is refused."""
     with pytest.raises(InvalidRequestError):
         hook_url("https://example.com/" + "a" * 1990, SIGNER.token(STATE, NOW))
+
+
+def test_the_size_is_checked_before_the_token() -> None:
+    """An oversized body is too_large even with no token: nothing else about it is looked at."""
+    assert _reason(_request(b"x" * 5000, None)) == "too_large"
