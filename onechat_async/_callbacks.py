@@ -54,7 +54,7 @@ __all__ = [
     "verify",
 ]
 
-TOKEN_PARAM: Final = "oc_token"
+TOKEN_PARAM: Final = "oc_token"  # noqa: S105 - a parameter's name, not a password
 """The query parameter of the notifyHook URL that carries the token."""
 
 DEFAULT_MAX_BODY: Final = 256 * 1024
@@ -98,6 +98,15 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+def _secret_bytes(value: object) -> bytes:
+    raw = value.encode() if isinstance(value, str) else value
+    if not isinstance(raw, bytes) or len(raw) < MIN_SECRET_BYTES:
+        raise InvalidRequestError(
+            f"a callback secret must be at least {MIN_SECRET_BYTES} bytes (or characters)"
+        )
+    return raw
+
+
 @attrs.frozen
 class Signer:
     """Mints and checks tokens under one secret; ``ttl`` is how long a token stays valid.
@@ -106,7 +115,7 @@ class Signer:
     variable or a shared store) is taken as its UTF-8 bytes. It never shows in a repr.
     """
 
-    secret: bytes = attrs.field(repr=False, converter=lambda v: _secret_bytes(v))
+    secret: bytes = attrs.field(repr=False, converter=_secret_bytes)
     ttl: float = 3 * 3600.0
 
     def mac(self, binding: str, expiry: int) -> str:
@@ -138,15 +147,6 @@ class Signer:
             raise CallbackRejectedError(
                 "expired", "the callback's token has expired", task_id=task_id
             )
-
-
-def _secret_bytes(value: object) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    if not isinstance(raw, bytes) or len(raw) < MIN_SECRET_BYTES:
-        raise InvalidRequestError(
-            f"a callback secret must be at least {MIN_SECRET_BYTES} bytes (or characters)"
-        )
-    return raw
 
 
 def _split(token: str) -> tuple[int, str]:
@@ -216,7 +216,9 @@ def parse_callback(body: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> Task:
         return decode_task(data)
     except WireError as exc:
         # WireError's message names only the kind of the bad value, never its content.
-        raise CallbackRejectedError("not_a_task", f"the callback body is not a task: {exc}") from None
+        raise CallbackRejectedError(
+            "not_a_task", f"the callback body is not a task: {exc}"
+        ) from None
 
 
 @attrs.frozen

@@ -155,10 +155,7 @@ class CallbackReceiver:
             task = verify(
                 request, self._signer, now_wall=self._clock.wall(), max_body=self._max_body
             )
-            if self._known is not None and not self._known(task):
-                raise CallbackRejectedError(
-                    "unknown_task", "the callback is about a task nobody tracks", task_id=task.id
-                )
+            self._check_known(task)
         except CallbackRejectedError as exc:
             return self._rejection(exc)
         if self._sink is None:
@@ -172,6 +169,12 @@ class CallbackReceiver:
         self.accepted += 1
         return 200, _ACCEPTED
 
+    def _check_known(self, task: Task) -> None:
+        if self._known is not None and not self._known(task):
+            raise CallbackRejectedError(
+                "unknown_task", "the callback is about a task nobody tracks", task_id=task.id
+            )
+
     def _rejection(self, exc: CallbackRejectedError) -> tuple[int, bytes]:
         self.rejected[exc.reason] += 1
         # Only the reason and the id: never the query (the token) or the body.
@@ -182,7 +185,7 @@ class CallbackReceiver:
 
     @property
     def aiohttp_handler(self) -> Handler:
-        """An aiohttp route handler: ``app.router.add_post("/onechat/callback", r.aiohttp_handler)``."""
+        """An aiohttp route handler: ``app.router.add_post("/onechat", r.aiohttp_handler)``."""
         return self._handler
 
     def aiohttp_app(self) -> Any:
@@ -214,7 +217,9 @@ class CallbackReceiver:
             return
         else:
             query = scope.get("query_string", b"")
-            status, payload = self.answer(CallbackRequest(str(scope.get("method", "")), query, body))
+            status, payload = self.answer(
+                CallbackRequest(str(scope.get("method", "")), query, body)
+            )
         await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
         await send({"type": "http.response.body", "body": payload})
 

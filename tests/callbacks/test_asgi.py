@@ -20,7 +20,11 @@ from tests.callbacks.conftest import NOW, OTHER_SECRET, SECRET, STATE, Sink, tas
 def _receiver(sink: Sink, **options: Any) -> CallbackReceiver:
     options.setdefault("clock", ManualClock(start_wall=NOW))
     return CallbackReceiver(
-        public_url="https://cb.example/onechat", secret=SECRET, sink=sink, known=sink.known, **options
+        public_url="https://cb.example/onechat",
+        secret=SECRET,
+        sink=sink,
+        known=sink.known,
+        **options,
     )
 
 

@@ -197,7 +197,7 @@ def test_parse_callback_refuses_what_is_not_bytes() -> None:
 def test_short_or_mistyped_secrets_are_refused(secret: object) -> None:
     """A secret shorter than the HMAC's output (or not bytes/str) is an InvalidRequestError."""
     with pytest.raises(InvalidRequestError):
-        Signer(secret)  # type: ignore[arg-type]
+        Signer(secret)
 
 
 def test_the_secret_never_shows_in_a_repr() -> None:
