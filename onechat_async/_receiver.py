@@ -137,6 +137,15 @@ class CallbackReceiver:
         """The notifyHook URL for a submit carrying ``state`` (which must not be empty)."""
         return hook_url(self.public_url, self._signer.token(state, self._clock.wall()))
 
+    def hook_fields(self, state: str | None = None) -> dict[str, str]:
+        """The ``state`` and ``notifyHook`` body fields for one submit (a fresh state if None).
+
+        What a client adds to a submit that names no hook of its own; mint them once per
+        submit, before it is first sent, so that a re-send carries the same pair.
+        """
+        state = state or self.new_state()
+        return {"state": state, "notifyHook": self.hook_url(state)}
+
     @staticmethod
     def new_state() -> str:
         """A fresh random ``state`` for a submit the caller gave none (binds its token)."""

@@ -264,3 +264,17 @@ async def test_an_endless_body_is_not_read_past_the_limit() -> None:
     await app(scope, receive, send)
     assert asked == 2
     assert sent[0]["status"] == 413
+
+
+async def test_hook_fields_bind_a_given_or_fresh_state() -> None:
+    """hook_fields keeps a given state, makes a fresh one otherwise, and its URL verifies."""
+    sink = Sink()
+    app = _receiver(sink)
+    given = app.hook_fields("job-42")
+    assert given["state"] == "job-42"
+    fresh, other = app.hook_fields(), app.hook_fields()
+    assert fresh["state"].startswith("oc-")
+    assert fresh["state"] != other["state"]
+    query = _query_of(fresh["notifyHook"])
+    assert (await _call(app, body=task_body(state=fresh["state"]), query=query))[0] == 200
+    assert (await _call(app, body=task_body(state=other["state"]), query=query))[0] == 401
