@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urlsplit
 
 from ._callback_http import Handler, Server, make_app, make_handler
@@ -33,6 +33,9 @@ from ._errors import InvalidRequestError
 from ._models import Task
 from ._secrets import get_logger
 from ._validate import count, seconds
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["CallbackReceiver", "Known", "Sink"]
 
@@ -197,7 +200,7 @@ class CallbackReceiver:
         """An aiohttp route handler: ``app.router.add_post("/onechat", r.aiohttp_handler)``."""
         return self._handler
 
-    def aiohttp_app(self) -> Any:
+    def aiohttp_app(self) -> web.Application:
         """An aiohttp sub-application: ``app.add_subapp("/onechat/", r.aiohttp_app())``."""
         return make_app(self._handler)
 
