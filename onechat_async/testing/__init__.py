@@ -25,6 +25,7 @@ from __future__ import annotations
 from ._clock import ManualClock, ScaledClock
 from ._faults import ENDPOINTS, FAULT_KINDS, Fault
 from ._flavours import FLAVOURS, UPSTREAMS
+from ._hooks import SentHook
 from ._lifecycle import Timings
 from ._mock import MockAnswer, MockHandler, MockRequest, MockResponse, MockTransport
 from ._records import CreatedTask, SubmitRecord
@@ -45,6 +46,7 @@ __all__ = [
     "MockResponse",
     "MockTransport",
     "ScaledClock",
+    "SentHook",
     "Simulator",
     "SubmitRecord",
     "Timings",

@@ -4,6 +4,11 @@ One background task keeps a heap of (next change time, task id) for the tasks th
 hook, so nothing is polled: it sleeps on the shared clock until the earliest change, posts
 what changed, and schedules that task's next change. Posts run as tracked tasks (a slow
 receiver delays nobody), are never retried, and are cancelled on close.
+
+Like the real upstream the calls are unsigned; for tests of a receiver they can also be made
+worse, with seeded dice: ``duplicate_rate`` posts a change twice, ``drop_rate`` never posts
+it (a lost call), ``reorder_rate`` holds a non-final change back and posts it right after
+the task's next one (an old state arriving late). Every post is recorded in :attr:`sent`.
 """
 
 from __future__ import annotations
@@ -14,19 +19,39 @@ import heapq
 import itertools
 import json
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import attrs
 
 from onechat_async._clock import Clock
 
-from ._lifecycle import Snapshot, Timings, next_change, rank, upstream_at
+from ._lifecycle import TERMINAL, Snapshot, Timings, next_change, rank, upstream_at
 from ._store import Store, TaskRecord
 
-__all__ = ["HookDispatcher"]
+__all__ = ["HookDispatcher", "SentHook"]
 
 _log = logging.getLogger("onechat_async.testing")
+
+
+@attrs.frozen
+class SentHook:
+    """One callback the simulator posted (or dropped), in the order it decided to."""
+
+    task_id: str
+    status: str
+    progress: str
+    #: False when the drop dice said this call is lost: it was never posted.
+    posted: bool = True
+
+
+def _where(url: str) -> str:
+    """A hook URL without its query and fragment: those may carry a receiver's token."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment=""))
 
 
 class HookDispatcher:
@@ -41,6 +66,9 @@ class HookDispatcher:
         render: Callable[[TaskRecord, Snapshot], dict[str, Any]],
         duplicate_rate: float,
         on_sent: Callable[[], None],
+        drop_rate: float = 0.0,
+        reorder_rate: float = 0.0,
+        seed: int = 0,
         timeout: float = 5.0,
     ) -> None:
         self._store = store
@@ -48,7 +76,15 @@ class HookDispatcher:
         self._timings = timings
         self._render = render
         self._duplicate_rate = duplicate_rate
+        self._drop_rate = drop_rate
+        self._reorder_rate = reorder_rate
+        # Its own dice: turning drops or reordering on leaves ids and the other dice as they were.
+        self._rng = random.Random(f"{seed}:hooks")  # noqa: S311 - replayable test dice
         self._on_sent = on_sent
+        #: A change held back per task, posted right after that task's next change.
+        self._held: dict[str, tuple[str, bytes, SentHook]] = {}
+        #: Every call decided on, in order (duplicates once each copy, drops marked).
+        self.sent: list[SentHook] = []
         self._timeout = timeout
         self._heap: list[tuple[float, int, str]] = []
         self._order = itertools.count()
@@ -81,6 +117,7 @@ class HookDispatcher:
                 await task
         self._loop_task = None
         self._posts.clear()
+        self._held.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -122,12 +159,33 @@ class HookDispatcher:
         if level <= record.hook_rank:
             return
         record.hook_rank = level
-        payload = json.dumps(self._render(record, snap), ensure_ascii=False).encode()
+        rendered = self._render(record, snap)
+        payload = json.dumps(rendered, ensure_ascii=False).encode()
         copies = 2 if self._store.chance(self._duplicate_rate) else 1
+        note = SentHook(record.id, snap.status, str(rendered.get("progress")))
+        if self._drop_rate and self._rng.random() < self._drop_rate:
+            self.sent.append(attrs.evolve(note, posted=False))
+            copies = 0
+        held = self._held.pop(record.id, None)
+        if (
+            copies
+            and held is None
+            and snap.status not in TERMINAL
+            and self._reorder_rate
+            and self._rng.random() < self._reorder_rate
+        ):
+            self._held[record.id] = (record.notify_hook, payload, note)
+            return
         for _ in range(copies):
-            post = asyncio.get_running_loop().create_task(self._post(record.notify_hook, payload))
-            self._posts.add(post)
-            post.add_done_callback(self._posts.discard)
+            self._send(record.notify_hook, payload, note)
+        if held is not None:
+            self._send(*held)
+
+    def _send(self, url: str, payload: bytes, note: SentHook) -> None:
+        self.sent.append(note)
+        post = asyncio.get_running_loop().create_task(self._post(url, payload))
+        self._posts.add(post)
+        post.add_done_callback(self._posts.discard)
 
     async def _post(self, url: str, payload: bytes) -> None:
         assert self._session is not None  # noqa: S101 - started before any watch
@@ -141,4 +199,4 @@ class HookDispatcher:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             # The upstream does not retry and does not care; neither do we.
-            _log.debug("notifyHook %s failed: %r", url, error)
+            _log.debug("notifyHook %s failed: %s", _where(url), type(error).__name__)

@@ -19,7 +19,7 @@ from ._context import Context
 from ._faults import Fault, FaultBook
 from ._flavours import FLAVOURS, UPSTREAMS, Dialect
 from ._gateway import DEFAULT_MAX_BODY, Gateway
-from ._hooks import HookDispatcher
+from ._hooks import HookDispatcher, SentHook
 from ._lifecycle import Timings
 from ._proxy import DEFAULT_FAIL_REASON, Proxy
 from ._records import CreatedTask, SubmitRecord
@@ -59,8 +59,12 @@ class Simulator:
       a submit that must wait answers 22 (1 via the gateway), one beyond the room 23 (9 on C#).
     - ``timings``: a :class:`~onechat_async.testing.Timings` (defaults: an imagine takes
       about 60 s, the gateway refreshes every 15 s).
-    - ``notify_hooks``: deliver notifyHook callbacks (off, as the gateway strips them);
-      ``hook_duplicate_rate`` is the share of callbacks sent twice.
+    - ``notify_hooks``: deliver notifyHook callbacks (off, as the gateway strips them), like
+      the upstream: one unsigned, unretried POST of the task per status or progress
+      increase. ``hook_duplicate_rate`` is the share of callbacks sent twice,
+      ``hook_drop_rate`` the share never sent, ``hook_reorder_rate`` the share of non-final
+      ones held back and sent after the task's next one; what was sent is in
+      :attr:`hooks_sent`.
     - ``seed``: seeds ids, fault dice, list order and duplicates, so runs replay.
 
     Use it as ``async with Simulator(...) as sim:`` or call :meth:`start` and :meth:`aclose`.
@@ -85,6 +89,8 @@ class Simulator:
         timings: Timings | None = None,
         notify_hooks: bool = False,
         hook_duplicate_rate: float = 0.05,
+        hook_drop_rate: float = 0.0,
+        hook_reorder_rate: float = 0.0,
         seed: int = 0,
     ) -> None:
         if flavour not in FLAVOURS:
@@ -94,6 +100,13 @@ class Simulator:
         upstream = upstream or "java-plus"
         if upstream not in UPSTREAMS:
             raise ValueError(f"upstream must be one of {UPSTREAMS}, not {upstream!r}")
+        for name, rate in (
+            ("hook_duplicate_rate", hook_duplicate_rate),
+            ("hook_drop_rate", hook_drop_rate),
+            ("hook_reorder_rate", hook_reorder_rate),
+        ):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, not {rate!r}")
         if max_body is not None and max_body < 1:
             raise ValueError("max_body must be a positive number of bytes")
         self.api_key = api_key
@@ -153,6 +166,9 @@ class Simulator:
                 timings=self.timings,
                 render=proxy.render_snapshot,
                 duplicate_rate=hook_duplicate_rate,
+                drop_rate=hook_drop_rate,
+                reorder_rate=hook_reorder_rate,
+                seed=seed,
                 on_sent=self._count_notify,
             )
         self._runner: web.AppRunner | None = None
@@ -343,6 +359,15 @@ class Simulator:
     def task_count(self) -> int:
         """How many tasks the upstream knows (vanished ones not counted)."""
         return self._store.count(self.clock.now())
+
+    @property
+    def hooks_sent(self) -> tuple[SentHook, ...]:
+        """Every notifyHook call decided on, in order: posted ones, and dropped ones marked.
+
+        A duplicate appears twice; a reordered change appears after the one that overtook
+        it. Empty unless ``notify_hooks`` is on.
+        """
+        return () if self._backend.hooks is None else tuple(self._backend.hooks.sent)
 
     @property
     def faults_fired(self) -> int:
