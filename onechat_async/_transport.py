@@ -29,6 +29,7 @@ A session handed in is borrowed and never closed; one made here is closed by
 from __future__ import annotations
 
 import asyncio
+import functools
 import zlib
 from collections.abc import Mapping
 from typing import Protocol
@@ -207,7 +208,7 @@ class AiohttpTransport:
                 url,
                 headers={**headers, "Accept-Encoding": _ACCEPT_ENCODING},
                 data=body,
-                timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout * _CONNECT_SHARE),
+                timeout=_client_timeout(timeout),
                 allow_redirects=False,
                 auto_decompress=False,
             ) as resp:
@@ -288,6 +289,12 @@ class AiohttpTransport:
         if self._owned is not None:
             await self._owned.close()
             self._owned = None
+
+
+@functools.lru_cache(maxsize=32)
+def _client_timeout(total: float) -> aiohttp.ClientTimeout:
+    """The ClientTimeout for a request of ``total`` seconds; frozen, so made once per value."""
+    return aiohttp.ClientTimeout(total=total, connect=total * _CONNECT_SHARE)
 
 
 def _describe(exc: BaseException | None) -> str:
