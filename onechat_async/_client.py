@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -264,7 +265,8 @@ class OneChatClient:
             try:
                 self._check_open()
                 response = await self._send(request, timeout or self._timeout)
-                _log.debug("%s %s -> %s", request.method, request.path, response.status)
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug("%s %s -> %s", request.method, request.path, response.status)
                 return reader(response, request, now_wall=self._clock.wall())
             except OneChatError as exc:
                 error = self._annotate(exc, request)
@@ -301,7 +303,8 @@ class OneChatClient:
                 self._check_open()
                 sent = True
                 response = await self._send(request, self._submit_timeout)
-                _log.debug("%s %s -> %s", request.method, request.path, response.status)
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug("%s %s -> %s", request.method, request.path, response.status)
                 return reader(response, request, now_wall=self._clock.wall())
             except asyncio.CancelledError:
                 if sent:

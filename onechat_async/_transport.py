@@ -255,10 +255,13 @@ class AiohttpTransport:
         length = resp.content_length
         if length is not None and length > self._max:
             raise _TooLarge
-        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        raw_encoding = resp.headers.get("Content-Encoding")
+        if raw_encoding is None and length is not None:
+            # The common case, kept cheap: aiohttp reads no more than Content-Length.
+            return await resp.read()
+        encoding = (raw_encoding or "").strip().lower()
         if not encoding or encoding == "identity":
             if length is not None:
-                # The common case, kept cheap: aiohttp reads no more than Content-Length.
                 return await resp.read()
             inflater = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
