@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -150,9 +151,10 @@ class OneChatClient:
             clock=self._clock,
             rng=self._rng,
         )
-        # A simulated clock holds still while a request is in flight (see Clock).
-        self._busy: Callable[[], contextlib.AbstractContextManager[object]] = getattr(
-            self._clock, "busy", contextlib.nullcontext
+        # A simulated clock holds still while a request is in flight (see Clock); the real
+        # one has no busy(), and then a request is sent with no wrapper around it.
+        self._busy: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(
+            self._clock, "busy", None
         )
         self._simple_route: _SimpleRoute | None = None
         self._closed = False
@@ -224,19 +226,27 @@ class OneChatClient:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def _send(self, request: Request, timeout: float) -> Response:
-        self._check_open()
-        body = rq.encode_body(request)
-        with self._busy():
-            response = await self._transport.send(
-                request.method,
-                self._prefix + request.path,
-                headers=self._headers,
-                body=body,
-                timeout=timeout,
-            )
-        _log.debug("%s %s -> %s", request.method, request.path, response.status)
-        return response
+    def _send(self, request: Request, timeout: float) -> Awaitable[Response]:
+        """The transport's answer to ``request``, to be awaited; the caller checked we are open.
+
+        A plain function handing back the transport's own awaitable, so that a request costs
+        no coroutine frame of ours (this is the hot path of every submit and poll).
+        """
+        sending = self._transport.send(
+            request.method,
+            self._prefix + request.path,
+            headers=self._headers,
+            body=rq.encode_body(request),
+            timeout=timeout,
+        )
+        return sending if self._busy is None else self._held(sending, self._busy)
+
+    @staticmethod
+    async def _held(
+        sending: Awaitable[Response], busy: Callable[[], contextlib.AbstractContextManager[object]]
+    ) -> Response:
+        with busy():
+            return await sending
 
     async def _query(
         self,
@@ -253,7 +263,10 @@ class OneChatClient:
         while True:
             attempt += 1
             try:
+                self._check_open()
                 response = await self._send(request, timeout or self._timeout)
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug("%s %s -> %s", request.method, request.path, response.status)
                 return reader(response, request, now_wall=self._clock.wall())
             except OneChatError as exc:
                 error = self._annotate(exc, request)
@@ -270,8 +283,9 @@ class OneChatClient:
             _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, error)
             await self._clock.sleep(wait)
 
-    async def _submit(self, request: Request) -> SubmitResult:
-        return await self._submit_read(request, read_submit)
+    def _submit(self, request: Request) -> Coroutine[Any, Any, SubmitResult]:
+        # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
+        return self._submit_read(request, read_submit)
 
     async def _submit_read(self, request: Request, reader: Callable[..., _T]) -> _T:
         """Send a submit once, or again only after an answer that proves no task was made.
@@ -289,6 +303,8 @@ class OneChatClient:
                 self._check_open()
                 sent = True
                 response = await self._send(request, self._submit_timeout)
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug("%s %s -> %s", request.method, request.path, response.status)
                 return reader(response, request, now_wall=self._clock.wall())
             except asyncio.CancelledError:
                 if sent:
@@ -370,7 +386,7 @@ class OneChatClient:
         return await self._submit(
             rq.imagine(
                 prompt,
-                await self._images(images),
+                [] if _no_images(images) else await self._images(images),
                 bot_type=bot_type,
                 account_filter=account_filter,
                 notify_hook=notify_hook,
@@ -822,6 +838,11 @@ class _PollQueries:
 
 
 _NO_RETRY = RetryPolicy.off()
+
+
+def _no_images(images: object) -> bool:
+    """Whether ``images`` is an empty list or tuple (imagine's default), cheaply checked."""
+    return not images and isinstance(images, list | tuple)
 
 
 def _check_shape(value: object, what: str, methods: tuple[str, ...]) -> None:

@@ -40,6 +40,8 @@ _TASK_ID = re.compile(r"[0-9]{1,32}")
 _SIMPLE_CHANGE = re.compile(r"^(\S+) (\S+)$")
 _OP = re.compile(r"^(?:[UV][1-4]|R)$")
 _MAX_HOOK = 2000
+#: json.dumps(..., ensure_ascii=False) would build a new encoder for every body.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _MAX_STATE = 255
 
 BOT_TYPES = frozenset({"MID_JOURNEY", "NIJI_JOURNEY"})
@@ -64,7 +66,7 @@ def encode_body(request: Request) -> bytes | None:
     """The request's JSON body as bytes, refused here when a gateway would refuse its size."""
     if request.body is None:
         return None
-    body = json.dumps(request.body, ensure_ascii=False).encode()
+    body = _ENCODER.encode(request.body).encode()
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(
             f"the {request.endpoint} request is {len(body) / 2**20:.1f} MiB, over the "
@@ -197,7 +199,8 @@ def _submit(
     state: str | None,
     task_id: str | None = None,
 ) -> Request:
-    body.update(_options(notify_hook, state))
+    if notify_hook is not None or state is not None:
+        body.update(_options(notify_hook, state))
     return Request(
         "POST", path, path.rsplit("/", 1)[-1], body, is_submit=True, task_id=task_id, state=state
     )
@@ -224,7 +227,8 @@ def imagine(
     body: dict[str, Any] = {"prompt": prompt}
     if images:
         body["base64Array"] = list(images)
-    body.update(_image_options(bot_type, account_filter))
+    if bot_type is not None or account_filter is not None:
+        body.update(_image_options(bot_type, account_filter))
     return _submit("/submit/imagine", body, notify_hook=notify_hook, state=state)
 
 

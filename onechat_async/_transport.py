@@ -29,6 +29,7 @@ A session handed in is borrowed and never closed; one made here is closed by
 from __future__ import annotations
 
 import asyncio
+import functools
 import zlib
 from collections.abc import Mapping
 from typing import Protocol
@@ -178,86 +179,87 @@ class AiohttpTransport:
         timeout: float,
     ) -> Response:
         """Send one request; every failure becomes a OneChatError with no aiohttp cause."""
-        outcome = await self._attempt(
-            self._session(), method, url, headers=headers, body=body, timeout=timeout
-        )
-        if isinstance(outcome, Response):
-            return outcome
-        # Raised here, outside any except block, so that no aiohttp exception becomes its
-        # __context__; and without the headers in this frame, whose locals a traceback
-        # (or an error tracker that records locals) would otherwise carry.
-        del headers
-        raise outcome
-
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: float,
-    ) -> Response | OneChatError:
-        """The answer, or the error to raise: returned, so that the caller raises it clean."""
+        session = self._session()
         status: int | None = None
+        resp: aiohttp.ClientResponse | None = None
         try:
             async with session.request(
                 method,
                 url,
                 headers={**headers, "Accept-Encoding": _ACCEPT_ENCODING},
                 data=body,
-                timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout * _CONNECT_SHARE),
+                timeout=_client_timeout(timeout),
                 allow_redirects=False,
                 auto_decompress=False,
             ) as resp:
                 status = resp.status
                 payload = await self._read(resp)
                 return Response(status, dict(resp.headers), payload)
-        except _TooLarge:
+        except (_TooLarge, _Undecodable, TimeoutError, ValueError, aiohttp.ClientError) as exc:
+            error = self._failure(exc, status, url, headers=headers, timeout=timeout)
+        # Raised here, outside the except block, so that no aiohttp exception becomes its
+        # __context__; and with neither the headers nor aiohttp's response (whose
+        # request_info holds them) left in this frame, whose locals a traceback (or an error
+        # tracker that records locals) would otherwise carry.
+        del headers, resp
+        raise error
+
+    def _failure(
+        self,
+        exc: BaseException,
+        status: int | None,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> OneChatError:
+        """Our error for a failed request; checked in order, like except clauses would be."""
+        if isinstance(exc, _TooLarge):
             return ServerError(
                 f"answer larger than {self._max} bytes; refused", status=status, retryable=False
             )
-        except aiohttp.ConnectionTimeoutError:
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return APITimeoutError(
                 f"no connection within {timeout * _CONNECT_SHARE:g} s", request_sent=False
             )
-        except TimeoutError:
+        if isinstance(exc, TimeoutError):
             # aiohttp's total timeout and its read timeout (SocketTimeoutError) both land
             # here: the connection was made, so the request may have been acted on.
             return APITimeoutError(f"no answer within {timeout:g} s")
-        except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc, aiohttp.ClientConnectorError):
             return APIConnectionError(
                 _redacted(f"cannot connect ({_describe(exc.os_error)})", headers),
                 request_sent=False,
             )
-        except aiohttp.InvalidURL:
+        if isinstance(exc, aiohttp.InvalidURL):
             return InvalidRequestError(f"the URL {url[:200]!r} is not valid")
-        except aiohttp.ClientError as exc:
+        if isinstance(exc, aiohttp.ClientError):
             return APIConnectionError(
                 _redacted(f"connection lost after the request was sent ({_describe(exc)})", headers)
             )
-        except _Undecodable as exc:
+        if isinstance(exc, _Undecodable):
             return ServerError(f"the answer cannot be decoded: {exc}", status=status)
-        except ValueError:
-            if status is not None:
-                return ServerError("the answer could not be read", status=status)
-            # aiohttp refuses header values that would break the request (a newline in the
-            # key); its message may quote the value, so it is not repeated.
-            return InvalidRequestError(
-                "a request header is not valid HTTP: does the API key contain a newline "
-                "or another control character?"
-            )
+        if status is not None:
+            return ServerError("the answer could not be read", status=status)
+        # aiohttp refuses header values that would break the request (a newline in the
+        # key); its message may quote the value, so it is not repeated.
+        return InvalidRequestError(
+            "a request header is not valid HTTP: does the API key contain a newline "
+            "or another control character?"
+        )
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, decompressed, and never more than ``max_response_bytes`` of it."""
         length = resp.content_length
         if length is not None and length > self._max:
             raise _TooLarge
-        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        raw_encoding = resp.headers.get("Content-Encoding")
+        if raw_encoding is None and length is not None:
+            # The common case, kept cheap: aiohttp reads no more than Content-Length.
+            return await resp.read()
+        encoding = (raw_encoding or "").strip().lower()
         if not encoding or encoding == "identity":
             if length is not None:
-                # The common case, kept cheap: aiohttp reads no more than Content-Length.
                 return await resp.read()
             inflater = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
@@ -288,6 +290,12 @@ class AiohttpTransport:
         if self._owned is not None:
             await self._owned.close()
             self._owned = None
+
+
+@functools.lru_cache(maxsize=32)
+def _client_timeout(total: float) -> aiohttp.ClientTimeout:
+    """The ClientTimeout for a request of ``total`` seconds; frozen, so made once per value."""
+    return aiohttp.ClientTimeout(total=total, connect=total * _CONNECT_SHARE)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from onechat_async import (
     TaskNotFoundError,
     TaskStatus,
 )
-from onechat_async.testing import ManualClock
+from onechat_async.testing import ManualClock, MockRequest, MockResponse, MockTransport
 from tests.helpers import API_KEY, ScriptedServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -503,3 +504,50 @@ async def test_own_session_is_closed(server: ScriptedServer) -> None:
     await client.aclose()
     await client.aclose()
     assert session.closed
+
+
+@pytest.mark.parametrize("images", [(), []], ids=["tuple", "list"])
+async def test_imagine_without_images_sends_the_prompt_alone(
+    server: ScriptedServer, client: OneChatClient, images: Any
+) -> None:
+    """An empty list or tuple of images sends no base64Array, and the prompt stays raw UTF-8."""
+    server.reply("POST", "/mj/submit/imagine", json_body=OK)
+    await client.imagine("一只猫 --ar 3:2", images=images)
+    [seen] = server.seen
+    assert seen.body == '{"prompt": "一只猫 --ar 3:2"}'.encode()
+
+
+class _BusyClock(ManualClock):
+    """A ManualClock that counts how often busy() is entered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        self.held += 1
+        with super().busy():
+            yield
+        self.held -= 1
+
+
+@pytest.mark.parametrize("call", ["imagine", "fetch"])
+async def test_a_clock_with_busy_is_held_while_the_request_is_in_flight(call: str) -> None:
+    """A clock that offers busy() is held for each request, submit or query, and let go after."""
+    clock = _BusyClock()
+    during: list[int] = []
+
+    def handler(request: MockRequest) -> MockResponse:
+        during.append(clock.held)
+        return MockResponse(json=OK if request.method == "POST" else TASK)
+
+    async with OneChatClient(
+        api_key=API_KEY,
+        base_url="http://127.0.0.1:1",
+        clock=clock,
+        transport=MockTransport(handler),
+    ) as client:
+        await (client.imagine("a cat") if call == "imagine" else client.fetch(PARENT))
+    assert during == [1]
+    assert clock.held == 0

@@ -524,3 +524,38 @@ async def test_refused_connection_may_retry_a_submit(clock: ManualClock) -> None
             await client.imagine("a fox", state="s")
     assert not info.value.request_sent
     assert clock.slept == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(
+            lambda key: web.Response(body=b"x" * 2000, headers={"X-Echo": key}), id="large"
+        ),
+        pytest.param(
+            lambda key: web.Response(body=b"x", headers={"X-Echo": key, "Content-Encoding": "br"}),
+            id="undecodable",
+        ),
+    ],
+)
+async def test_no_transport_frame_keeps_the_answer_after_a_failure(
+    raw: RawServer, answer: Callable[[str], web.Response]
+) -> None:
+    """After a failed read no transport frame a traceback keeps holds the key-echoing answer."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return answer(request.headers["mj-api-secret"])
+
+    raw.handler = handler
+    transport = AiohttpTransport(max_response_bytes=1000)
+    try:
+        with pytest.raises(ServerError) as info:
+            await send(transport, raw.url)
+    finally:
+        await transport.aclose()
+    assert_clean(info.value)
+    frame_tb = info.value.__traceback__
+    while frame_tb is not None:
+        for name, value in frame_tb.tb_frame.f_locals.items():
+            assert KEY not in repr(value), f"local {name} of {frame_tb.tb_frame.f_code.co_name}"
+        frame_tb = frame_tb.tb_next

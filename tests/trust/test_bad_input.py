@@ -309,6 +309,15 @@ MISUSES = [
         Misuse(lambda c: c.imagine("a", images=5), "pass a list of images"),
         id="imagine(images=5)",
     ),
+    # Empty but not a list: the no-images shortcut must not wave these through.
+    pytest.param(
+        Misuse(lambda c: c.imagine("a", images=""), "pass a list of images"),
+        id="imagine(images='')",
+    ),
+    pytest.param(
+        Misuse(lambda c: c.imagine("a", images=b""), "pass a list of images"),
+        id="imagine(images=b'')",
+    ),
     pytest.param(
         Misuse(lambda c: c.blend(None), "pass a list of images"),
         id="blend(None)",
