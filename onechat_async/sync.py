@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
@@ -162,6 +163,9 @@ class SyncOneChatClient:
         except BaseException:
             self._runner.stop()
             raise
+        # A client that is never closed is closed when it is collected, or at interpreter
+        # exit (weakref.finalize runs then), so a forgotten close() leaks nothing.
+        self._shut_down = weakref.finalize(self, _shut_down, self._runner, self._client)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -295,7 +299,18 @@ class SyncOneChatClient:
                 future.cancel()
         concurrent.futures.wait(pending)
         try:
-            self._runner.submit(self._client.aclose()).result()
+            self._shut_down()
         finally:
-            self._runner.stop()
             self._stopped.set()
+
+
+def _shut_down(runner: _LoopThread, client: OneChatClient) -> None:
+    """Close ``client`` on its loop, then stop the loop's thread."""
+    if runner.current:
+        # Collected on the loop's own thread: it cannot wait for itself.
+        runner.loop.call_soon_threadsafe(runner.loop.stop)
+        return
+    try:
+        runner.submit(client.aclose()).result()
+    finally:
+        runner.stop()

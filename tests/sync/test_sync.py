@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -242,3 +243,13 @@ def test_the_twins_keep_the_async_signatures() -> None:
     assert OneChatClient.imagine.__doc__ in (SyncOneChatClient.imagine.__doc__ or "")
     assert asyncio.iscoroutinefunction(OneChatClient.wait)
     assert not asyncio.iscoroutinefunction(SyncOneChatClient.wait)
+
+
+def test_a_forgotten_client_is_closed_when_collected(server: SimulatorThread) -> None:
+    """Dropping an open instance closes its client and ends its thread, without warnings."""
+    sync = SyncOneChatClient(api_key=KEY, base_url=server.url)
+    sync.imagine("a fox")
+    assert len(_sim_threads()) == 1
+    del sync
+    gc.collect()
+    assert not _sim_threads()
