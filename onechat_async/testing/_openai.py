@@ -353,10 +353,10 @@ class OpenAIRelay:
 
 def _json_body(request: V1Request) -> dict[str, Any] | str:
     """The JSON object of a JSON body ({} for any other body), or why it cannot be read."""
-    if not request.content_type.startswith("application/json"):
-        return {}
     if request.raw is None:
         return "request body too large"
+    if not request.content_type.startswith("application/json"):
+        return {}
     try:
         data = json.loads(request.raw)
     except (ValueError, RecursionError):

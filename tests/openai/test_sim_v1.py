@@ -337,3 +337,18 @@ async def test_an_oversized_json_body_is_refused(sim: Simulator) -> None:
         form={"file": Upload("z.wav", 2), "response_format": "srt"},
     )
     assert b"z.wav" in relay.serve(form_request).body
+
+
+async def test_an_oversized_upload_is_refused_over_http() -> None:
+    """A multipart body over the server's limit is the distributor's 400, not a crash."""
+    async with Simulator(api_key=KEY, max_body=1024) as sim:
+        form = aiohttp.FormData({"model": "whisper-1"})
+        form.add_field("file", b"x" * 4096, filename="big.wav")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{sim.url}/v1/audio/transcriptions", data=form, headers=BEARER
+            ) as response,
+        ):
+            assert response.status == 400
+            assert "too large" in (await response.json())["error"]["message"]

@@ -253,3 +253,27 @@ def test_a_forgotten_client_is_closed_when_collected(server: SimulatorThread) ->
     del sync
     gc.collect()
     assert not _sim_threads()
+
+
+def test_close_ends_a_track_loop_in_another_thread(
+    sync: SyncOneChatClient, server: SimulatorThread
+) -> None:
+    """A thread iterating track() gets ClientClosedError when another thread closes the client."""
+    task_id = sync.imagine("a fox").task_id
+    assert server.sim is not None
+    server.sim.stall(task_id)
+    first = threading.Event()
+
+    def follow() -> object:
+        try:
+            for _ in sync.track(task_id):
+                first.set()
+        except OneChatError as exc:
+            return exc
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcome = pool.submit(follow)
+        first.wait()
+        sync.close()
+        assert isinstance(outcome.result(), ClientClosedError)
