@@ -20,6 +20,7 @@ from ._faults import Fault, FaultBook
 from ._gateway import Gateway
 from ._hooks import HookDispatcher
 from ._messages import OVERLOADED
+from ._openai_http import openai_handler
 from ._records import CreatedTask, SubmitTrace
 from ._routes import Route, route
 from ._shapes import Reply, html_5xx, json_reply, to_response
@@ -245,5 +246,7 @@ def make_app(backend: Backend) -> web.Application:
     """The aiohttp application serving ``backend``."""
     # Reference images arrive as base64 in the body: allow what the real server allows.
     app = web.Application(client_max_size=backend.max_body)
-    app.router.add_route("*", "/{tail:.*}", _Handler(backend).handle)
+    handler = _Handler(backend).handle
+    app.router.add_route("*", "/v1/{tail:.*}", openai_handler(backend, handler))
+    app.router.add_route("*", "/{tail:.*}", handler)
     return app

@@ -1,0 +1,166 @@
+"""Run the Python examples of a documentation page, as written, against a simulator.
+
+The convention, for every page under docs/ (and README.md):
+
+- Each fenced block whose info string is exactly ``python`` is an example and is executed,
+  in page order, all blocks of a page in one namespace (a later block sees the names an
+  earlier one defined), as ``__main__`` (so ``if __name__ == "__main__":`` runs), in a
+  fresh temporary working directory (files an example writes land there).
+- An example reaches the server the way a user's program does: through the environment.
+  :func:`run_page` sets ``ONECHAT_API_KEY`` and ``ONECHAT_BASE_URL`` to a running
+  simulator, which ``OneChatClient()`` reads by itself; an OpenAI example builds its
+  ``base_url`` from the same variable.
+- A block that must not run (a fragment, a sketch of a framework we do not install) is
+  marked by an HTML comment on the line before its fence, blank lines allowed between:
+  ``<!-- docs: skip (why) -->``. It renders as nothing on the site.
+- Blocks with another info string (``py``, ``pycon``, ``console``, ``bash``, ``text``) are
+  not run by :func:`run_page`; :func:`blocks` still returns them, so that another runner can
+  take, say, the ``console`` ones.
+
+A failing example fails with its page and line in the traceback
+(``File "docs/sync.md", line 42``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from onechat_async.testing import Simulator
+
+__all__ = ["Block", "SimulatorThread", "blocks", "run_page"]
+
+ROOT = Path(__file__).resolve().parent.parent
+_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
+_SKIP = re.compile(r"^\s*<!--\s*docs:\s*skip\b.*-->\s*$")
+
+
+@attrs.frozen
+class Block:
+    """One fenced block of a page: its language, its code, the line its code starts on."""
+
+    lang: str
+    code: str
+    line: int
+    skip: bool = False
+
+
+def blocks(text: str) -> list[Block]:
+    """Every fenced block of a Markdown ``text``, in order, with the skip marks applied."""
+    found: list[Block] = []
+    lines = text.splitlines()
+    skip_next = False
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if opening is None:
+            if _SKIP.match(lines[i]):
+                skip_next = True
+            elif lines[i].strip():
+                skip_next = False  # the mark belongs to the very next block only
+            i += 1
+            continue
+        fence, indent = opening.group("fence"), len(opening.group("indent"))
+        info = opening.group("info").strip()
+        start = i + 1
+        i = start
+        while i < len(lines) and not _closes(lines[i], fence):
+            i += 1
+        code = "\n".join(line[indent:] for line in lines[start:i])
+        found.append(Block(info.split()[0] if info else "", code + "\n", start + 1, skip_next))
+        skip_next = False
+        i += 1
+    return found
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened by ``fence`` (as long or longer, alone)."""
+    stripped = line.strip()
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+class SimulatorThread:
+    """A :class:`~onechat_async.testing.Simulator` served from its own loop in a thread.
+
+    For examples that run ``asyncio.run`` (or no loop at all) in the test's thread. Options
+    are the simulator's; use as a context manager, then read :attr:`url`.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.sim: Simulator | None = None
+
+    @property
+    def url(self) -> str:
+        """The simulator's base URL."""
+        assert self.sim is not None
+        return self.sim.url
+
+    def __enter__(self) -> SimulatorThread:
+        self._thread.start()
+
+        async def start() -> Simulator:
+            sim = Simulator(**self._options)
+            await sim.start()
+            return sim
+
+        self.sim = asyncio.run_coroutine_threadsafe(start(), self._loop).result(timeout=30)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.sim is not None:
+            asyncio.run_coroutine_threadsafe(self.sim.aclose(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_page(page: str | Path, *, api_key: str = "sk-test", **simulator: Any) -> dict[str, Any]:
+    """Execute every ``python`` block of ``page`` (relative to the repository) in order.
+
+    A simulator with ``api_key`` and the ``simulator`` options serves them; returns the
+    namespace the blocks shared, for a test that wants to look at what they left.
+    """
+    path = ROOT / page
+    runnable = [b for b in blocks(path.read_text(encoding="utf-8")) if b.lang == "python"]
+    if not any(not b.skip for b in runnable):
+        raise AssertionError(f"{page} has no python example to run")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    with (
+        SimulatorThread(api_key=api_key, **simulator) as server,
+        tempfile.TemporaryDirectory() as workdir,
+        contextlib.chdir(workdir),
+        _environment({"ONECHAT_API_KEY": api_key, "ONECHAT_BASE_URL": server.url}),
+    ):
+        for block in runnable:
+            if block.skip:
+                continue
+            # Leading newlines put each line of code on its page line in tracebacks.
+            source = "\n" * (block.line - 1) + block.code
+            exec(compile(source, str(page), "exec"), namespace)  # noqa: S102
+    return namespace
