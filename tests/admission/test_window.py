@@ -42,9 +42,8 @@ def test_refusals_of_submits_admitted_before_a_decrease_do_not_shrink_it_again()
     assert window.shrunk(1).size == 3.0
 
 
-@pytest.mark.parametrize("kwargs", [{"max_in_flight": 0}, {"decrease": 1.0}, {"decrease": 0.0}])
-def test_a_window_refuses_settings_that_cannot_work(kwargs: dict[str, float]) -> None:
+@pytest.mark.parametrize(("max_in_flight", "decrease"), [(0, 0.5), (3, 1.0), (3, 0.0)])
+def test_a_window_refuses_settings_that_cannot_work(max_in_flight: int, decrease: float) -> None:
     """A window of no task, or one that never shrinks or drops to nothing, is refused."""
-    settings = {"max_in_flight": 3, **kwargs}
     with pytest.raises(ValueError, match="must be"):
-        Window(int(settings.pop("max_in_flight")), **settings)
+        Window(max_in_flight, decrease=decrease)
