@@ -84,3 +84,20 @@ async def test_store_reprs_carry_no_secrets(tmp_path: Path) -> None:
     await store.aclose()
     assert "journal.db" in repr(SQLiteStore(tmp_path / "journal.db"))
     assert "MemoryStore" in repr(MemoryStore())
+
+
+def test_without_redis_py_the_redis_store_asks_for_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RedisStore without redis-py installed is an ImportError naming the extra to install."""
+    import sys
+
+    import onechat_async
+
+    monkeypatch.delitem(sys.modules, "onechat_async.stores._redis", raising=False)
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ImportError, match=r"onechat-async\[redis\]"):
+        _ = onechat_async.RedisStore
+    with pytest.raises(AttributeError, match="NoSuchStore"):
+        _ = onechat_async.stores.NoSuchStore
