@@ -4,6 +4,8 @@ Submit tasks, fan out the U1-U4/V1-V4 children of a grid, and track any number o
 one poller, against every quirk of the real servers.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._backoff import Backoff
 from ._client import DEFAULT_BASE_URL, ImageInput, Mode, OneChatClient
 from ._clock import Clock, SystemClock
@@ -46,6 +48,10 @@ from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, Task
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._version import __version__
+from .stores import MemoryStore, SQLiteStore
+
+if TYPE_CHECKING:
+    from .stores._redis import RedisStore as RedisStore
 
 __all__ = [
     "ALL_CHILDREN",
@@ -67,6 +73,7 @@ __all__ = [
     "ImageInput",
     "InvalidRequestError",
     "Lost",
+    "MemoryStore",
     "Mode",
     "NeedsModal",
     "OneChatClient",
@@ -76,6 +83,7 @@ __all__ = [
     "QueueFullError",
     "RateLimitError",
     "RetryPolicy",
+    "SQLiteStore",
     "ServerError",
     "Stalled",
     "StatusChanged",
@@ -97,3 +105,13 @@ __all__ = [
     "Unreadable",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore needs the optional redis extra; it is imported on first use, not here.
+    if name == "RedisStore":
+        from .stores import load_redis_store  # noqa: PLC0415
+
+        return load_redis_store()
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
