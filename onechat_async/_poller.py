@@ -225,6 +225,8 @@ class Poller:
         #: When the loop means to wake next (inf: only when told); see _request_done.
         self._planned_wake = -math.inf
         self._gc = GcGuard(policy.freeze_gc_above)
+        #: One list answer is applied at a time, each in its own turn of the event loop.
+        self._applying = asyncio.Lock()
         # fetch_concurrency holds for the client, however many batches of fetches overlap.
         self._fetch_slots = asyncio.Semaphore(policy.fetch_concurrency)
 
@@ -418,9 +420,14 @@ class Poller:
             self._list_off_until = self.clock.now() + _REPROBE_AFTER
             await self._fetch_each(ids)
             return
-        self._succeeded()
-        events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
-        self._route(events)
+        async with self._applying:
+            self._succeeded()
+            events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
+            self._route(events)
+            # Answers that land together would otherwise be applied in one turn of the
+            # loop, one after another, while timers (a caller's deadline, the consumer's own
+            # work) wait: yield after each, so the loop stalls for one answer at most.
+            await asyncio.sleep(0)
         if confirm:
             # Left out is not yet lost: servers skip ids for reasons of their own.
             await self._fetch_each(confirm)

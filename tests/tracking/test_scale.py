@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections import Counter, defaultdict
+from typing import Any
 
 import pytest
 
@@ -183,6 +184,39 @@ async def test_requests_refused_together_slow_the_pace_once(clock: ManualClock) 
     assert len(client.list_calls) >= 8
     # Halved once, then a little won back by the answers since.
     assert policy.request_rate(4) / 2 <= pace < policy.request_rate(4)
+
+
+async def test_answers_that_land_together_are_applied_in_separate_loop_turns(
+    clock: ManualClock,
+) -> None:
+    """Four answers landing at once are applied one per turn of the event loop, not in one."""
+    policy = PollPolicy(chunk_size=1, max_in_flight=4, backoff=NO_JITTER)
+    client = FakeClient(clock, policy)
+    ids = [client.add(str(1000 + i), [(0, "SUCCESS", "100%")]) for i in range(4)]
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    applied_in: list[int] = []
+
+    def tick() -> None:
+        turn[0] += 1
+        handle[0] = loop.call_soon(tick)
+
+    handle = [loop.call_soon(tick)]
+    on_listed = client.poller.tracker.on_listed
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        applied_in.append(turn[0])
+        return on_listed(*args, **kwargs)
+
+    client.poller.tracker.on_listed = noting  # type: ignore[method-assign]
+    try:
+        await within(clock, 60, collect(track(client, *ids)))
+    finally:
+        handle[0].cancel()
+        await client.aclose()
+    assert client.max_in_flight == 4
+    assert len(applied_in) == 4
+    assert len(set(applied_in)) == 4
 
 
 # -- bounded inboxes -------------------------------------------------------------------------
