@@ -224,6 +224,9 @@ class Poller:
         self._hold_until = -math.inf
         #: When the loop means to wake next (inf: only when told); see _request_done.
         self._planned_wake = -math.inf
+        #: No scan for due tasks before this (see _loop); one when the queue has drained.
+        self._next_scan = -math.inf
+        self._scan_when_drained = False
         self._gc = GcGuard(policy.freeze_gc_above)
         #: One list answer is applied at a time, each in its own turn of the event loop.
         self._applying = asyncio.Lock()
@@ -338,12 +341,23 @@ class Poller:
             # The pace follows the watch set, so that every task is asked about in its time.
             self._pacer.rate = self.policy.request_rate(len(tracker))
             self._gc.update(len(tracker))
-            due = tracker.due(now)
-            if due:
-                self._ask(due)
+            # due() scans the whole watch set. While chunks still queue there is nothing to
+            # gain from it (the answers would only grow staler in the queue); and after it
+            # handed tasks out, the next batch window's worth can wait for that window. Else
+            # every answer that settles an overdue task would cost a scan and a tiny chunk.
+            backlogged = len(self._backlog) >= self.policy.max_in_flight
+            self._scan_when_drained = backlogged
+            if not backlogged and now >= self._next_scan:
+                due = tracker.due(now)
+                if due:
+                    self._ask(due)
+                    self._next_scan = now + self.policy.batch_window
             self._dispatch()
             held = self._hold_until if self._backlog and now < self._hold_until else None
-            wake = _earliest(tracker.next_wake(), router.next_deadline(), held)
+            poll = None if backlogged else tracker.next_wake()
+            if poll is not None:
+                poll = max(poll, self._next_scan)
+            wake = _earliest(poll, tracker.next_alarm(), router.next_deadline(), held)
             self._planned_wake = math.inf if wake is None else wake
             await self._sleep(None if wake is None else wake - clock.now())
 
@@ -415,6 +429,9 @@ class Poller:
             # The place in flight is the request's, not the confirmations' that may follow.
             self._in_flight -= 1
             self._dispatch()
+            if self._scan_when_drained and len(self._backlog) < self.policy.max_in_flight:
+                self._scan_when_drained = False
+                self._wake.set()
         if answer is None:
             _log.info("the server has no list-by-condition; fetching each task for a while")
             self._list_off_until = self.clock.now() + _REPROBE_AFTER

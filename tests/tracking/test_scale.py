@@ -186,6 +186,35 @@ async def test_requests_refused_together_slow_the_pace_once(clock: ManualClock) 
     assert policy.request_rate(4) / 2 <= pace < policy.request_rate(4)
 
 
+async def test_a_saturated_pipeline_keeps_its_chunks_full(clock: ManualClock) -> None:
+    """When the ceiling is below what the watch set needs, answers cause no tiny chunks."""
+    policy = PollPolicy(chunk_size=10, max_in_flight=2, max_requests_per_second=10)
+    client = FakeClient(clock, policy)
+    ids = [client.add(str(1000 + i), [(0, "IN_PROGRESS", "10%")]) for i in range(1_000)]
+    scans = [0]
+    due = client.poller.tracker.due
+
+    def counting(now: float) -> list[str]:
+        scans[0] += 1
+        return due(now)
+
+    client.poller.tracker.due = counting  # type: ignore[method-assign]
+    stream = track(client, *ids)
+    try:
+        await within(clock, 60, stream.__anext__())
+        until = clock.now() + 60
+        while clock.now() < until:
+            await within(clock, 60, client.listed.wait())
+            client.listed.clear()
+    finally:
+        await stream.aclose()
+        await client.aclose()
+    # 60 s at 10 requests a second: about 600 requests, each of a full chunk.
+    assert len(client.list_calls) >= 500
+    assert Counter(len(call) for call in client.list_calls) == {10: len(client.list_calls)}
+    assert scans[0] <= len(client.list_calls) / 10
+
+
 async def test_answers_that_land_together_are_applied_in_separate_loop_turns(
     clock: ManualClock,
 ) -> None:
