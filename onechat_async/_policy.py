@@ -5,12 +5,16 @@ All of it is arithmetic on values: the poller asks the policy and sleeps on its 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import attrs
 
 from ._backoff import Backoff
 from ._models import TaskStatus
 from ._validate import (
     at_least,
+    count,
     instance_of,
     non_negative,
     optional_positive,
@@ -24,6 +28,21 @@ from ._validate import (
 __all__ = ["Pacer", "PollPolicy"]
 
 _QUEUED = frozenset({TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.MODAL})
+#: The request rate of a small watch set (the fixed cap of earlier versions): a handful of
+#: tasks needs no more, and a burst of watches is still spread out.
+_RATE_FLOOR = 10.0
+#: Requests per second beyond the bare ``chunks / interval``: tasks near their end are asked
+#: about at ``fast_interval`` (0.6 x), and confirmations and retries come on top.
+_RATE_HEADROOM = 2.0
+#: The most a run of 429s may slow the poller down (on top of its hold): 1/64 of the rate.
+_MIN_THROTTLE = 1 / 64
+#: How much of the full rate each answered request wins back after a 429.
+_RECOVER_STEP = 1 / 64
+
+
+def _optional_count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        count(value, what=attribute.name)
 
 
 def _interval(value: object) -> float:
@@ -48,8 +67,17 @@ class PollPolicy:
     - ``backoff``: the waits after failed queries (a :class:`~onechat_async.Backoff`; 2 s
       doubling to 60 s plus up to 1 s of jitter); a server's ``Retry-After`` wins when it is
       longer, up to the backoff's ``retry_after_max``.
-    - ``max_requests_per_second``: a cap over all query requests of one client (bursts up to
-      that many at once).
+    - ``max_requests_per_second``: the ceiling over all query requests of one client. Below
+      it the rate follows the watch set: ``2 x chunks / interval`` (at least 10), so that
+      every task is asked about within its interval however many are tracked (default 500:
+      100,000 tasks at the default interval need 400, and past that one core is saturated).
+    - ``max_in_flight``: list-by-condition requests in flight at once (default 16). Answers
+      are applied as they land, one per turn of the event loop; this bounds how many can land
+      together. The rate it allows is ``max_in_flight / round trip``: 16 over 80 ms is the
+      200 requests a second of 100,000 tasks; raise it for a distant server.
+    - ``freeze_gc_above``: while at least this many tasks are tracked, what survives each full
+      garbage collection is frozen (:func:`gc.freeze`), so that the next one does not walk
+      the whole watch set again and stall the event loop (None: leave the collector alone).
     - ``deadline``: per task, counted from when it is first watched (None: never).
     - ``stall_after``: report ``Stalled`` after this long without change (None: never).
     - ``fetch_concurrency``: fetches in flight when list-by-condition cannot be used.
@@ -80,7 +108,9 @@ class PollPolicy:
         default=Backoff(wait_initial=2.0, wait_max=60.0, wait_jitter=1.0),
         validator=instance_of(Backoff),
     )
-    max_requests_per_second: float = attrs.field(default=10.0, validator=positive)
+    max_requests_per_second: float = attrs.field(default=500.0, validator=positive)
+    max_in_flight: int = attrs.field(default=16, validator=at_least(1))
+    freeze_gc_above: int | None = attrs.field(default=20_000, validator=_optional_count)
     deadline: float | None = attrs.field(
         default=3600.0, converter=to_optional_seconds, validator=optional_positive
     )
@@ -105,32 +135,61 @@ class PollPolicy:
         floor = min(self.fast_interval, self.interval)
         return max(floor, min(self.interval, remaining / 2))
 
+    def request_rate(self, tracked: int) -> float:
+        """Query requests per second for ``tracked`` tasks: enough, with headroom, capped.
+
+        Every tracked task is due about once per ``interval``, in chunks of ``chunk_size``;
+        the rate is twice that, at least 10 and at most ``max_requests_per_second``.
+        """
+        chunks = math.ceil(tracked / self.chunk_size)
+        needed = _RATE_HEADROOM * chunks / self.interval
+        return min(self.max_requests_per_second, max(_RATE_FLOOR, needed))
+
 
 @attrs.define
 class Pacer:
     """A token bucket over query requests: how long to wait before the next one may go.
 
     It bursts up to ``rate`` requests (at least one) and then spaces them ``1/rate`` apart.
+    The poller moves ``rate`` with the watch set; a 429 halves the pace (:meth:`throttle`)
+    and each answered request wins a little of it back (:meth:`recover`), so a server's
+    limit is found and kept below instead of hit again after every hold.
     """
 
     rate: float
     _tokens: float = attrs.field(init=False, default=0.0)
     _at: float | None = attrs.field(init=False, default=None)
+    _factor: float = attrs.field(init=False, default=1.0)
+
+    @property
+    def pace(self) -> float:
+        """The requests per second now allowed: ``rate``, less what 429s took off it."""
+        return self.rate * self._factor
 
     @property
     def burst(self) -> float:
         """The most requests that may leave at once."""
-        return max(1.0, self.rate)
+        return max(1.0, self.pace)
+
+    def throttle(self) -> None:
+        """The server said too many requests: halve the pace (down to 1/64 of ``rate``)."""
+        self._factor = max(_MIN_THROTTLE, self._factor / 2)
+
+    def recover(self) -> None:
+        """A request was answered: win back 1/64 of ``rate``, up to all of it."""
+        if self._factor < 1.0:
+            self._factor = min(1.0, self._factor + _RECOVER_STEP)
 
     def reserve(self, now: float) -> float:
         """Take one request's slot; return how long to wait before sending it."""
         if self._at is None:
             self._tokens, self._at = self.burst, now
         elif now > self._at:
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            pace = self.pace
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * pace)
             self._at = now
         self._tokens -= 1.0
         if self._tokens >= 0:
             return 0.0
         # A debt: the slot lies in the future, and later callers queue up behind it.
-        return -self._tokens / self.rate + (self._at - now)
+        return -self._tokens / self.pace + (self._at - now)

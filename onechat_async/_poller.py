@@ -6,7 +6,10 @@ which stream hears it, and this module sends the requests, sleeps on the client'
 puts events into each stream's inbox.
 
 Requests run beside the loop, not inside it: a slow or hanging answer delays nothing else, and
-a caller's deadline fires on time while a request is in flight. Query failures never reach
+a caller's deadline fires on time while a request is in flight. Due tasks are cut into chunks
+that wait in a queue and go out as a pipeline: at most ``max_in_flight`` at once, each applied
+and routed as soon as its answer lands, at a pace that grows with the watch set (see
+:meth:`~onechat_async._policy.PollPolicy.request_rate`). Query failures never reach
 consumers: they slow the poller down (honouring ``Retry-After``, capped) and the tasks stay
 tracked. Whatever a server sends becomes a value or a OneChatError for the one task it is
 about. Only closing the client, a refused key, or a bug ends streams early, and then they
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import random
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -29,7 +33,8 @@ from ._errors import (
     RateLimitError,
     TaskNotFoundError,
 )
-from ._events import Event, SubmitFailed, Submitted
+from ._events import Event, ProgressChanged, SubmitFailed, Submitted
+from ._gc import GcGuard
 from ._policy import Pacer, PollPolicy
 from ._router import Router, Routing, StreamId
 from ._secrets import get_logger
@@ -70,30 +75,61 @@ class _Stop:
         self.error = error
 
 
+class _Latest:
+    """A queued ProgressChanged that a newer one about the same task may still replace."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: ProgressChanged) -> None:
+        self.event = event
+
+
 class _Inbox:
-    """An unbounded single-consumer queue.
+    """A single-consumer queue whose size stays bounded by the tasks it hears about.
 
     asyncio.Queue's bookkeeping (task counts, putter wake-ups) is paid per event, and a tick
     over 10,000 tasks hands out thousands of events; this keeps just the deque and one waiter.
+
+    A consumer slower than the poller must not make memory grow with time: a ProgressChanged
+    still queued is replaced in place by a newer one about the same task (which then reports
+    the ``previous`` the consumer last heard). Only while it is the task's last queued event:
+    any other event about the task (a status change, a submit, a terminal event) is queued
+    after it and never dropped, so each task's events keep their order.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_progress", "_waiter")
 
     def __init__(self) -> None:
-        self._items: collections.deque[Event | _Stop] = collections.deque()
+        self._items: collections.deque[Event | _Latest | _Stop] = collections.deque()
+        #: The replaceable ProgressChanged of each task, when it is the last one queued.
+        self._progress: dict[str, _Latest] = {}
         self._waiter: asyncio.Future[None] | None = None
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def put(self, item: Event | _Stop) -> None:
-        self._items.append(item)
+        if type(item) is ProgressChanged:
+            queued = self._progress.get(item.task_id)
+            if queued is not None:
+                older = queued.event
+                queued.event = ProgressChanged(
+                    item.task_id, item.task, item.progress, older.previous
+                )
+                return  # the consumer was woken when the older one came in
+            queued = self._progress[item.task_id] = _Latest(item)
+            self._items.append(queued)
+        else:
+            if self._progress and not isinstance(item, _Stop):
+                # A later ProgressChanged must queue behind this event, not jump ahead of it.
+                self._progress.pop(item.task_id, None)
+            self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def empty(self) -> bool:
         return not self._items
-
-    def peek(self) -> Event | _Stop:
-        return self._items[0]
 
     async def get(self) -> Event | _Stop:
         while not self._items:
@@ -104,7 +140,13 @@ class _Inbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        item = self._items.popleft()
+        if isinstance(item, _Latest):
+            event = item.event
+            if self._progress.get(event.task_id) is item:
+                del self._progress[event.task_id]
+            return event
+        return item
 
 
 class Subscription:
@@ -167,14 +209,27 @@ class Poller:
         self.tracker = Tracker(policy)
         self.router = Router()
         self._inboxes: dict[StreamId, _Inbox] = {}
-        self._pacer = Pacer(policy.max_requests_per_second)
+        self._pacer = Pacer(policy.request_rate(0))
         self._rng = rng
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self._closed = False
         self._failures = 0
-        self._list_off_until = -float("inf")
+        self._list_off_until = -math.inf
+        #: Chunks of due ids waiting for a place in flight, and how many are in flight.
+        self._backlog: collections.deque[Sequence[str]] = collections.deque()
+        self._in_flight = 0
+        #: After a 429 nothing is sent before this, queued chunks included.
+        self._hold_until = -math.inf
+        #: When the loop means to wake next (inf: only when told); see _request_done.
+        self._planned_wake = -math.inf
+        #: No scan for due tasks before this (see _loop); one when the queue has drained.
+        self._next_scan = -math.inf
+        self._scan_when_drained = False
+        self._gc = GcGuard(policy.freeze_gc_above)
+        #: One list answer is applied at a time, each in its own turn of the event loop.
+        self._applying = asyncio.Lock()
         # fetch_concurrency holds for the client, however many batches of fetches overlap.
         self._fetch_slots = asyncio.Semaphore(policy.fetch_concurrency)
 
@@ -255,6 +310,8 @@ class Poller:
         self._end_all(ClientClosedError("the client was closed while tasks were being tracked"))
 
     def _end_all(self, error: OneChatError) -> None:
+        self._backlog.clear()
+        self._gc.release()
         for stream_id in self.router.close_all():
             inbox = self._inboxes.get(stream_id)
             if inbox is not None:
@@ -277,13 +334,31 @@ class Poller:
         clock, tracker, router = self.clock, self.tracker, self.router
         while True:
             self._wake.clear()
+            self._planned_wake = -math.inf
             now = clock.now()
             self._route(tracker.expire(now))
             self.apply(router.expire(now, tracker.task))
-            due = tracker.due(now)
-            if due:
-                self._ask(due)
-            wake = _earliest(tracker.next_wake(), router.next_deadline())
+            # The pace follows the watch set, so that every task is asked about in its time.
+            self._pacer.rate = self.policy.request_rate(len(tracker))
+            self._gc.update(len(tracker))
+            # due() scans the whole watch set. While chunks still queue there is nothing to
+            # gain from it (the answers would only grow staler in the queue); and after it
+            # handed tasks out, the next batch window's worth can wait for that window. Else
+            # every answer that settles an overdue task would cost a scan and a tiny chunk.
+            backlogged = len(self._backlog) >= self.policy.max_in_flight
+            self._scan_when_drained = backlogged
+            if not backlogged and now >= self._next_scan:
+                due = tracker.due(now)
+                if due:
+                    self._ask(due)
+                    self._next_scan = now + self.policy.batch_window
+            self._dispatch()
+            held = self._hold_until if self._backlog and now < self._hold_until else None
+            poll = None if backlogged else tracker.next_wake()
+            if poll is not None:
+                poll = max(poll, self._next_scan)
+            wake = _earliest(poll, tracker.next_alarm(), router.next_deadline(), held)
+            self._planned_wake = math.inf if wake is None else wake
             await self._sleep(None if wake is None else wake - clock.now())
 
     async def _sleep(self, seconds: float | None) -> None:
@@ -314,15 +389,27 @@ class Poller:
             # for ever: end every stream rather than leave consumers waiting.
             _log.error("a poll request crashed", exc_info=task.exception())
             self._end_all(OneChatError("tracking stopped: a poll request crashed"))
-        # Answers change who is due next: let the loop look again.
-        self._wake.set()
+        # An answer can bring a task's next question (or alarm) forward: if it now falls
+        # before the loop means to wake, let the loop look again. Not on every answer: at
+        # scale hundreds land per second, and each look scans the whole watch set.
+        wake = self.tracker.next_wake()
+        if wake is not None and wake < self._planned_wake:
+            self._wake.set()
 
     def _ask(self, ids: list[str]) -> None:
         if self.clock.now() < self._list_off_until:
             self._spawn(self._fetch_each(ids))
             return
-        for chunk in chunked(ids, self.policy.chunk_size):
-            self._spawn(self._ask_list(chunk))
+        self._backlog.extend(chunked(ids, self.policy.chunk_size))
+
+    def _dispatch(self) -> None:
+        """Send queued chunks while there is room in flight and no 429 holds us back."""
+        backlog, limit = self._backlog, self.policy.max_in_flight
+        if not backlog or self._closed or self.clock.now() < self._hold_until:
+            return
+        while backlog and self._in_flight < limit:
+            self._in_flight += 1
+            self._spawn(self._ask_list(backlog.popleft()))
 
     async def _pace(self) -> None:
         wait = self._pacer.reserve(self.clock.now())
@@ -338,14 +425,26 @@ class Poller:
         except Exception as exc:  # noqa: BLE001 - no query failure may reach a consumer
             self._failed(ids, exc)
             return
+        finally:
+            # The place in flight is the request's, not the confirmations' that may follow.
+            self._in_flight -= 1
+            self._dispatch()
+            if self._scan_when_drained and len(self._backlog) < self.policy.max_in_flight:
+                self._scan_when_drained = False
+                self._wake.set()
         if answer is None:
             _log.info("the server has no list-by-condition; fetching each task for a while")
             self._list_off_until = self.clock.now() + _REPROBE_AFTER
             await self._fetch_each(ids)
             return
-        self._succeeded()
-        events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
-        self._route(events)
+        async with self._applying:
+            self._succeeded()
+            events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
+            self._route(events)
+            # Answers that land together would otherwise be applied in one turn of the
+            # loop, one after another, while timers (a caller's deadline, the consumer's own
+            # work) wait: yield after each, so the loop stalls for one answer at most.
+            await asyncio.sleep(0)
         if confirm:
             # Left out is not yet lost: servers skip ids for reasons of their own.
             await self._fetch_each(confirm)
@@ -383,6 +482,7 @@ class Poller:
             self._route(self.tracker.on_fetched(task_id, raw, self.clock.now()))
 
     def _succeeded(self) -> None:
+        self._pacer.recover()
         if self._failures >= _WARN_AFTER_FAILURES:
             _log.warning("polling recovered after %d failed queries", self._failures)
         self._failures = 0
@@ -407,7 +507,11 @@ class Poller:
         now = self.clock.now()
         self.tracker.on_failed(ids, now + wait)
         if isinstance(exc, RateLimitError):
-            # The server asked everyone to slow down, not just these ids.
+            # The server asked everyone to slow down, not just these ids; once per hold, as
+            # every request in flight may come back 429 together.
+            if now >= self._hold_until:
+                self._pacer.throttle()
+            self._hold_until = max(self._hold_until, now + wait)
             self.tracker.hold(now + wait)
         what = exc if isinstance(exc, OneChatError) else type(exc).__name__
         if self._failures == _WARN_AFTER_FAILURES:

@@ -313,6 +313,10 @@ class Tracker:
         self._next_alarm = next_alarm
         return events
 
+    def next_alarm(self) -> float | None:
+        """When :meth:`expire` may next have work (a lower bound); None for never."""
+        return None if self._next_alarm == math.inf else self._next_alarm
+
     def next_wake(self) -> float | None:
         """When :meth:`due` or :meth:`expire` next have work; None when nothing is tracked."""
         if not self._entries:

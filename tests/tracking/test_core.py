@@ -336,6 +336,10 @@ def test_policy_accepts_timedeltas_and_validates() -> None:
     [
         pytest.param({"chunk_size": 101}, id="chunk_size-101"),
         pytest.param({"backoff": 2.0}, id="backoff-not-a-Backoff"),
+        pytest.param({"max_in_flight": 0}, id="max_in_flight-0"),
+        pytest.param({"max_in_flight": 2.5}, id="max_in_flight-float"),
+        pytest.param({"freeze_gc_above": 0}, id="freeze_gc_above-0"),
+        pytest.param({"freeze_gc_above": True}, id="freeze_gc_above-bool"),
     ],
 )
 def test_every_refused_policy_value_is_an_invalid_request(options: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ derandomized, so CI sees the same examples on every run.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from onechat_async._events import (
 )
 from onechat_async._models import SubmitResult, Task, TaskStatus
 from onechat_async._policy import PollPolicy
+from onechat_async._poller import _Inbox, _Stop
 from onechat_async._router import Router, Routing, StreamId
 from onechat_async._task_state import rank
 from onechat_async._tracker import Tracker
@@ -731,3 +733,79 @@ def test_one_tasks_answers_in_any_order_never_move_it_back(
 ) -> None:
     """However stale or odd its answers, a task's status rank and progress only go up."""
     TrackerRun().run(answers_about_one_task(answers))
+
+
+# -- the stream inbox ------------------------------------------------------------------------
+
+INBOX_IDS = ("101", "102", "103")
+#: Puts and takes on one inbox: ("put", id, kind) or ("take",).
+inbox_scripts = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.sampled_from(INBOX_IDS), st.sampled_from(KINDS)),
+        st.tuples(st.just("put"), st.sampled_from(INBOX_IDS), st.just("progress")),
+        st.tuples(st.just("take")),
+    ),
+    max_size=60,
+)
+
+
+def _inbox_event(task_id: str, kind: str, serial: int) -> Event:
+    if kind == "progress":
+        task = Task(id=task_id, status=TaskStatus.IN_PROGRESS, progress=serial % 100)
+        return ProgressChanged(task_id, task, serial % 100, serial - 1)
+    return make_event(task_id, kind)
+
+
+@given(inbox_scripts)
+@fuzz(ROUTER_EXAMPLES)
+def test_an_inbox_drops_only_progress_that_a_newer_progress_replaced(
+    script: list[tuple[str, ...]],
+) -> None:
+    """Whatever is put and taken, a consumer gets every other event, each task's in order."""
+    inbox = _Inbox()
+    taken: list[Event] = []
+    put: list[Event] = []
+    loop = asyncio.new_event_loop()
+    try:
+        for serial, step in enumerate([*script, *[("take",)] * (len(script) + 1)]):
+            if step[0] == "put":
+                event = _inbox_event(step[1], step[2], serial)
+                put.append(event)
+                inbox.put(event)
+                # Each queued other event, and at most one progress after each of them and
+                # after each task's last one taken.
+                queued = _other_count(put) - _other_count(taken)
+                assert len(inbox) <= 2 * queued + len(INBOX_IDS)
+            elif not inbox.empty():
+                item = loop.run_until_complete(inbox.get())
+                assert not isinstance(item, _Stop)
+                taken.append(item)
+    finally:
+        loop.close()
+    for task_id in INBOX_IDS:
+        sent = [e for e in put if e.task_id == task_id]
+        got = [e for e in taken if e.task_id == task_id]
+        # Everything but progress arrives, in order, and the last thing put always arrives.
+        assert [e for e in got if not isinstance(e, ProgressChanged)] == [
+            e for e in sent if not isinstance(e, ProgressChanged)
+        ]
+        if sent:
+            assert got[-1].task_id == sent[-1].task_id
+            assert type(got[-1]) is type(sent[-1])
+        # A progress arrives after exactly the other events that were put before it.
+        segment, before = {}, 0
+        for e in sent:
+            if isinstance(e, ProgressChanged):
+                segment[id(e.task)] = before
+            else:
+                before += 1
+        heard = 0
+        for e in got:
+            if isinstance(e, ProgressChanged):
+                assert segment[id(e.task)] == heard
+            else:
+                heard += 1
+
+
+def _other_count(events: list[Event]) -> int:
+    return sum(1 for e in events if not isinstance(e, ProgressChanged))
