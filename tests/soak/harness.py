@@ -25,7 +25,9 @@ import traceback
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 
+import aiohttp
 import attrs
+from aiohttp import web
 
 from onechat_async import (
     EventStream,
@@ -98,6 +100,9 @@ class SoakConfig:
     memory_per_job: int = 4 * 1024
     #: Jobs still running after this are reported stuck (None: 20 s + 0.15 s per task).
     budget: float | None = None
+    #: Stretch the real-time figures above by how slow this machine answers a loopback
+    #: request right now (see :func:`calibrated`); 1.0 means "as written".
+    stretch: float = 1.0
 
     @property
     def memory_bound(self) -> int:
@@ -107,7 +112,64 @@ class SoakConfig:
     @property
     def time_budget(self) -> float:
         """The real seconds the jobs get before the unfinished ones are reported stuck."""
-        return self.budget if self.budget is not None else 20.0 + 0.15 * self.tasks
+        budget = self.budget if self.budget is not None else 20.0 + 0.15 * self.tasks
+        return budget * self.stretch
+
+
+#: A loopback round trip on a quiet 2-core machine under tracemalloc, 90th percentile, in
+#: seconds (measured with :func:`round_trip`: 1.5 to 3 ms); the soak's real-time figures
+#: were tuned against it.
+QUIET_ROUND_TRIP = 0.004
+#: The most the figures are stretched: past this the machine is too busy for a soak.
+MAX_STRETCH = 10.0
+
+
+async def round_trip(samples: int = 30) -> float:
+    """The 90th percentile of a loopback HTTP round trip right now, in real seconds."""
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"code": 1, "result": []})
+
+    app = web.Application()
+    app.router.add_get("/", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    times: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(samples):
+                begun = time.perf_counter()
+                async with http.get(f"http://127.0.0.1:{port}/") as response:
+                    await response.read()
+                times.append(time.perf_counter() - begun)
+    finally:
+        await runner.cleanup()
+    times.sort()
+    return times[len(times) * 9 // 10]
+
+
+def calibrated(config: SoakConfig, trip: float) -> SoakConfig:
+    """``config`` with its real-time figures stretched to a machine that answers in ``trip``.
+
+    Timeouts, slow answers and restarts are real seconds while task life runs on the sped-up
+    clock; on a machine several times busier than the one they were tuned on, every request
+    would time out and the soak would test nothing (a busy CI host once created 2 tasks of
+    100). Stretching all of them, and slowing the clock by the same factor, keeps every
+    ratio the soak relies on.
+    """
+    stretch = min(MAX_STRETCH, max(1.0, trip / QUIET_ROUND_TRIP))
+    return attrs.evolve(
+        config,
+        stretch=stretch,
+        speed=config.speed / stretch,
+        timeout=config.timeout * stretch,
+        slow_delay=config.slow_delay * stretch,
+        restart_every=config.restart_every * stretch,
+        downtime=config.downtime * stretch,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +193,8 @@ class SoakReport:
         """The run in a few lines, as docs/reliability.md quotes it."""
         return (
             f"soak: {self.config.tasks} jobs, seed {self.config.seed}, "
-            f"{self.config.fault_rate:.0%} faults, speed {self.config.speed:g}x\n"
+            f"{self.config.fault_rate:.0%} faults, speed {self.config.speed:g}x, "
+            f"real-time figures x{self.config.stretch:.2g} for this machine's load\n"
             f"  tasks created      {self.tasks_created}\n"
             f"  submit calls       {self.submit_calls} "
             f"({self.submit_requests} submit requests reached the server)\n"
@@ -436,6 +499,7 @@ async def run(config: SoakConfig) -> SoakReport:
     if tracing:
         tracemalloc.start()
     started = time.perf_counter()
+    config = calibrated(config, await round_trip())
     clock = ScaledClock(config.speed)
     async with Simulator(
         api_key="sk-soak",
