@@ -15,6 +15,7 @@ from . import (
     bench_memory,
     bench_requests,
     bench_scale,
+    bench_slow_consumer,
     bench_tick_cpu,
     bench_track_cpu,
 )
@@ -30,4 +31,5 @@ BENCHMARKS: dict[str, ModuleType] = {
     "latency": bench_latency,
     "track": bench_track_cpu,
     "scale": bench_scale,
+    "slow_consumer": bench_slow_consumer,
 }

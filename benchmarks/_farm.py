@@ -36,6 +36,8 @@ from ._bodies import make_ids
 __all__ = ["Farm", "Schedule", "index_of", "main"]
 
 _BASE_ID = int(make_ids(1)[0])
+#: Where ``benchmarks`` is importable from, for the child process.
+_ROOT = Path(__file__).resolve().parent.parent
 _GOLDEN = 0.6180339887498949
 _SERVER = "https://gpts.onechat.fun"
 _PROMPT = json.dumps("a lighthouse in a storm, oil painting --ar 3:2 --v 7")
@@ -136,7 +138,7 @@ class _Server:
         )
 
     def app(self) -> Any:
-        from aiohttp import web  # noqa: PLC0415 - only the server process needs it
+        from aiohttp import web
 
         loop = asyncio.get_running_loop()
 
@@ -172,7 +174,7 @@ class _Server:
 
 
 async def _serve() -> None:
-    from aiohttp import web  # noqa: PLC0415 - only the server process needs it
+    from aiohttp import web
 
     # asyncio's loop.time() is time.monotonic(): the bench process reads the same clock.
     runner = web.AppRunner(_Server().app(), access_log=None)
@@ -203,10 +205,10 @@ class Farm:
     async def __aenter__(self) -> Self:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "benchmarks._farm",
+            "-c",
+            "from benchmarks._farm import main; main()",
             stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=_ROOT,
         )
         assert self._process.stdout is not None  # noqa: S101 - asked for above
         line = (await self._process.stdout.readline()).decode()

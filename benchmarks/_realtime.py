@@ -36,7 +36,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def rss_bytes() -> int:
     """This process's resident set size, from ``/proc/self/statm`` (allocator overhead in)."""
-    with open("/proc/self/statm", encoding="ascii") as statm:  # noqa: PTH123 - a proc file
+    with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * _PAGE
 
 

@@ -82,7 +82,9 @@ class _Run:
 Follower = Callable[[str, Schedule, list[str], float, Recorder], Awaitable[int]]
 
 
-async def _ours(url: str, schedule: Schedule, ids: list[str], interval: float, rec: Recorder) -> int:
+async def _ours(
+    url: str, schedule: Schedule, ids: list[str], interval: float, rec: Recorder
+) -> int:
     ended = 0
     policy = PollPolicy(interval=interval)
     async with (
@@ -136,9 +138,7 @@ async def _race(
     farm: Farm, control: aiohttp.ClientSession, follower: Follower, n: int, config: Config
 ) -> _Run:
     start = time.monotonic()
-    schedule = Schedule(
-        tasks=n, origin=start + _LEAD, step=3 * config.interval, steps=config.steps
-    )
+    schedule = Schedule(tasks=n, origin=start + _LEAD, step=3 * config.interval, steps=config.steps)
     await set_schedule(control, farm.url, schedule)
     ids = make_ids(n)
     rec = Recorder(schedule, since=time.monotonic(), until=float("inf"))
