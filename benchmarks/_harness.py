@@ -34,7 +34,9 @@ __all__ = [
     "Baseline",
     "BatchedLoop",
     "BenchClock",
+    "Live",
     "ScaledBenchClock",
+    "absorb",
     "auto_clock",
     "make_client",
     "make_simulator",
@@ -169,6 +171,25 @@ def _key(task: dict[str, Any]) -> tuple[object, object]:
     return task.get("status"), task.get("progress")
 
 
+Live = dict[str, tuple[object, object] | None]
+
+
+def absorb(live: Live, tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batched loop's work on one answer: the tasks that are news; terminal ones dropped.
+
+    ``live`` maps each followed id to its last (status, progress), None until first seen.
+    """
+    news = []
+    for task in tasks:
+        task_id = task.get("id")
+        if task_id in live and live[task_id] != (key := _key(task)):
+            live[task_id] = key
+            news.append(task)
+            if key[0] in TERMINAL:
+                del live[task_id]
+    return news
+
+
 class BatchedLoop:
     """The batched loop a careful user writes by hand in about 25 lines.
 
@@ -195,7 +216,7 @@ class BatchedLoop:
         self._chunk = chunk
         self._headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
         #: The last (status, progress) of every live task; None until first seen.
-        self.live: dict[str, tuple[object, object] | None] = {}
+        self.live: Live = {}
         self.requests = 0
 
     def add(self, ids: Iterable[str]) -> None:
@@ -210,25 +231,12 @@ class BatchedLoop:
                 answer: list[dict[str, Any]] = json.loads(await resp.read())
                 return answer
 
-    def absorb(self, tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The tasks of one answer that are news; terminal ones stop being followed."""
-        news = []
-        live = self.live
-        for task in tasks:
-            task_id = task.get("id")
-            if task_id in live and live[task_id] != (key := _key(task)):
-                live[task_id] = key
-                news.append(task)
-                if key[0] in TERMINAL:
-                    del live[task_id]
-        return news
-
     async def round(self) -> list[dict[str, Any]]:
         """One round over every live id: the tasks that changed since the last."""
         ids = list(self.live)
         chunks = [ids[i : i + self._chunk] for i in range(0, len(ids), self._chunk)]
         answers = await asyncio.gather(*(self._ask(c) for c in chunks))
-        return [task for answer in answers for task in self.absorb(answer)]
+        return [task for answer in answers for task in absorb(self.live, answer)]
 
     async def follow(self, ids: Iterable[str]) -> AsyncIterator[dict[str, Any]]:
         """Every change of every task in ``ids`` (the first sighting too) until all ended."""
