@@ -201,8 +201,11 @@ async def _run(config: Config, phase: int, *, side: str) -> tuple[list[_Seen], f
             follow = {"ours": follow_ours, "loop": follow_loop, "batched": batched.arrive}[side]
             async with asyncio.TaskGroup() as group:
                 if side == "batched":
-                    # It starts with the first task, not on a refresh tick.
-                    group.create_task(batched.run(offset + arrivals[0], seen))
+                    # One loop has one phase against the gateway's refresh: it starts with the
+                    # first task, shifted by a share of the interval that differs per phase,
+                    # so that the phases sample the whole cycle whatever their number.
+                    shift = _INTERVAL * phase / config.phases
+                    group.create_task(batched.run(offset + arrivals[0] + shift, seen))
                 for i, at in enumerate(arrivals):
                     group.create_task(follow(offset + at, f"latency task {i}"))
             queries = (sim.counters["fetch"] + sim.counters["list-by-condition"]) / config.tasks

@@ -11,8 +11,8 @@ as shipped, with the default ``PollPolicy`` (interval 5 s), in real time. Report
 - event-loop lag: a coroutine that sleeps 10 ms at a time and records how late it wakes (p99
   and worst);
 - memory: resident set size from ``/proc/self/statm`` (allocator overhead included), after a
-  collection at the end, less before the client was made, per task; the ids and the
-  measuring arrays are allocated before;
+  collection at the end, less before the client was made, per task seen (a task the poller
+  has not asked about yet costs less); the ids and the measuring arrays are allocated before;
 - the client's CPU time as a share of one core, and the query requests per second.
 
 Run alone: ``python -m benchmarks.bench_scale [--quick]`` (``--quick``: 10,000 tasks only).
@@ -65,6 +65,7 @@ SMOKE = Config(sizes=(300,), duration=1.5, warmup=0.3, interval=0.1)
 class _Run:
     n: int
     events: int
+    seen: int
     learnt: int
     unlearnt: int
     median: float
@@ -90,6 +91,8 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         start=start,
     )
     lag = LagProbe(capacity=int(config.duration / 0.01) + 100)
+    # Which tasks an event has shown yet: RSS per task means something once all have been.
+    shown = bytearray(n)
     events = 0
     gc.collect()
     rss = rss_bytes()
@@ -101,8 +104,9 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
                 events += 1
                 task = getattr(event, "task", None)
                 if isinstance(task, Task):
-                    k = state_of_task(schedule, task)
-                    rec.saw(index_of(event.task_id), k, time.monotonic())
+                    i = index_of(event.task_id)
+                    shown[i] = 1
+                    rec.saw(i, state_of_task(schedule, task), time.monotonic())
 
     async with OneChatClient(api_key=API_KEY, base_url=farm.url, poll=policy) as client:
         consumer = asyncio.get_running_loop().create_task(consume(client))
@@ -123,13 +127,14 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
     return _Run(
         n=n,
         events=events,
+        seen=sum(shown),
         learnt=rec.learnt,
         unlearnt=rec.censored,
         median=rec.quantile(0.5) / interval,
         p95=rec.quantile(0.95) / interval,
         lag_p99=lag.quantile(0.99),
         lag_worst=lag.worst,
-        rss_per_task=rss / n,
+        rss_per_task=rss / max(1, sum(shown)),
         cpu_share=cpu / wall,
         requests_per_second=requests / wall,
     )
@@ -152,6 +157,7 @@ async def _measure(config: Config) -> Result:
         f"{config.warmup:g} s not counted)",
         (
             "N",
+            "tasks seen",
             "events",
             "changes counted",
             "never learnt",
@@ -159,13 +165,14 @@ async def _measure(config: Config) -> Result:
             "p95 latency / interval",
             "loop lag p99 ms",
             "worst lag ms",
-            "RSS KiB per task",
+            "RSS KiB per task seen",
             "client CPU, share of a core",
             "query requests/s",
         ),
         tuple(
             (
                 r.n,
+                r.seen,
                 r.events,
                 r.learnt + r.unlearnt,
                 r.unlearnt,
@@ -195,10 +202,10 @@ async def _measure(config: Config) -> Result:
             last.lag_p99 <= _LAG_TARGET,
         ),
         Target(
-            f"RSS per task, {n} (KiB)",
+            f"RSS per task, {n} (KiB; only once every task has been seen)",
             last.rss_per_task / 1024,
             "<= 1.5 KiB",
-            last.rss_per_task <= _RSS_TARGET,
+            last.rss_per_task <= _RSS_TARGET and last.seen == last.n,
         ),
     )
     notes = (

@@ -110,7 +110,8 @@ def test_every_follower_sees_every_task_end() -> None:
 def test_scale_counts_the_changes_it_measures() -> None:
     """The scale run sees every task at least once and counts changes made in its window."""
     (table,) = smoke("scale").tables
-    ((n, events, counted, *_),) = table.rows
+    ((n, seen, events, counted, *_),) = table.rows
+    assert seen == n
     assert int(str(events)) >= int(str(n))
     assert int(str(counted)) > 0
 
