@@ -33,11 +33,11 @@ import attrs
 
 from ._bodies import make_ids
 
-__all__ = ["Farm", "Schedule", "index_of", "main"]
+__all__ = ["ROOT", "Farm", "Schedule", "index_of", "main"]
 
 _BASE_ID = int(make_ids(1)[0])
-#: Where ``benchmarks`` is importable from, for the child process.
-_ROOT = Path(__file__).resolve().parent.parent
+#: Where ``benchmarks`` is importable from, for child processes.
+ROOT = Path(__file__).resolve().parent.parent
 _GOLDEN = 0.6180339887498949
 _SERVER = "https://gpts.onechat.fun"
 _PROMPT = json.dumps("a lighthouse in a storm, oil painting --ar 3:2 --v 7")
@@ -208,7 +208,7 @@ class Farm:
             "-c",
             "from benchmarks._farm import main; main()",
             stdout=asyncio.subprocess.PIPE,
-            cwd=_ROOT,
+            cwd=ROOT,
         )
         assert self._process.stdout is not None  # noqa: S101 - asked for above
         line = (await self._process.stdout.readline()).decode()

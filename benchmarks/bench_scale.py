@@ -1,9 +1,10 @@
 """7. Scale: 10,000 to 100,000 tasks followed in one process, the server in another.
 
 One ``track_many`` stream follows N tasks that never end, served by the farm
-(:mod:`benchmarks._farm`) from its own process; each task changes every 15 s (the gateway's
-refresh) at a phase of its own, so changes arrive at a steady N / 15 per second. The client is
-as shipped, with the default ``PollPolicy`` (interval 5 s), in real time. Reported:
+(:mod:`benchmarks._farm`) from its own process; each size runs in a fresh process of its own;
+each task changes every 15 s (the gateway's refresh) at a phase of its own, so changes arrive
+at a steady N / 15 per second. The client is as shipped, with the default ``PollPolicy``
+(interval 5 s), in real time. Reported:
 
 - the time from a change becoming visible (known from the farm's schedule) to its event
   reaching the consumer, median and p95, as a fraction of the interval; only changes made
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import math
 import sys
 import time
@@ -33,7 +35,7 @@ import attrs
 from onechat_async import OneChatClient, PollPolicy, Task
 
 from ._bodies import make_ids
-from ._farm import Farm, Schedule, index_of
+from ._farm import ROOT, Farm, Schedule, index_of
 from ._harness import API_KEY
 from ._realtime import LagProbe, Recorder, farm_requests, rss_bytes, set_schedule, state_of_task
 from ._report import Cell, Result, Table, Target, fmt
@@ -75,6 +77,35 @@ class _Run:
     rss_per_task: float
     cpu_share: float
     requests_per_second: float
+
+
+async def _child_run(n: int, config: Config) -> _Run:
+    async with Farm() as farm, aiohttp.ClientSession() as control:
+        return await _one(farm, control, n, config)
+
+
+def child() -> None:
+    """In a fresh process: read ``[n, config]`` as JSON on stdin, print the run as JSON."""
+    n, fields = json.loads(sys.stdin.read())
+    config = Config(**{**fields, "sizes": tuple(fields["sizes"])})
+    print(json.dumps(attrs.asdict(asyncio.run(_child_run(n, config)))))
+
+
+async def _in_own_process(n: int, config: Config) -> _Run:
+    # RSS never shrinks: a size run after another would reuse what that one freed and look
+    # cheaper. Each size gets a fresh process.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from benchmarks.bench_scale import child; child()",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, _ = await process.communicate(json.dumps([n, attrs.asdict(config)]).encode())
+    if process.returncode:
+        raise RuntimeError(f"the {n:,}-task run failed (exit status {process.returncode})")
+    return _Run(**json.loads(out.decode().strip().splitlines()[-1]))
 
 
 async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Config) -> _Run:
@@ -149,8 +180,7 @@ def _latency(value: float, run: _Run, config: Config, interval: float) -> Cell:
 
 async def _measure(config: Config) -> Result:
     interval = PollPolicy().interval if config.interval is None else config.interval
-    async with Farm() as farm, aiohttp.ClientSession() as control:
-        runs = [await _one(farm, control, n, config) for n in config.sizes]
+    runs = [await _in_own_process(n, config) for n in config.sizes]
     table = Table(
         f"N tasks in one process, the server in another (interval {interval:g} s, a change "
         f"every {3 * interval:g} s per task, {config.duration:g} s per size, the first "
