@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bench_fanout, bench_latency, bench_memory, bench_requests, bench_tick_cpu
+from . import (
+    bench_fanout,
+    bench_latency,
+    bench_memory,
+    bench_requests,
+    bench_scale,
+    bench_slow_consumer,
+    bench_tick_cpu,
+    bench_track_cpu,
+)
 
 __all__ = ["BENCHMARKS"]
 
@@ -20,4 +29,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "fanout": bench_fanout,
     "memory": bench_memory,
     "latency": bench_latency,
+    "track": bench_track_cpu,
+    "scale": bench_scale,
+    "slow_consumer": bench_slow_consumer,
 }

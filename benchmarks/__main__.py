@@ -1,8 +1,8 @@
 """Run every benchmark and print its tables: ``python -m benchmarks [--quick] [names...]``.
 
-``--quick`` runs smaller configurations (under a minute in all), ``--smoke`` the smallest
-ones (seconds; a check of the harness, not a measurement); names (``requests``,
-``tick_cpu``, ``fanout``, ``memory``, ``latency``) pick some benchmarks only. The output is
+``--quick`` runs smaller configurations, ``--smoke`` the smallest ones (seconds each; a check
+of the harness, not a measurement); names (``requests``, ``tick_cpu``, ``fanout``, ``memory``,
+``latency``, ``track``, ``scale``, ``slow_consumer``) pick some benchmarks only. The output is
 Markdown, the form ``docs/benchmarks.md`` quotes.
 """
 

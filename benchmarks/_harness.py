@@ -1,38 +1,43 @@
-"""What the benchmarks share: a clock that skips idle time, request accounting, both clients.
+"""What the benchmarks share: a clock that skips idle time, request accounting, the rivals.
 
 Why not a plain ``ScaledClock``: a sped-up real clock only works while the machine keeps up.
 The per-task baseline at 10,000 tasks needs 2,000 fetches per simulated second; at any speed
 the loopback server cannot serve, it falls behind, polls less often than it says, and so
 looks cheaper than it is. Its processing time is also multiplied by the speed and shows up
-as simulated latency. :class:`VirtualClock` removes both effects: simulated time stands still
-while anything is computing or a request is on the wire, and jumps to the next sleeper's
-deadline the moment everything waits on the clock (trio's "autojump" clock). Request counts
-and latencies are then those of the cadence alone, whatever the machine.
+as simulated latency. The shipped ``ManualClock(auto_advance=True)`` removes both effects:
+clock time stands still while anything is computing or a request is on the wire (whoever
+sends one holds ``clock.busy()``), and jumps to the next sleeper's deadline the moment
+everything waits on the clock (trio's "autojump" clock). Request counts and latencies are
+then those of the cadence alone, whatever the machine.
+
+The rivals are what applications write by hand: :class:`Baseline`, one fetch per task every
+interval, and :class:`BatchedLoop`, the ~25 lines a careful user writes around
+list-by-condition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
 
-from onechat_async import OneChatClient
-from onechat_async._policy import PollPolicy
-from onechat_async.testing import ScaledClock, Simulator
+from onechat_async import OneChatClient, PollPolicy
+from onechat_async.testing import ManualClock, ScaledClock, Simulator
 
 __all__ = [
     "API_KEY",
     "TERMINAL",
     "Baseline",
+    "BatchedLoop",
     "BenchClock",
+    "Live",
     "ScaledBenchClock",
-    "VirtualClock",
+    "absorb",
+    "auto_clock",
     "make_client",
     "make_simulator",
     "query_count",
@@ -43,102 +48,19 @@ API_KEY = "sk-bench-0123456789"
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
 #: The per-task baseline polls at the same cadence our poller uses for a running task.
 DEFAULT_INTERVAL = PollPolicy().interval
-#: Start of simulated time: 2025-06-15T00:00:00Z, so ids and timestamps look real.
-_START_WALL = 1_749_945_600.0
+#: The batched loop asks about as many ids per request as our poller does.
+DEFAULT_CHUNK = PollPolicy().chunk_size
 
 
-class VirtualClock:
-    """Simulated time that advances only when every coroutine waits on it.
-
-    Satisfies ``onechat_async.Clock``. Work that leaves the event loop idle without waiting
-    on the clock (a request on the wire) must be wrapped in :meth:`busy`, or time would jump
-    past it. Start the jumping with ``async with clock.running():``.
-    """
-
-    def __init__(self, *, start_wall: float = _START_WALL) -> None:
-        self._now = 0.0
-        self._wall_offset = start_wall
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self._busy = 0
-        self._changed: asyncio.Event | None = None
-
-    def now(self) -> float:
-        """Simulated seconds since the clock was made."""
-        return self._now
-
-    def wall(self) -> float:
-        """Simulated epoch seconds."""
-        return self._now + self._wall_offset
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of simulated time."""
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
-        self._poke()
-        await future
-
-    @contextlib.contextmanager
-    def busy(self) -> Iterator[None]:
-        """Hold time still while the enclosed I/O is in flight."""
-        self._busy += 1
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._poke()
-
-    def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Let time jump while the block runs."""
-        self._changed = asyncio.Event()
-        driver = asyncio.get_running_loop().create_task(self._drive(), name="virtual clock")
-        try:
-            yield
-        finally:
-            driver.cancel()
-            await asyncio.wait({driver})
-            self._changed = None
-
-    async def _drive(self) -> None:
-        loop = asyncio.get_running_loop()
-        changed = self._changed
-        assert changed is not None  # noqa: S101 - set by running() before this starts
-        while True:
-            await asyncio.sleep(0)
-            if self._busy:
-                changed.clear()
-                await changed.wait()
-                continue
-            # The loop's queue of ready callbacks is private, but it is the only exact
-            # test of "nothing else can run now"; a few extra turns would only guess.
-            if loop._ready:  # type: ignore[attr-defined]
-                continue
-            while self._sleepers and self._sleepers[0][2].done():
-                heapq.heappop(self._sleepers)  # cancelled sleeps
-            if not self._sleepers:
-                changed.clear()
-                await changed.wait()
-                continue
-            self._now = max(self._now, self._sleepers[0][0])
-            while self._sleepers and self._sleepers[0][0] <= self._now:
-                _, _, future = heapq.heappop(self._sleepers)
-                if not future.done():
-                    future.set_result(None)
+def auto_clock() -> ManualClock:
+    """The shipped test clock, jumping by itself to the next deadline whenever all wait on it."""
+    return ManualClock(auto_advance=True)
 
 
 class ScaledBenchClock(ScaledClock):
-    """The simulator's ``ScaledClock`` with :class:`VirtualClock`'s interface, for cross-checks.
+    """The simulator's ``ScaledClock`` with ``ManualClock``'s ``busy()``, for cross-checks.
 
-    Real time runs on whatever happens, so :meth:`busy` and :meth:`running` do nothing.
+    Real time runs on whatever happens, so :meth:`busy` holds nothing.
     """
 
     @contextlib.contextmanager
@@ -146,13 +68,8 @@ class ScaledBenchClock(ScaledClock):
         """Nothing to hold: real time cannot be stopped."""
         yield
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Nothing to drive: real time runs by itself."""
-        yield
 
-
-BenchClock = VirtualClock | ScaledBenchClock
+BenchClock = ManualClock | ScaledBenchClock
 
 
 def make_simulator(clock: BenchClock, *, capacity: int, seed: int = 0) -> Simulator:
@@ -188,10 +105,12 @@ def query_count(sim: Simulator) -> int:
 class Baseline:
     """The loop apps write today: plain aiohttp, one fetch per task every interval."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, clock: BenchClock) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, clock: BenchClock | None = None
+    ) -> None:
         self._session = session
         self._url = base_url
-        self._clock = clock
+        self._clock = clock or ScaledBenchClock(1.0)
         self.headers = {
             "Authorization": f"Bearer {API_KEY}",
             "Content-Type": "application/json",
@@ -246,3 +165,84 @@ async def submit_all(
         for _ in range(min(concurrency, len(prompts))):
             group.create_task(worker())
     return results
+
+
+def _key(task: dict[str, Any]) -> tuple[object, object]:
+    return task.get("status"), task.get("progress")
+
+
+Live = dict[str, tuple[object, object] | None]
+
+
+def absorb(live: Live, tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batched loop's work on one answer: the tasks that are news; terminal ones dropped.
+
+    ``live`` maps each followed id to its last (status, progress), None until first seen.
+    """
+    news = []
+    for task in tasks:
+        task_id = task.get("id")
+        if task_id in live and live[task_id] != (key := _key(task)):
+            live[task_id] = key
+            news.append(task)
+            if key[0] in TERMINAL:
+                del live[task_id]
+    return news
+
+
+class BatchedLoop:
+    """The batched loop a careful user writes by hand in about 25 lines.
+
+    Plain aiohttp: ``POST /mj/task/list-by-condition`` with the live ids in chunks of our
+    ``PollPolicy().chunk_size``, all chunks of a round at once, ``json.loads``, no typed
+    objects; a task whose (status, progress) differs from the last answer is news; terminal
+    ids are dropped; then sleep the interval. No retries, no pacing, no error handling: the
+    cheapest a correct loop can be on a healthy server.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        clock: BenchClock | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        chunk: int = DEFAULT_CHUNK,
+    ) -> None:
+        self._session = session
+        self._url = base_url + "/mj/task/list-by-condition"
+        self._clock = clock or ScaledBenchClock(1.0)
+        self._interval = interval
+        self._chunk = chunk
+        self._headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+        #: The last (status, progress) of every live task; None until first seen.
+        self.live: Live = {}
+        self.requests = 0
+
+    def add(self, ids: Iterable[str]) -> None:
+        """Follow these ids too, from the next round."""
+        self.live.update(dict.fromkeys(ids))
+
+    async def _ask(self, ids: list[str]) -> list[dict[str, Any]]:
+        self.requests += 1
+        with self._clock.busy():
+            body = json.dumps({"ids": ids})
+            async with self._session.post(self._url, data=body, headers=self._headers) as resp:
+                answer: list[dict[str, Any]] = json.loads(await resp.read())
+                return answer
+
+    async def round(self) -> list[dict[str, Any]]:
+        """One round over every live id: the tasks that changed since the last."""
+        ids = list(self.live)
+        chunks = [ids[i : i + self._chunk] for i in range(0, len(ids), self._chunk)]
+        answers = await asyncio.gather(*(self._ask(c) for c in chunks))
+        return [task for answer in answers for task in absorb(self.live, answer)]
+
+    async def follow(self, ids: Iterable[str]) -> AsyncIterator[dict[str, Any]]:
+        """Every change of every task in ``ids`` (the first sighting too) until all ended."""
+        self.add(ids)
+        while self.live:
+            for task in await self.round():
+                yield task
+            if self.live:
+                await self._clock.sleep(self._interval)

@@ -21,18 +21,9 @@ from onechat_async.testing import ManualClock, MockRequest, MockResponse, MockTr
 from ._bodies import CHUNK
 from ._harness import API_KEY
 
-__all__ = ["Replay", "ReplayRig", "settle"]
+__all__ = ["Replay", "ReplayRig"]
 
 _HEADERS = {"Content-Type": "application/json"}
-
-
-async def settle() -> None:
-    """Return once no coroutine can run any more: everything waits on the clock."""
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(0)
-    # Private, but the exact test of "nothing is ready" (see _harness.VirtualClock).
-    while loop._ready:  # type: ignore[attr-defined]  # noqa: ASYNC110 - no event to wait for
-        await asyncio.sleep(0)
 
 
 class Replay:
@@ -91,7 +82,7 @@ class ReplayRig:
         """Start following; the first tick, at once, is answered with ``bodies``."""
         self.replay.load(self.ids, bodies)
         self._consumer = asyncio.get_running_loop().create_task(self._consume())
-        await settle()
+        await self.clock.settle()
         self._check(0, len(bodies))
         return self.events
 
@@ -110,7 +101,7 @@ class ReplayRig:
         self.replay.load(self.ids, bodies)
         before, asked = self.events, self.transport.request_count
         self.clock.advance(advance)
-        await settle()
+        await self.clock.settle()
         self._check(asked, len(bodies))
         return self.events - before
 

@@ -1,18 +1,19 @@
 """5. Event latency: from the simulator changing a task to the event reaching the consumer.
 
-Tasks arrive at random moments over a minute; each is submitted, then followed by its
-consumer: ours through ``client.track(id)`` with the default ``PollPolicy``, the per-task loop
-by fetching every ``PollPolicy().interval`` seconds and noticing when status or progress
-differ. The gateway-flavour simulator shows a change only at its refresh ticks (every
-``Timings.refresh`` seconds), so a probe reads every task through ``Simulator.task`` at each
-tick and notes when each (status, progress) first became visible; an event's latency is the
-time its consumer got it, less that moment. The gateway's own lag behind the upstream is not
-counted: no client can see a change before the gateway shows it.
+Tasks arrive at random moments over a minute; each is submitted, then followed by its consumer:
+ours through ``client.track(id)`` with the default ``PollPolicy``, the per-task loop by
+fetching every ``PollPolicy().interval`` seconds and noticing when status or progress differ,
+and the batched loop (``benchmarks._harness.BatchedLoop``) by asking list-by-condition about
+every live task each interval. The gateway-flavour simulator shows a change only at its refresh
+ticks (every ``Timings.refresh`` seconds), so a probe reads every task through
+``Simulator.task`` at each tick and notes when each (status, progress) first became visible; an
+event's latency is the time its consumer got it, less that moment. The gateway's own lag behind
+the upstream is not counted: no client can see a change before the gateway shows it.
 
-Time is virtual (see ``benchmarks._harness``), so latencies are those of the cadence alone,
-in simulated seconds. The client starts at several phases of the gateway's refresh cycle,
-because a poller that happened to tick right after the refresh would look better than luck
-allows.
+Time is virtual (``ManualClock(auto_advance=True)``, see ``benchmarks._harness``), so latencies
+are those of the cadence alone, in simulated seconds. The client starts at several phases of
+the gateway's refresh cycle, because a poller that happened to tick right after the refresh
+would look better than luck allows.
 
 Run alone: ``python -m benchmarks.bench_latency [--quick]``.
 """
@@ -23,16 +24,16 @@ import asyncio
 import random
 import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import attrs
 
-from onechat_async import Task
-from onechat_async._policy import PollPolicy
+from onechat_async import PollPolicy, Task
+from onechat_async.testing import ManualClock
 
-from ._harness import TERMINAL, Baseline, VirtualClock, make_client, make_simulator
+from ._harness import TERMINAL, Baseline, BatchedLoop, auto_clock, make_client, make_simulator
 from ._report import Result, Table, median
 
 __all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
@@ -80,9 +81,9 @@ def _task_key(task: Task) -> Key:
 class _Probe:
     """When each task's (status, progress) first became visible on the simulator."""
 
-    def __init__(self, sim: Any, clock: VirtualClock) -> None:
+    def __init__(self, sim: Any, clock: ManualClock) -> None:
         self._sim = sim
-        self._clock = clock
+        self._clock = self.clock = clock
         self.first: dict[str, dict[Key, float]] = {}
         self.initial: dict[str, Key] = {}
 
@@ -118,16 +119,47 @@ class _Probe:
         return _Seen(max(0.0, now - shown), key[0] in TERMINAL, queued)
 
 
-Follower = Callable[[str, _Probe, list[_Seen]], Any]
+class _BatchedFollower:
+    """One :class:`BatchedLoop` for every task, as its user would run it."""
+
+    def __init__(self, loop: BatchedLoop, base: Baseline, probe: _Probe) -> None:
+        self._loop = loop
+        self._base = base
+        self._probe = probe
+        self._clock = probe.clock
+        self._last: dict[str, Key] = {}
+        self.arrived = 0
+        self.expected = 0
+
+    async def arrive(self, at: float, prompt: str) -> None:
+        """Submit at ``at``; the loop asks about the task from its next round."""
+        await self._clock.sleep(at)
+        task_id = await self._base.imagine(prompt)
+        self._probe.submitted(task_id)
+        self._loop.add([task_id])
+        self.arrived += 1
+
+    async def run(self, start: float, seen: list[_Seen]) -> None:
+        """Poll from ``start`` until every expected task has arrived and ended."""
+        await self._clock.sleep(start)
+        while self.arrived < self.expected or self._loop.live:
+            for raw in await self._loop.round():
+                task_id, key = str(raw["id"]), _wire_key(raw)
+                now = self._clock.now()
+                found = self._probe.latency(task_id, key, now, self._last.get(task_id))
+                self._last[task_id] = key
+                if found is not None:
+                    seen.append(found)
+            await self._clock.sleep(_INTERVAL)
 
 
-async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], float]:
+async def _run(config: Config, phase: int, *, side: str) -> tuple[list[_Seen], float]:
     """One run of one side; the latencies and query requests per task."""
-    clock = VirtualClock()
+    clock = auto_clock()
     rng = random.Random(phase)  # the same arrivals for both sides
     arrivals = sorted(rng.uniform(0, config.arrivals_over) for _ in range(config.tasks))
     seen: list[_Seen] = []
-    async with clock.running(), make_simulator(clock, capacity=config.tasks, seed=phase) as sim:
+    async with make_simulator(clock, capacity=config.tasks, seed=phase) as sim:
         probe = _Probe(sim, clock)
         probing = asyncio.get_running_loop().create_task(probe.run())
         offset = sim.timings.refresh * phase / config.phases
@@ -163,8 +195,17 @@ async def _run(config: Config, phase: int, *, ours: bool) -> tuple[list[_Seen], 
                         if found is not None:
                             seen.append(found)
 
-            follow = follow_ours if ours else follow_loop
+            batched = _BatchedFollower(BatchedLoop(session, sim.url, clock=clock), base, probe)
+            batched.expected = config.tasks
+
+            follow = {"ours": follow_ours, "loop": follow_loop, "batched": batched.arrive}[side]
             async with asyncio.TaskGroup() as group:
+                if side == "batched":
+                    # One loop has one phase against the gateway's refresh: it starts with the
+                    # first task, shifted by a share of the interval that differs per phase,
+                    # so that the phases sample the whole cycle whatever their number.
+                    shift = _INTERVAL * phase / config.phases
+                    group.create_task(batched.run(offset + arrivals[0] + shift, seen))
                 for i, at in enumerate(arrivals):
                     group.create_task(follow(offset + at, f"latency task {i}"))
             queries = (sim.counters["fetch"] + sim.counters["list-by-condition"]) / config.tasks
@@ -192,17 +233,14 @@ def _row(label: str, seen: Sequence[_Seen], queries: float) -> tuple[str | float
 
 
 async def _measure(config: Config) -> Result:
-    ours: list[_Seen] = []
-    loop: list[_Seen] = []
-    ours_q: list[float] = []
-    loop_q: list[float] = []
+    sides = ("ours", "loop", "batched")
+    seen: dict[str, list[_Seen]] = {side: [] for side in sides}
+    queries: dict[str, list[float]] = {side: [] for side in sides}
     for phase in range(config.phases):
-        seen, queries = await _run(config, phase, ours=True)
-        ours += seen
-        ours_q.append(queries)
-        seen, queries = await _run(config, phase, ours=False)
-        loop += seen
-        loop_q.append(queries)
+        for side in sides[phase % 3 :] + sides[: phase % 3]:
+            got, asked = await _run(config, phase, side=side)
+            seen[side] += got
+            queries[side].append(asked)
     table = Table(
         f"Seconds (simulated) from a change becoming visible to its event, {config.tasks} tasks "
         f"x {config.phases} phases",
@@ -218,8 +256,17 @@ async def _measure(config: Config) -> Result:
             "queries per task",
         ),
         (
-            _row("ours (client.track, default PollPolicy)", ours, median(ours_q)),
-            _row(f"per-task loop (fetch every {_INTERVAL:g} s)", loop, median(loop_q)),
+            _row("ours (client.track, default PollPolicy)", seen["ours"], median(queries["ours"])),
+            _row(
+                f"per-task loop (fetch every {_INTERVAL:g} s)",
+                seen["loop"],
+                median(queries["loop"]),
+            ),
+            _row(
+                f"batched loop (list-by-condition every {_INTERVAL:g} s)",
+                seen["batched"],
+                median(queries["batched"]),
+            ),
         ),
     )
     notes = (

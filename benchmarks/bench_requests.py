@@ -1,14 +1,15 @@
 """1. Request efficiency: query requests per completed task, ours against a per-task loop.
 
 N imagine tasks are submitted at once to a gateway-flavour simulator, then followed to their
-end: by our poller (``track_many``, list-by-condition in chunks of 100), and by the loop apps
+end: by our poller (``track_many``, list-by-condition in chunks of 100), by the loop apps
 write today (plain aiohttp, ``GET /fetch`` for each task every ``PollPolicy().interval``
-seconds, the same cadence our poller uses for a running task). One task in twenty is made to
-fail, so both must also agree on who failed. Query requests are read from the simulator's
-counters; submits are not counted.
+seconds, the same cadence our poller uses for a running task), and by the batched loop a
+careful user writes (``benchmarks._harness.BatchedLoop``: list-by-condition in chunks of 100,
+``json.loads``, the same interval). One task in twenty is made to fail, so all must also agree
+on who failed. Query requests are read from the simulator's counters; submits are not counted.
 
-Time is virtual (``benchmarks._harness.VirtualClock``): both sides keep their cadence exactly,
-however many tasks. The full run adds a cross-check on a sped-up real clock
+Time is virtual (the shipped ``ManualClock(auto_advance=True)``): every side keeps its cadence
+exactly, however many tasks. The full run adds a cross-check on a sped-up real clock
 (``ScaledClock``), where the per-task loop cannot keep its cadence once the loopback server is
 saturated; its achieved gap between fetches is reported.
 
@@ -21,7 +22,7 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 import attrs
@@ -30,9 +31,10 @@ from onechat_async._events import Cancelled, Failed, Succeeded
 
 from ._harness import (
     Baseline,
+    BatchedLoop,
     BenchClock,
     ScaledBenchClock,
-    VirtualClock,
+    auto_clock,
     make_client,
     make_simulator,
     query_count,
@@ -99,11 +101,12 @@ def _status(event: object) -> str:
 
 
 ClockMaker = Callable[[], BenchClock]
+Side = Callable[..., Awaitable[Run]]
 
 
-async def _ours(n: int, seed: int, make_clock: ClockMaker = VirtualClock) -> Run:
+async def _ours(n: int, seed: int, make_clock: ClockMaker = auto_clock) -> Run:
     clock = make_clock()
-    async with clock.running(), make_simulator(clock, capacity=n, seed=seed) as sim:
+    async with make_simulator(clock, capacity=n, seed=seed) as sim:
         sim.fail_prompts(_FAIL_MARK)
         async with make_client(sim, clock) as client:
 
@@ -122,10 +125,9 @@ async def _ours(n: int, seed: int, make_clock: ClockMaker = VirtualClock) -> Run
     return Run(queries, tuple(ended.get(i, "missing") for i in ids), clock.now() - started, wall)
 
 
-async def _baseline(n: int, seed: int, make_clock: ClockMaker = VirtualClock) -> Run:
+async def _baseline(n: int, seed: int, make_clock: ClockMaker = auto_clock) -> Run:
     clock = make_clock()
     async with (
-        clock.running(),
         make_simulator(clock, capacity=n, seed=seed) as sim,
         aiohttp.ClientSession() as session,
     ):
@@ -153,23 +155,44 @@ async def _baseline(n: int, seed: int, make_clock: ClockMaker = VirtualClock) ->
     return Run(queries, tuple(outcomes), clock.now() - started, wall, gap)
 
 
+async def _batched(n: int, seed: int, make_clock: ClockMaker = auto_clock) -> Run:
+    clock = make_clock()
+    async with (
+        make_simulator(clock, capacity=n, seed=seed) as sim,
+        aiohttp.ClientSession() as session,
+    ):
+        sim.fail_prompts(_FAIL_MARK)
+        ids: list[str] = await submit_all(Baseline(session, sim.url, clock).imagine, _prompts(n))
+        before, started, wall = query_count(sim), clock.now(), time.perf_counter()
+        ended: dict[str, str] = {}
+        async for task in BatchedLoop(session, sim.url, clock=clock).follow(ids):
+            ended[str(task["id"])] = str(task.get("status"))
+        wall = time.perf_counter() - wall
+        queries = query_count(sim) - before
+    return Run(queries, tuple(ended.get(i, "missing") for i in ids), clock.now() - started, wall)
+
+
+_SIDES = (_ours, _baseline, _batched)
+
+
 async def _measure(config: Config) -> Result:
     rows = []
     targets = []
     for n in config.sizes:
         repeats = config.repeats if n <= config.repeat_up_to else 1
-        ours: list[Run] = []
-        base: list[Run] = []
+        runs: dict[Side, list[Run]] = {side: [] for side in _SIDES}
         for r in range(repeats):
-            # Alternate who goes first, so neither always meets a warm or a cold process.
-            first, second = (_ours, _baseline) if r % 2 == 0 else (_baseline, _ours)
-            a = await first(n, seed=r)
-            b = await second(n, seed=r)
-            ours.append(a if first is _ours else b)
-            base.append(b if first is _ours else a)
-        agree = all(o.outcomes == b.outcomes for o, b in zip(ours, base, strict=True))
+            # Rotate who goes first, so no side always meets a warm or a cold process.
+            for side in _SIDES[r % 3 :] + _SIDES[: r % 3]:
+                runs[side].append(await side(n, seed=r))
+        ours, base, batched = runs[_ours], runs[_baseline], runs[_batched]
+        agree = all(
+            o.outcomes == b.outcomes == c.outcomes
+            for o, b, c in zip(ours, base, batched, strict=True)
+        )
         ours_pt = median([o.per_task for o in ours])
         base_pt = median([b.per_task for b in base])
+        batched_pt = median([b.per_task for b in batched])
         ratio = base_pt / ours_pt
         failed = ours[0].outcomes.count("FAILURE")
         rows.append(
@@ -178,11 +201,14 @@ async def _measure(config: Config) -> Result:
                 repeats,
                 ours_pt,
                 base_pt,
+                batched_pt,
                 ratio,
+                batched_pt / ours_pt,
                 f"{'yes' if agree else 'NO'} ({n - failed} ok, {failed} failed)",
                 median([o.sim_seconds for o in ours]),
                 median([o.wall_seconds for o in ours]),
                 median([b.wall_seconds for b in base]),
+                median([b.wall_seconds for b in batched]),
             )
         )
         if n == _TARGET_N or (n == config.sizes[-1] and _TARGET_N not in config.sizes):
@@ -202,11 +228,14 @@ async def _measure(config: Config) -> Result:
                 "runs",
                 "ours",
                 "per-task loop",
-                "ratio",
+                "batched loop",
+                "per-task / ours",
+                "batched / ours",
                 "same outcomes",
                 "simulated s",
                 "ours wall s",
-                "loop wall s",
+                "per-task wall s",
+                "batched wall s",
             ),
             tuple(rows),
         )
@@ -216,11 +245,12 @@ async def _measure(config: Config) -> Result:
     notes = (
         (
             "gateway flavour, default Timings (imagine ~55 s, gateway refresh 15 s), default "
-            "PollPolicy; the loop fetches every 5 s; one task in 20 fails"
+            "PollPolicy; both loops ask every 5 s (the batched one 100 ids a request); "
+            "one task in 20 fails"
         ),
         (
-            "time is virtual (benchmarks/_harness.py VirtualClock): it stands still while "
-            "anything computes, so neither side falls behind its cadence"
+            "time is virtual (ManualClock(auto_advance=True)): it stands still while "
+            "anything computes, so no side falls behind its cadence"
         ),
     )
     return Result("1. Request efficiency", tuple(tables), tuple(targets), notes)

@@ -11,7 +11,15 @@ from types import ModuleType
 
 import pytest
 
-from benchmarks import BENCHMARKS, bench_fanout, bench_latency, bench_requests, bench_tick_cpu
+from benchmarks import (
+    BENCHMARKS,
+    bench_fanout,
+    bench_latency,
+    bench_requests,
+    bench_slow_consumer,
+    bench_tick_cpu,
+    bench_track_cpu,
+)
 from benchmarks.__main__ import main
 from benchmarks._report import Result, Table, render
 
@@ -51,12 +59,12 @@ def test_result_is_well_formed(name: str) -> None:
 
 
 def test_request_counts_are_consistent() -> None:
-    """Both followers reach the same outcomes and each spends at least one query."""
+    """The three followers reach the same outcomes and each spends at least one query."""
     (table,) = smoke("requests").tables
     assert column(table, "N tasks") == list(bench_requests.SMOKE.sizes)
     assert all(str(cell).startswith("yes") for cell in column(table, "same outcomes"))
-    assert all(float(str(n)) > 0 for n in column(table, "ours"))
-    assert all(float(str(n)) > 0 for n in column(table, "per-task loop"))
+    for side in ("ours", "per-task loop", "batched loop"):
+        assert all(float(str(n)) > 0 for n in column(table, side))
 
 
 def test_tick_events_match_the_changed_share() -> None:
@@ -82,12 +90,39 @@ def test_memory_is_counted_per_task() -> None:
     assert peak > 0
 
 
-def test_latency_sees_changes_on_both_sides() -> None:
-    """Both followers learn of changes, and at least one terminal one per task."""
+def test_latency_sees_changes_on_every_side() -> None:
+    """Every follower learns of changes, and at least one terminal one per task."""
     (table,) = smoke("latency").tables
     changes = column(table, "changes")
-    assert len(changes) == 2
+    assert len(changes) == 3
     assert all(int(str(n)) >= bench_latency.SMOKE.tasks for n in changes)
+
+
+def test_every_follower_sees_every_task_end() -> None:
+    """Following to the end over HTTP, each of the three followers sees every task succeed."""
+    to_the_end, tick = smoke("track").tables
+    (n,) = bench_track_cpu.SMOKE.sizes
+    assert column(to_the_end, "ended") == [f"{n} of {n}"] * 3
+    assert all(float(str(x)) > 0 for x in column(to_the_end, "query requests"))
+    assert all(float(str(x)) > 0 for x in column(tick, "events per tick"))
+
+
+def test_scale_counts_the_changes_it_measures() -> None:
+    """The scale run sees every task at least once and counts changes made in its window."""
+    (table,) = smoke("scale").tables
+    ((n, seen, events, counted, *_),) = table.rows
+    assert seen == n
+    assert int(str(events)) >= int(str(n))
+    assert int(str(counted)) > 0
+
+
+def test_slow_consumer_is_sampled_over_time() -> None:
+    """The slow consumer is sampled as often as configured and reads events as time passes."""
+    (table,) = smoke("slow_consumer").tables
+    reads = [int(str(r)) for r in column(table, "events read")[1:]]
+    assert len(reads) == bench_slow_consumer.SMOKE.samples
+    assert reads == sorted(reads)
+    assert reads[-1] > 0
 
 
 def test_main_runs_a_chosen_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
