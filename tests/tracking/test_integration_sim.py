@@ -104,7 +104,13 @@ async def test_ten_percent_query_faults_change_nothing_but_time() -> None:
 
 
 async def _faulty_run(sim: Simulator) -> None:
-    for kind in ("http_5xx_html", "http_429", "reset", "truncated_body"):
+    kinds = ("http_5xx_html", "http_429", "reset", "truncated_body")
+    # One sure strike of each kind, so the run never passes untouched however few queries a
+    # busy machine lets it make (10% of a load-dependent count once fired only twice) ...
+    for kind in kinds:
+        sim.inject(Fault(endpoint="list-by-condition", kind=kind, count=1, retry_after=2))
+    # ... and 10% of queries failing at random for the rest of the run.
+    for kind in kinds:
         sim.inject(Fault(endpoint="list-by-condition", kind=kind, rate=0.025, retry_after=2))
         sim.inject(Fault(endpoint="fetch", kind=kind, rate=0.025, retry_after=2))
     client, poller = await start(
@@ -119,7 +125,7 @@ async def _faulty_run(sim: Simulator) -> None:
     terminal = [e for e in events if e.is_terminal]
     assert sorted(e.task_id for e in terminal) == sorted(ids)
     assert all(isinstance(e, Succeeded) for e in terminal)
-    assert sim.faults_fired >= 3, (sim.counters, sim.faults_fired)
+    assert sim.faults_fired >= len(kinds), (sim.counters, sim.faults_fired)
     assert sim.counters["list-by-condition"] >= 30
 
 
