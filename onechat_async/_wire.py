@@ -499,10 +499,11 @@ _WIDE_INT_JSON = json.JSONDecoder(parse_int=_wide_int)
 
 #: Every ASCII digit read as ``0``, to find runs of digits with one C-speed ``find``.
 _DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
-#: orjson reads an integer literal past 64 bits as a float, the standard library as an int.
-#: Any run of this many digits (in a string too, which costs only the slower path) sends the
-#: body to the standard library, so that the two never disagree.
+#: orjson reads an integer literal past 64 bits as a float, the standard library as an int:
+#: 20 digits, or a minus and 19, can be one. Any such run (in a string too, which costs only
+#: the slower path) sends the body to the standard library, so that the two never disagree.
 _WIDE_DIGITS: Final = b"0" * 20
+_WIDE_NEGATIVE: Final = b"-" + b"0" * 19
 
 
 def parse_json(body: bytes) -> Any:
@@ -514,11 +515,13 @@ def parse_json(body: bytes) -> Any:
     bits differently: those bodies, and whatever orjson refuses, are read by the standard
     library, whose answer (a value or a WireError) is the one given.
     """
-    if type(body) is bytes and body.translate(_DIGITS_AS_ZERO).find(_WIDE_DIGITS) < 0:
-        try:
-            return orjson.loads(body)
-        except ValueError:
-            pass
+    if type(body) is bytes:
+        digits = body.translate(_DIGITS_AS_ZERO)
+        if digits.find(_WIDE_DIGITS) < 0 and digits.find(_WIDE_NEGATIVE) < 0:
+            try:
+                return orjson.loads(body)
+            except ValueError:
+                pass
     return _parse_standard(body)
 
 
