@@ -287,7 +287,10 @@ def test_a_decoded_task_keeps_the_trackers_id_and_shares_repeated_values() -> No
     for task_id in ids:
         tracker.watch(task_id, 0.0)
     tracker.due(0.5)
-    tracker.on_listed(ids, [_gateway_row("42"), _gateway_row("43", properties={})], 1.0)
+    # Equal prompts, as two str objects the way a parser makes them.
+    prompts = {"prompt": "".join(["a ", "cat"]), "promptEn": "".join(["a c", "at"])}
+    rows = [_gateway_row("42", **prompts), _gateway_row("43", properties={})]
+    tracker.on_listed(ids, rows, 1.0)
     first, second = tracker.task("42"), tracker.task("43")
     assert first is not None
     assert second is not None

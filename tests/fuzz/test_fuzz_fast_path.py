@@ -102,6 +102,8 @@ def test_what_orjson_refuses_or_reads_otherwise_is_read_as_before(
 
 @fuzz(120)
 @given(task_objects)
+@example({"id": "7", "imageUrl": "", "failReason": "", "videoUrl": "", "imageUrls": []})
+@example({"id": "7", "imageUrl": 5, "failReason": [], "videoUrl": "v", "videoUrls": ["a", {}]})
 @example({"id": "7", "properties": {"a": 1}})
 @example({"id": "7", "properties": {"a": True}})
 @example({"id": "7", "properties": {"a": ""}, "prompt": "p", "promptEn": "p"})
