@@ -1,4 +1,4 @@
-"""The fast wire path against the reference one: orjson against json, hand hook against cattrs'."""
+"""The fast wire path against the reference one: msgspec against json, hand hook against cattrs'."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def _assert_parsed_alike(body: bytes) -> None:
     assert _same(fast[1], reference[1])
 
 
-# Nesting deeper than orjson's 1,024 levels is refused by both; between the standard
-# library's stack-dependent limit (about 1,000) and 1,024 orjson reads what json refused.
+# Both refuse nesting past the interpreter's recursion limit, counted from the current stack;
+# within the last few levels below it (994 to 997 deep in one run) msgspec still reads what
+# json refuses, so bodies that deep are left to test_fuzz_wire's totality tests.
 _SHALLOW_BODIES = bodies.filter(lambda body: body.count(b"[") + body.count(b"{") < 900)
 
 
@@ -70,7 +71,7 @@ _SHALLOW_BODIES = bodies.filter(lambda body: body.count(b"[") + body.count(b"{")
 @example(b'"\\u0000"')
 @example(b"[1]\x00")
 def test_parse_json_gives_what_the_standard_library_gives(body: bytes) -> None:
-    """The orjson path gives json.loads's value, types and all, or the same WireError."""
+    """The msgspec path gives json.loads's value, types and all, or the same WireError."""
     _assert_parsed_alike(body)
 
 
@@ -86,9 +87,7 @@ def test_parse_json_gives_what_the_standard_library_gives(body: bytes) -> None:
         pytest.param(b"\xef\xbb\xbf[1]", [1], id="utf-8-bom"),
     ],
 )
-def test_what_orjson_refuses_or_reads_otherwise_is_read_as_before(
-    body: bytes, expected: Any
-) -> None:
+def test_what_msgspec_refuses_is_read_as_before(body: bytes, expected: Any) -> None:
     """Big ints stay ints, NaN a float, lone surrogates and duplicate keys as json has them."""
     value = parse_json(body)
     if expected == "nan":
