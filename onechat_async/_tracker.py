@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._errors import ServerError
@@ -53,8 +53,10 @@ def _or_inf(when: float | None) -> float:
     return math.inf if when is None else when
 
 
-def _one_row_each(answer: Iterable[object]) -> dict[str, dict[str, Any]]:
-    """The answer's task objects by id, one each.
+def _one_row_each(
+    answer: Iterable[object], tracked: Container[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The answer's task objects by id, one each (only the ``tracked`` ones, if given).
 
     After a ``/modal`` the gateway lists a task twice (its old row stays in MODAL for ever):
     of two rows with one id, the one further along is the live one.
@@ -63,8 +65,14 @@ def _one_row_each(answer: Iterable[object]) -> dict[str, dict[str, Any]]:
     for raw in answer:
         if not isinstance(raw, dict):
             continue
-        task_id = wire_task_id(raw.get("id"))
-        if task_id is None:
+        task_id = raw.get("id")
+        if type(task_id) is not str:
+            task_id = wire_task_id(task_id)
+        elif tracked is None:
+            # An id the tracker holds was checked when it was watched; any other is checked
+            # here, and one it would refuse ("²") is no id at all.
+            task_id = wire_task_id(task_id)
+        if task_id is None or (tracked is not None and task_id not in tracked):
             continue
         other = rows.get(task_id)
         if other is None or (raw is not other and _further_raw(raw, other)):
@@ -195,32 +203,45 @@ class Tracker:
         until then.
         """
         events: list[Event] = []
-        answered: set[str] = set()
         entries = self._entries
-        for task_id, raw in _one_row_each(answer).items():
-            entry = entries.get(task_id)
-            if entry is None:
-                continue
+        rows = _one_row_each(answer, entries)
+        unreadable: set[str] = set()
+        for task_id, raw in rows.items():
+            entry = entries[task_id]
+            known = entry.state.fingerprint
+            if known is not None:
+                # fingerprint(raw) == known, without making a tuple for every row of every
+                # tick: each one would count towards the garbage collector's next pass.
+                get = raw.get
+                if (
+                    get("status") == known[0]
+                    and get("progress") == known[1]
+                    and get("failReason") == known[2]
+                    and get("finishTime") == known[3]
+                ):
+                    # Nothing that tracking looks at moved: not decoded, no event.
+                    continue
             seen = fingerprint(raw)
-            if seen == entry.state.fingerprint:
-                answered.add(task_id)
-                continue
             try:
-                task = decode_task(raw)
+                task = decode_task(raw, known_id=entry.state.task_id)
             except WireError:
                 # Not answered: confirmed alone, so one bad item sinks no other task.
+                unreadable.add(task_id)
                 continue
-            answered.add(task_id)
             self._apply(task_id, entry, task, now, seen=seen, events=events)
         confirm: list[str] = []
+        next_poll = self._next_poll
         for task_id in asked:
-            entry = entries.get(task_id)
-            if entry is None:
+            waiting = entries.get(task_id)
+            if waiting is None:
                 continue
-            if task_id in answered:
-                self._settle(entry)
+            if task_id in rows and task_id not in unreadable:
+                # _settle, inlined: this runs for every task of every tick.
+                waiting.asking = False
+                next_poll = min(next_poll, waiting.next_at)
             else:
                 confirm.append(task_id)
+        self._next_poll = next_poll
         return events, confirm
 
     def on_fetched(self, task_id: str, raw: object, now: float) -> list[Event]:

@@ -5,7 +5,8 @@ and back. Decoding is total: whatever a server sends, each function here returns
 raises :class:`WireError`, never anything else. Where the servers are loose it is lenient,
 by these rules:
 
-- **JSON** (:func:`parse_json`): any bytes; not JSON, not decodable text, or nested past
+- **JSON** (:func:`parse_json`): any bytes, read by msgspec and, where msgspec refuses, by
+  the standard library, with the same values; not JSON, not decodable text, or nested past
   the interpreter's recursion limit is a WireError. ``NaN``/``Infinity`` literals stay
   floats, and integer literals longer than Python's digit limit become floats (``inf``), so
   that one absurd number spoils only the field it sits in, never the whole list.
@@ -42,12 +43,14 @@ import functools
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
+import msgspec
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
@@ -209,14 +212,46 @@ def _millis(value: object, _: object = None) -> datetime | None:
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MEMO_SIZE: Final = 65_536
 
 
-@functools.lru_cache(maxsize=65536)
-def _datetime(millis: float) -> datetime:
-    # A task's submit and start times come back unchanged on every tick; datetimes are
-    # immutable, so one instance per timestamp is shared. Adding a timedelta is exact to
-    # the millisecond and, unlike fromtimestamp, does not depend on the platform's time_t.
+class _Memo:
+    """A bounded memo of one pure function of a hashable value, emptied when full.
+
+    Cheaper than ``functools.lru_cache`` per entry and per hit: no recency list to keep,
+    which at 100,000 tasks costs more than the values it saves. ``cache_clear`` as lru_cache
+    names it, so that code that empties caches (the memory benchmark) finds it.
+    """
+
+    __slots__ = ("_function", "_values", "cache_clear")
+
+    def __init__(self, function: Callable[[Any], Any]) -> None:
+        self._function = function
+        self._values: dict[Any, Any] = {}
+        # An attribute, not a method: code that scans a module for ``cache_clear`` (the
+        # memory benchmark) then finds it on the memo only, never unbound on the class.
+        self.cache_clear: Callable[[], None] = self._values.clear
+
+    def __call__(self, key: Any) -> Any:
+        values = self._values
+        value = values.get(key)
+        if value is None:
+            value = self._function(key)
+            if len(values) >= _MEMO_SIZE:
+                values.clear()
+            values[key] = value
+        return value
+
+
+def _datetime_of(millis: float) -> datetime:
+    # Adding a timedelta is exact to the millisecond and, unlike fromtimestamp, does not
+    # depend on the platform's time_t.
     return _EPOCH + timedelta(milliseconds=millis)
+
+
+# A task's submit and start times come back unchanged on every tick; datetimes are
+# immutable, so one instance per timestamp is shared.
+_datetime: Callable[[float], datetime] = _Memo(_datetime_of)
 
 
 _STATUSES = {member.value: member for member in TaskStatus} | {"": TaskStatus.NOT_START}
@@ -238,14 +273,42 @@ def _action(value: object, _: object = None) -> TaskAction | None:
     return _ACTIONS.get(value) or TaskAction(value)
 
 
+#: The one empty ``properties``: most tasks have none, and a Task's mapping is read-only.
+_EMPTY_MAPPING: Final[Mapping[str, Any]] = {}
+#: Small all-text ``properties`` (``{"finalPrompt": "", "finalZhPrompt": ""}`` while a task
+#: runs) recur across tasks: one shared dict per distinct content, emptied when this full.
+_SHARED_MAPPINGS: dict[tuple[tuple[str, str], ...], Mapping[str, Any]] = {}
+_SHARED_MAPPINGS_MAX: Final = 1024
+_SHAREABLE_ITEMS: Final = 8
+_SHAREABLE_TEXT: Final = 32
+
+
 def _mapping(value: object, _: object = None) -> Mapping[str, Any]:
-    if type(value) is not dict:
-        return {}
-    for item in value.values():
-        if type(item) is dict or type(item) is list:
+    if type(value) is not dict or not value:
+        return _EMPTY_MAPPING
+    shareable = len(value) <= _SHAREABLE_ITEMS
+    for key, item in value.items():
+        if type(item) is str:
+            if len(item) > _SHAREABLE_TEXT or type(key) is not str:
+                shareable = False
+        elif type(item) is dict or type(item) is list:
             # Rare: the usual properties hold only strings, so the walk is skipped.
-            return value if _within_depth(value, MAX_DEPTH) else {}
-    return value
+            return value if _within_depth(value, MAX_DEPTH) else _EMPTY_MAPPING
+        else:
+            # Numbers are not shared: 1, 1.0 and true are equal keys but not equal values.
+            shareable = False
+    return _shared_mapping(value) if shareable else value
+
+
+def _shared_mapping(value: dict[str, str]) -> Mapping[str, Any]:
+    key = tuple(value.items())
+    shared = _SHARED_MAPPINGS.get(key)
+    if shared is None:
+        if len(_SHARED_MAPPINGS) >= _SHARED_MAPPINGS_MAX:
+            # Emptied rather than frozen, so that values of the past never crowd out today's.
+            _SHARED_MAPPINGS.clear()
+        _SHARED_MAPPINGS[key] = shared = value
+    return shared
 
 
 def _within_depth(value: object, limit: int) -> bool:
@@ -266,7 +329,87 @@ def _within_depth(value: object, limit: int) -> bool:
     return True
 
 
-def _make_converter() -> cattrs.Converter:
+_intern = sys.intern
+
+
+def _task_hook(
+    structure_buttons: Callable[[object, object], tuple[Button, ...]],
+) -> Callable[..., Task]:
+    """Task's structure hook, written out by hand: the same rules as the generated one.
+
+    The poller decodes every task that moved on every tick, and cattrs' generated hook (one
+    call per field, then attrs' ``__init__`` through a kwargs dict) costs more than parsing
+    the JSON. Here a field of the expected type costs a type check, the rest go to the same
+    field hooks, and the result is the generated hook's field for field (``tests/fuzz``
+    compares the two).
+    Repeated text is shared: ``promptEn`` equal to ``prompt`` is one string, and the few
+    descriptions and bot types are interned.
+    """
+
+    def structure_task(o: dict[str, Any], _: object = None, known_id: str | None = None) -> Task:
+        get = o.get
+        task_id = _id_or_empty(o["id"])
+        if task_id == known_id:
+            # The tracker's own str: one per task, not one more per decoded snapshot.
+            task_id = known_id
+        value = get("status")
+        status = _STATUSES.get(value) if type(value) is str else None
+        if status is None:
+            status = _status(value)
+        value = get("prompt")
+        prompt = value if type(value) is str else _text(value)
+        value = get("promptEn")
+        prompt_en = value if type(value) is str else _text(value)
+        if prompt_en == prompt:
+            prompt_en = prompt
+        value = get("description")
+        description = _intern(value) if type(value) is str else _text(value)
+        value = get("state")
+        state = value if type(value) is str else _text(value)
+        value = get("customId")
+        custom_id = value if type(value) is str else _text(value)
+        value = get("botType")
+        bot_type = _intern(value) if type(value) is str else _text(value)
+        value = get("imageUrl")
+        image_url = (value or None) if type(value) is str else _optional_text(value)
+        value = get("failReason")
+        fail_reason = (value or None) if type(value) is str else _optional_text(value)
+        value = get("buttons")
+        buttons = structure_buttons(value, None) if type(value) is list and value else ()
+        value = get("imageUrls")
+        image_urls = _urls(value) if type(value) is list and value else ()
+        value = get("videoUrl")
+        video_url = (value or None) if type(value) is str else _optional_text(value)
+        value = get("videoUrls")
+        video_urls = _urls(value) if type(value) is list and value else ()
+        return Task(
+            task_id,
+            status,
+            _action(get("action")),
+            _progress(get("progress")),
+            prompt,
+            prompt_en,
+            description,
+            state,
+            custom_id,
+            bot_type,
+            _millis(get("submitTime")),
+            _millis(get("startTime")),
+            _millis(get("finishTime")),
+            image_url,
+            fail_reason,
+            buttons,
+            _mapping(get("properties")),
+            image_urls,
+            video_url,
+            video_urls,
+        )
+
+    return structure_task
+
+
+def _make_converter(*, specialised: bool = True) -> cattrs.Converter:
+    """The converter; ``specialised=False`` keeps cattrs' generated Task hook (the reference)."""
     conv = make_converter(detailed_validation=False)
     conv.register_structure_hook(str, _text)
     conv.register_structure_hook(int, _integer)
@@ -305,24 +448,24 @@ def _make_converter() -> cattrs.Converter:
             if type(item) is dict and type(item.get("customId")) is str and item["customId"]
         )
 
-    register(
-        Task,
-        {
-            "id": _id_or_empty,
-            "progress": _progress,
-            "submit_time": _millis,
-            "start_time": _millis,
-            "finish_time": _millis,
-            "image_url": _optional_text,
-            "fail_reason": _optional_text,
-            "action": _action,
-            "buttons": buttons,
-            "properties": _mapping,
-            "image_urls": _urls,
-            "video_url": _optional_text,
-            "video_urls": _urls,
-        },
-    )
+    generated_task_fields = {
+        "id": _id_or_empty,
+        "progress": _progress,
+        "submit_time": _millis,
+        "start_time": _millis,
+        "finish_time": _millis,
+        "image_url": _optional_text,
+        "fail_reason": _optional_text,
+        "action": _action,
+        "buttons": buttons,
+        "properties": _mapping,
+        "image_urls": _urls,
+        "video_url": _optional_text,
+        "video_urls": _urls,
+    }
+    register(Task, generated_task_fields)
+    if specialised:
+        conv.register_structure_hook(Task, _task_hook(buttons))
     register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})
 
     camel_names: dict[str, Any] = {
@@ -354,8 +497,29 @@ def _wide_int(text: str) -> int | float:
 _WIDE_INT_JSON = json.JSONDecoder(parse_int=_wide_int)
 
 
+#: Untyped: the values are structured by the converter below, not by msgspec.
+_FAST_JSON: Final = msgspec.json.Decoder()
+
+
 def parse_json(body: bytes) -> Any:
-    """Decode a body as JSON whatever its Content-Type claimed; raise WireError if it is not."""
+    """Decode a body as JSON whatever its Content-Type claimed; raise WireError if it is not.
+
+    msgspec reads bodies two to three times as fast as the standard library, which is most of
+    a poll tick's CPU, and reads what both accept the same way (integers of any width stay
+    ints, duplicate keys keep the last). It refuses what the standard library reads
+    leniently (``NaN``, ``Infinity``, ``1e400``, lone surrogates, UTF-16 and BOMs, integers
+    past the digit limit): those bodies, and anything else msgspec refuses, are read by the
+    standard library, whose answer (a value or a WireError) is the one given.
+    """
+    if type(body) is bytes:
+        try:
+            return _FAST_JSON.decode(body)
+        except (msgspec.MsgspecError, RecursionError):
+            pass
+    return _parse_standard(body)
+
+
+def _parse_standard(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
@@ -395,7 +559,7 @@ def _preview(body: object, limit: int = 80) -> str:
 
 # Looked up once: the poller decodes thousands of tasks a tick, and dispatch by type each
 # time is a measurable share of that.
-_structure_task = _converter.get_structure_hook(Task)
+_structure_task: Callable[..., Task] = _converter.get_structure_hook(Task)
 _structure_submit = _converter.get_structure_hook(SubmitResult)
 
 
@@ -408,13 +572,22 @@ def _structure(data: dict[str, Any], cls: type[_T], hook: Callable[[Any, type[_T
         raise WireError(f"{cls.__name__} cannot be decoded: {type(exc).__name__}") from None
 
 
-def decode_task(data: object) -> Task:
-    """Turn one wire task object into a :class:`Task`; WireError if it has no usable id."""
+def decode_task(data: object, *, known_id: str | None = None) -> Task:
+    """Turn one wire task object into a :class:`Task`; WireError if it has no usable id.
+
+    ``known_id``, the id the caller already holds for this task, becomes the Task's id when
+    the object names the same task, so that the two share one str.
+    """
     if not isinstance(data, dict):
         raise WireError(f"task is not a JSON object: {_kind(data)}")
     if "id" not in data:
         raise WireError("task has no usable id: it has none")
-    task = _structure(data, Task, _structure_task)
+    try:
+        task = _structure_task(data, Task, known_id)
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Unreachable while every field hook is total; kept so that a future hook that is not
+        # still yields a WireError rather than an escape.
+        raise WireError(f"Task cannot be decoded: {type(exc).__name__}") from None
     if not task.id:
         raise WireError(f"task has no usable id: {_kind(data['id'])}, not 1 to 32 digits")
     return task

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from onechat_async import _task_state
 from onechat_async._errors import ServerError
 from onechat_async._events import Cancelled, Failed, ProgressChanged, StatusChanged, Unreadable
 from onechat_async._models import Task, TaskStatus
@@ -131,3 +134,16 @@ def test_news_keeps_the_deadline() -> None:
     state, events = observe(start("42", 5.0, policy), snap("IN_PROGRESS", 10), 6.0)
     assert events
     assert state.deadline_at == 35.0
+
+
+def test_kept_fingerprints_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal fingerprints are kept as one tuple, unhashable ones as they are, in a bounded table."""
+    monkeypatch.setattr(_task_state, "_SHARED_FINGERPRINTS", {})
+    monkeypatch.setattr(_task_state, "_SHARED_FINGERPRINTS_MAX", 2)
+    first = ("IN_PROGRESS", "5%", "", 0)
+    assert _task_state._shared(("IN_PROGRESS", "5%", "", 0)) is _task_state._shared(first)
+    odd = (["IN_PROGRESS"], None, None, None)
+    assert _task_state._shared(odd) is odd
+    for progress in ("6%", "7%"):
+        _task_state._shared(("IN_PROGRESS", progress, "", 0))
+    assert len(_task_state._SHARED_FINGERPRINTS) == 1

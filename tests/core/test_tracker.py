@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from onechat_async._events import ProgressChanged, Stalled, StatusChanged, TimedOut
+import pytest
+
+from onechat_async import _tracker as _tracker_module
+from onechat_async import _wire
+from onechat_async._events import (
+    Event,
+    Failed,
+    ProgressChanged,
+    Stalled,
+    StatusChanged,
+    Succeeded,
+    TimedOut,
+)
+from onechat_async._models import Task, TaskStatus
 from onechat_async._policy import PollPolicy
 from onechat_async._task_state import fingerprint
 from onechat_async._tracker import Tracker
+from onechat_async._wire import WireError
 
 #: Queued tasks on the running cadence, so that every delay below is easy to follow.
 POLICY = PollPolicy(
@@ -190,3 +204,149 @@ def test_of_two_rows_level_on_status_the_higher_progress_is_kept() -> None:
         task = tracker.task("1")
         assert task is not None
         assert task.progress == 60, rows
+
+
+def _gateway_row(task_id: str, **changes: Any) -> dict[str, Any]:
+    """A running task as the gateway lists it, with ``changes`` applied."""
+    row: dict[str, Any] = {
+        "id": task_id,
+        "action": "IMAGINE",
+        "status": "IN_PROGRESS",
+        "progress": "10%",
+        "prompt": "a lighthouse",
+        "promptEn": "a lighthouse",
+        "description": "提交成功",
+        "submitTime": 1_750_000_000_000,
+        "finishTime": 0,
+        "failReason": "",
+        "imageUrl": f"https://example.invalid/{task_id}?rand=1",
+        "properties": {"finalPrompt": "", "finalZhPrompt": ""},
+        "buttons": [],
+    }
+    return row | changes
+
+
+def _listed_tracker(
+    monkeypatch: pytest.MonkeyPatch, ids: list[str]
+) -> tuple[Tracker, list[object]]:
+    """A tracker that has seen ``ids`` once, and the list of rows it decodes from then on."""
+    tracker = Tracker(POLICY)
+    for task_id in ids:
+        tracker.watch(task_id, 0.0)
+    tracker.due(0.5)
+    tracker.on_listed(ids, [_gateway_row(task_id) for task_id in ids], 1.0)
+    decoded: list[object] = []
+
+    real = _wire.decode_task
+
+    def counting(data: object, **kwargs: Any) -> Task:
+        decoded.append(data)
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(_tracker_module, "decode_task", counting)
+    tracker.due(6.0)
+    return tracker, decoded
+
+
+def test_a_row_whose_fingerprint_did_not_move_is_not_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another image URL, prompt and properties but the same four fields: no decode, no event."""
+    tracker, decoded = _listed_tracker(monkeypatch, ["42"])
+    before = tracker.task("42")
+    row = _gateway_row(
+        "42", imageUrl="https://example.invalid/42?rand=2", prompt="x", properties={"a": "b"}
+    )
+    events, confirm = tracker.on_listed(["42"], [row], 7.0)
+    assert (events, confirm, decoded) == ([], [], [])
+    assert tracker.task("42") is before
+
+
+@pytest.mark.parametrize(
+    ("changes", "event"),
+    [
+        pytest.param({"progress": "20%"}, ProgressChanged, id="progress"),
+        pytest.param({"status": "SUCCESS", "progress": "100%"}, Succeeded, id="status"),
+        pytest.param({"status": "FAILURE", "failReason": "banned"}, Failed, id="fail-reason"),
+        pytest.param({"status": "SUCCESS", "finishTime": 1_750_000_100_000}, Succeeded, id="end"),
+    ],
+)
+def test_a_row_whose_fingerprint_moved_is_decoded_into_its_event(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any], event: type[Event]
+) -> None:
+    """A change in any of status, progress, failReason or finishTime is decoded and told."""
+    tracker, decoded = _listed_tracker(monkeypatch, ["42"])
+    row = _gateway_row("42", **changes)
+    events, confirm = tracker.on_listed(["42"], [row], 7.0)
+    assert ([type(e) for e in events], confirm, decoded) == ([event], [], [row])
+
+
+def test_a_status_change_at_the_same_progress_is_seen_on_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SUBMITTED 0% then IN_PROGRESS 0%: only the status moved, and that is news."""
+    tracker = Tracker(POLICY)
+    tracker.watch("42", 0.0)
+    tracker.due(0.5)
+    tracker.on_listed(["42"], [_gateway_row("42", status="SUBMITTED", progress="0%")], 1.0)
+    tracker.due(6.0)
+    events, _ = tracker.on_listed(["42"], [_gateway_row("42", progress="0%")], 7.0)
+    assert [(type(e), e.status) for e in events if isinstance(e, StatusChanged)] == [
+        (StatusChanged, TaskStatus.IN_PROGRESS)
+    ]
+    assert len(events) == 1
+
+
+def test_a_bad_row_in_a_fast_path_batch_touches_only_its_own_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Among moving rows, one that cannot be read is confirmed alone; the others are told."""
+    ids = ["1", "2", "3", "4"]
+    tracker, _ = _listed_tracker(monkeypatch, ids)
+    real = _wire.decode_task
+
+    def failing_on_3(data: object, **kwargs: Any) -> Task:
+        if isinstance(data, dict) and data.get("id") == "3":
+            raise WireError("unreadable")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(_tracker_module, "decode_task", failing_on_3)
+    answer: list[object] = [
+        _gateway_row("1", progress="20%"),
+        "junk",
+        {"id": 2.5, "status": "SUCCESS"},
+        _gateway_row("3", progress="20%"),
+        _gateway_row("4", progress=["hostile"], status={"x": 1}, properties=[[[]]]),
+    ]
+    events, confirm = tracker.on_listed(ids, answer, 7.0)
+    assert [(type(e), e.task_id) for e in events] == [(ProgressChanged, "1")]
+    assert confirm == ["2", "3"]
+    assert tracker.state("4") is not None
+
+
+def test_a_decoded_task_keeps_the_trackers_id_and_shares_repeated_values() -> None:
+    """The Task's id is the watched str, promptEn the prompt, equal properties one dict."""
+    tracker = Tracker(POLICY)
+    ids = ["".join(["4", "2"]), "".join(["4", "3"])]
+    for task_id in ids:
+        tracker.watch(task_id, 0.0)
+    tracker.due(0.5)
+    # Equal prompts, as two str objects the way a parser makes them.
+    prompts = {"prompt": "".join(["a ", "cat"]), "promptEn": "".join(["a c", "at"])}
+    rows = [_gateway_row("42", **prompts), _gateway_row("43", properties={})]
+    tracker.on_listed(ids, rows, 1.0)
+    first, second = tracker.task("42"), tracker.task("43")
+    assert first is not None
+    assert second is not None
+    assert first.id is ids[0]
+    assert first.prompt_en is first.prompt
+    assert second.properties == {}
+    assert first.description is second.description
+    other = Tracker(POLICY)
+    other.watch("42", 0.0)
+    other.due(0.5)
+    other.on_listed(["42"], [_gateway_row("42")], 1.0)
+    again = other.task("42")
+    assert again is not None
+    assert again.properties is first.properties
+    assert other.state("42").fingerprint is tracker.state("42").fingerprint  # type: ignore[union-attr]

@@ -243,3 +243,30 @@ def test_a_body_that_is_not_json_is_previewed_briefly(body: Any, message: str) -
     with pytest.raises(WireError) as info:
         parse_json(body)
     assert str(info.value) == message
+
+
+def test_the_memo_stays_bounded_and_can_be_emptied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full memo starts afresh rather than growing; cache_clear empties it."""
+    monkeypatch.setattr(_wire, "_MEMO_SIZE", 2)
+    memo = _wire._Memo(lambda key: [key])
+    first = memo(1)
+    assert memo(1) is first
+    memo(2)
+    memo(3)
+    assert len(memo._values) == 1
+    memo.cache_clear()
+    assert memo._values == {}
+    assert memo(1) is not first
+
+
+def test_shared_properties_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal small all-text properties are one dict; the table starts afresh when full."""
+    monkeypatch.setattr(_wire, "_SHARED_MAPPINGS", {})
+    monkeypatch.setattr(_wire, "_SHARED_MAPPINGS_MAX", 2)
+    first = decode_task({"id": "1", "properties": {"a": ""}}).properties
+    assert decode_task({"id": "2", "properties": {"a": ""}}).properties is first
+    for text in ("b", "c"):
+        decode_task({"id": "3", "properties": {"a": text}})
+    assert len(_wire._SHARED_MAPPINGS) == 1
+    numbers = {"a": 1}
+    assert decode_task({"id": "4", "properties": numbers}).properties is numbers

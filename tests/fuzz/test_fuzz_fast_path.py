@@ -1,0 +1,125 @@
+"""The fast wire path against the reference one: msgspec against json, hand hook against cattrs'."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import example, given
+
+from onechat_async import Task
+from onechat_async._wire import (
+    WireError,
+    _make_converter,
+    _parse_standard,
+    _structure_task,
+    parse_json,
+)
+from tests.fuzz.strategies import bodies, fuzz, task_objects
+
+_REFERENCE_TASK_HOOK = _make_converter(specialised=False).get_structure_hook(Task)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (1 is not 1.0 nor True; NaN is NaN)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
+    if type(a) is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is dict:
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _outcome(parse: Any, body: bytes) -> tuple[str, Any]:
+    try:
+        return "value", parse(body)
+    except WireError as exc:
+        return "error", str(exc)
+
+
+def _assert_parsed_alike(body: bytes) -> None:
+    fast, reference = _outcome(parse_json, body), _outcome(_parse_standard, body)
+    assert fast[0] == reference[0]
+    assert _same(fast[1], reference[1])
+
+
+# Both refuse nesting past the interpreter's recursion limit, counted from the current stack;
+# within the last few levels below it (994 to 997 deep in one run) msgspec still reads what
+# json refuses, so bodies that deep are left to test_fuzz_wire's totality tests.
+_SHALLOW_BODIES = bodies.filter(lambda body: body.count(b"[") + body.count(b"{") < 900)
+
+
+@fuzz(120)
+@given(_SHALLOW_BODIES)
+@example(b"[18446744073709551615, 18446744073709551616, -9223372036854775808]")
+@example(b"[-9223372036854775809, 99999999999999999999999999999999]")
+@example(b'{"id": 12345678901234567890123456789012}')
+@example(b'["1234567890123456789012345"]')
+@example(b"[NaN, Infinity, -Infinity, 1e400, -1e400, 1.7976931348623157e309]")
+@example(b'["\\ud800", "\\udfff", "\\ud83d\\ude00", "\xed\xa0\x80"]')
+@example(b'{"a": 1, "a": 2, "b": {"c": 1, "c": [3]}}')
+@example(b'\xef\xbb\xbf{"a": 1}')
+@example('{"a": "é"}'.encode("utf-16"))
+@example(b"[-0, -0.0, 0.1, 5e-324, 1e-400, 1E2, 0.30000000000000004]")
+@example(b'"\\u0000"')
+@example(b"[1]\x00")
+def test_parse_json_gives_what_the_standard_library_gives(body: bytes) -> None:
+    """The msgspec path gives json.loads's value, types and all, or the same WireError."""
+    _assert_parsed_alike(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b"[18446744073709551616]", [2**64], id="int-past-64-bits"),
+        pytest.param(b"[-9223372036854775809]", [-(2**63) - 1], id="int-below-64-bits"),
+        pytest.param(b"[NaN]", "nan", id="nan"),
+        pytest.param(b'["\\ud800"]', ["\ud800"], id="escaped-lone-surrogate"),
+        pytest.param(b'["\xed\xa0\x80"]', ["\ud800"], id="encoded-lone-surrogate"),
+        pytest.param(b'{"a": 1, "a": 2}', {"a": 2}, id="duplicate-keys-last-wins"),
+        pytest.param(b"\xef\xbb\xbf[1]", [1], id="utf-8-bom"),
+    ],
+)
+def test_what_msgspec_refuses_is_read_as_before(body: bytes, expected: Any) -> None:
+    """Big ints stay ints, NaN a float, lone surrogates and duplicate keys as json has them."""
+    value = parse_json(body)
+    if expected == "nan":
+        assert math.isnan(value[0])
+    else:
+        assert _same(value, expected)
+
+
+@fuzz(120)
+@given(task_objects)
+@example({"id": "7", "imageUrl": "", "failReason": "", "videoUrl": "", "imageUrls": []})
+@example({"id": "7", "imageUrl": 5, "failReason": [], "videoUrl": "v", "videoUrls": ["a", {}]})
+@example({"id": "7", "properties": {"a": 1}})
+@example({"id": "7", "properties": {"a": True}})
+@example({"id": "7", "properties": {"a": ""}, "prompt": "p", "promptEn": "p"})
+@example(
+    {"id": "7", "status": ["IN_PROGRESS"], "progress": {"a": 1}, "buttons": [{"customId": "x"}]}
+)
+def test_the_hand_written_task_hook_gives_what_cattrs_generates(data: dict[str, Any]) -> None:
+    """Field for field and type for type, the fast hook and the generated one agree."""
+    try:
+        expected = _REFERENCE_TASK_HOOK(data, Task)
+    except (KeyError, TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            _structure_task(data, Task)
+        return
+    task = _structure_task(data, Task)
+    for field in attrs.fields(Task):
+        assert _same(getattr(task, field.name), getattr(expected, field.name)), field.name
+
+
+def test_the_reference_task_hook_is_cattrs_own() -> None:
+    """The converter built for reference keeps cattrs' generated hook, not the hand one."""
+    assert _REFERENCE_TASK_HOOK is not _structure_task
+    assert "structure_Task" in _REFERENCE_TASK_HOOK.__name__
