@@ -24,12 +24,12 @@ from onechat_async._errors import (
 from onechat_async._responses import (
     Response,
     is_missing_route,
+    read_cancelled,
     read_raw_task,
     read_raw_task_list,
     read_seed,
     read_submit,
     read_task,
-    read_cancelled,
     read_task_list,
     read_uploaded,
 )
@@ -356,7 +356,7 @@ def test_no_available_channel_in_english_is_a_missing_route() -> None:
 def test_a_missing_route_is_told_from_an_answer_about_the_task(
     response: Response, missing: bool
 ) -> None:
-    """An empty or code-less 404/405, an HTML page or "no channel" is a missing route; a code is not."""
+    """A code-less 404/405, an HTML page or "no channel" is a missing route; a code is not."""
     assert is_missing_route(response) is missing
 
 
@@ -410,7 +410,7 @@ def test_an_upload_answer_keeps_only_its_usable_urls() -> None:
 def test_an_upload_without_urls_is_an_error_in_context(
     response: Response, kind: type[OneChatError], message: str, code: int | None
 ) -> None:
-    """An accepted upload with no URL, or a refused one, is one exact error with the upload's context."""
+    """An upload accepted without a URL, or refused, is one exact error in the upload's context."""
     error = failure(read_uploaded, response, UPLOAD)
     assert type(error) is kind
     assert (error.message, error.code) == (message, code)
@@ -427,7 +427,7 @@ def test_an_upload_without_urls_is_an_error_in_context(
 )
 def test_a_cancel_answered_with_success_is_done(response: Response) -> None:
     """Any 2xx that is not a web page means the task was cancelled."""
-    assert read_cancelled(response, CANCEL, now_wall=NOW) is None
+    read_cancelled(response, CANCEL, now_wall=NOW)
 
 
 NO_CANCEL = "this server offers no task cancel: only a bare trueai proxy does, for an admin key"
@@ -477,7 +477,7 @@ NO_CANCEL = "this server offers no task cancel: only a bare trueai proxy does, f
 def test_a_cancel_that_failed_says_why(
     response: Response, kind: type[OneChatError], message: str, retryable: bool
 ) -> None:
-    """No cancel route, a plain-text refusal and HTTP failures are each one exact error in context."""
+    """No cancel route, a plain-text refusal and HTTP failures are each one exact error."""
     error = failure(read_cancelled, response, CANCEL)
     assert type(error) is kind
     assert (error.message, error.retryable) == (message, retryable)
