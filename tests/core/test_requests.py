@@ -195,6 +195,20 @@ def submit(path: str, body: dict[str, Any], task_id: str | None = None) -> Reque
             id="video-extend",
         ),
         pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41", "index": 1}),
+            submit(
+                "/submit/video",
+                {"prompt": "more", "action": "extend", "taskId": "41", "index": 0, **TAIL},
+                "41",
+            ),
+            id="video-extend-first",
+        ),
+        pytest.param(
+            lambda: rq.describe(None, link="http://a.invalid/1.png", **IMAGE_OPTIONS),
+            submit("/submit/describe", {"link": "http://a.invalid/1.png", **IMAGE_TAIL}),
+            id="describe-http-link",
+        ),
+        pytest.param(
             lambda: rq.edits(
                 "make it red", "data:a", account_filter=AccountFilter(instance_id="7"), **OPTIONS
             ),
@@ -366,6 +380,13 @@ def test_each_builder_makes_the_whole_request(built: Any, expected: Request) -> 
             ),
             "link must be an http(s) URL, got 'ftp://a.invalid/1.png'",
             id="describe-ftp-link",
+        ),
+        pytest.param(
+            lambda: rq.describe(
+                None, link="x" * 100, bot_type=None, account_filter=None, **OPTIONS
+            ),
+            f"link must be an http(s) URL, got {'x' * 80!r}",
+            id="describe-link-shortened",
         ),
         pytest.param(
             lambda: rq.encode_body(

@@ -38,6 +38,8 @@ SUBMIT = rq.imagine("x", [], bot_type=None, account_filter=None, notify_hook=Non
 FETCH = rq.fetch("42")
 LIST = rq.list_by_condition(["42"])
 SEED = rq.image_seed("42")
+UPLOAD = rq.upload_images(["data:a"], account_filter=None)
+CANCEL = rq.cancel("42")
 NOW = 1_700_000_000.0
 Reader = Callable[..., Any]
 
@@ -62,6 +64,8 @@ def failure(reader: Reader, response: Response, request: rq.Request) -> OneChatE
         pytest.param(read_raw_task_list, LIST, id="raw-list"),
         pytest.param(read_task_list, LIST, id="list"),
         pytest.param(read_seed, SEED, id="seed"),
+        pytest.param(read_uploaded, UPLOAD, id="upload"),
+        pytest.param(read_cancelled, CANCEL, id="cancel"),
     ],
 )
 def test_every_reader_counts_a_retry_after_date_from_the_wall_clock(
@@ -360,10 +364,6 @@ def test_a_missing_route_is_told_from_an_answer_about_the_task(
     assert is_missing_route(response) is missing
 
 
-UPLOAD = rq.upload_images(["data:a"], account_filter=None)
-CANCEL = rq.cancel("42")
-
-
 def test_an_upload_answer_keeps_only_its_usable_urls() -> None:
     """Non-empty strings in ``result`` are the URLs, in order; anything else there is dropped."""
     body = {"code": 1, "result": ["https://a/1.png", "", 7, None, "https://a/2.png"]}
@@ -460,6 +460,29 @@ NO_CANCEL = "this server offers no task cancel: only a bare trueai proxy does, f
             False,
             id="empty-400",
         ),
+        pytest.param(
+            Response(400, {}, b"\xff denied"),
+            APIError,
+            "the server refused the cancel (\ufffd denied); trueai cancels only for an admin key",
+            False,
+            id="400-not-utf8",
+        ),
+        pytest.param(
+            Response(400, {}, b"x" * 201),
+            APIError,
+            f"the server refused the cancel ({'x' * 200}...); trueai cancels only for an admin key",
+            False,
+            id="400-cut-to-200",
+        ),
+        pytest.param(
+            Response(400, {}, b"x" * 200),
+            APIError,
+            f"the server refused the cancel ({'x' * 200}); trueai cancels only for an admin key",
+            False,
+            id="400-of-200",
+        ),
+        pytest.param(answer(300, {}), APIError, "unexpected HTTP 300", False, id="http-300"),
+        pytest.param(Response(199, {}, b""), APIError, "unexpected HTTP 199", False, id="http-199"),
         pytest.param(answer(400, {"message": "bad id"}), APIError, "bad id", False, id="json-400"),
         pytest.param(
             answer(403, {}), AuthenticationError, "HTTP 403: the key was refused", False, id="403"
