@@ -22,6 +22,17 @@ IMAGE_OPTIONS: dict[str, Any] = {
 #: What the shared options add to every submit body.
 TAIL = {"notifyHook": HOOK, "state": "mine"}
 IMAGE_TAIL = {"botType": "NIJI_JOURNEY", "accountFilter": {"instanceId": "7"}, **TAIL}
+#: Every video option unset: each test sets the ones it is about.
+VIDEO: dict[str, Any] = {
+    "image": None,
+    "end_image": None,
+    "motion": None,
+    "loop": None,
+    "batch_size": None,
+    "extend": None,
+    "index": None,
+    **OPTIONS,
+}
 
 
 def submit(path: str, body: dict[str, Any], task_id: str | None = None) -> Request:
@@ -111,6 +122,124 @@ def submit(path: str, body: dict[str, Any], task_id: str | None = None) -> Reque
             id="swap-face",
         ),
         pytest.param(
+            lambda: rq.action("42", "MJ::JOB::upsample::1::abc", enable_remix=True, **OPTIONS),
+            submit(
+                "/submit/action",
+                {
+                    "taskId": "42",
+                    "customId": "MJ::JOB::upsample::1::abc",
+                    "enableRemix": True,
+                    **TAIL,
+                },
+                "42",
+            ),
+            id="action-remix",
+        ),
+        pytest.param(
+            lambda: rq.action("42", "MJ::JOB::upsample::1::abc", enable_remix=False, **OPTIONS),
+            submit(
+                "/submit/action",
+                {
+                    "taskId": "42",
+                    "customId": "MJ::JOB::upsample::1::abc",
+                    "enableRemix": False,
+                    **TAIL,
+                },
+                "42",
+            ),
+            id="action-no-remix",
+        ),
+        pytest.param(
+            lambda: rq.describe(None, link="https://a.invalid/1.png", **IMAGE_OPTIONS),
+            submit("/submit/describe", {"link": "https://a.invalid/1.png", **IMAGE_TAIL}),
+            id="describe-link",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **{**VIDEO, "image": "data:a"}),
+            submit("/submit/video", {"prompt": "move", "image": "data:a", **TAIL}),
+            id="video",
+        ),
+        pytest.param(
+            lambda: rq.video(
+                "move",
+                **{
+                    **VIDEO,
+                    "image": "data:a",
+                    "end_image": "data:b",
+                    "motion": "high",
+                    "loop": True,
+                    "batch_size": 4,
+                },
+            ),
+            submit(
+                "/submit/video",
+                {
+                    "prompt": "move",
+                    "image": "data:a",
+                    "endImage": "data:b",
+                    "motion": "high",
+                    "loop": True,
+                    "batchSize": 4,
+                    **TAIL,
+                },
+            ),
+            id="video-every-option",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41", "index": 4}),
+            submit(
+                "/submit/video",
+                {"prompt": "more", "action": "extend", "taskId": "41", "index": 3, **TAIL},
+                "41",
+            ),
+            id="video-extend",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41", "index": 1}),
+            submit(
+                "/submit/video",
+                {"prompt": "more", "action": "extend", "taskId": "41", "index": 0, **TAIL},
+                "41",
+            ),
+            id="video-extend-first",
+        ),
+        pytest.param(
+            lambda: rq.describe(None, link="http://a.invalid/1.png", **IMAGE_OPTIONS),
+            submit("/submit/describe", {"link": "http://a.invalid/1.png", **IMAGE_TAIL}),
+            id="describe-http-link",
+        ),
+        pytest.param(
+            lambda: rq.edits(
+                "make it red", "data:a", account_filter=AccountFilter(instance_id="7"), **OPTIONS
+            ),
+            submit(
+                "/submit/edits",
+                {
+                    "prompt": "make it red",
+                    "image": "data:a",
+                    "accountFilter": {"instanceId": "7"},
+                    **TAIL,
+                },
+            ),
+            id="edits",
+        ),
+        pytest.param(
+            lambda: rq.upload_images(("data:a",), account_filter=AccountFilter(instance_id="7")),
+            Request(
+                "POST",
+                "/submit/upload-discord-images",
+                "upload-discord-images",
+                {"base64Array": ["data:a"], "accountFilter": {"instanceId": "7"}},
+                is_submit=True,
+            ),
+            id="upload-images",
+        ),
+        pytest.param(
+            lambda: rq.cancel(42),  # type: ignore[arg-type]
+            Request("POST", "/task/42/cancel", "cancel", task_id="42"),
+            id="cancel",
+        ),
+        pytest.param(
             lambda: rq.fetch("42"),
             Request("GET", "/task/42/fetch", "fetch", task_id="42"),
             id="fetch",
@@ -189,6 +318,153 @@ def test_each_builder_makes_the_whole_request(built: Any, expected: Request) -> 
             lambda: rq.data_url(b"plain text"),
             "image bytes are not PNG, JPEG, GIF or WEBP",
             id="not-an-image",
+        ),
+        pytest.param(
+            lambda: rq.action("42", "X" * 100, **OPTIONS),
+            "custom_id must be a button's customId such as 'MJ::JOB::upsample::1::<hash>', "
+            f"got {'X' * 80!r}",
+            id="custom-id-shortened",
+        ),
+        pytest.param(
+            lambda: rq.action("42", "MJ::JOB::upsample::1::a", enable_remix="yes", **OPTIONS),  # type: ignore[arg-type]
+            "enable_remix must be True or False, got 'yes'",
+            id="remix-not-a-bool",
+        ),
+        pytest.param(
+            lambda: rq.modal("42", 7, None, **OPTIONS),  # type: ignore[arg-type]
+            "prompt must be a str, got int",
+            id="modal-prompt-not-a-str",
+        ),
+        pytest.param(
+            lambda: rq.blend(
+                ["data:a", "data:b"], "WIDE", bot_type=None, account_filter=None, **OPTIONS
+            ),
+            "dimensions must be one of ['LANDSCAPE', 'PORTRAIT', 'SQUARE'], got 'WIDE'",
+            id="blend-dimensions",
+        ),
+        pytest.param(
+            lambda: rq.imagine("a cat", [], bot_type="MJ", account_filter=None, **OPTIONS),
+            "bot_type must be one of ['MID_JOURNEY', 'NIJI_JOURNEY'], got 'MJ'",
+            id="bot-type",
+        ),
+        pytest.param(
+            lambda: rq.imagine(
+                "a cat",
+                [],
+                bot_type=None,
+                account_filter={"instanceId": "7"},  # type: ignore[arg-type]
+                **OPTIONS,
+            ),
+            "account_filter must be an AccountFilter, got dict",
+            id="account-filter-a-dict",
+        ),
+        pytest.param(
+            lambda: rq.describe(None, bot_type=None, account_filter=None, **OPTIONS),
+            "describe takes one image or one link, not both or neither",
+            id="describe-neither",
+        ),
+        pytest.param(
+            lambda: rq.describe(
+                "data:a",
+                link="https://a.invalid/1.png",
+                bot_type=None,
+                account_filter=None,
+                **OPTIONS,
+            ),
+            "describe takes one image or one link, not both or neither",
+            id="describe-both",
+        ),
+        pytest.param(
+            lambda: rq.describe(
+                None, link="ftp://a.invalid/1.png", bot_type=None, account_filter=None, **OPTIONS
+            ),
+            "link must be an http(s) URL, got 'ftp://a.invalid/1.png'",
+            id="describe-ftp-link",
+        ),
+        pytest.param(
+            lambda: rq.describe(
+                None, link="x" * 100, bot_type=None, account_filter=None, **OPTIONS
+            ),
+            f"link must be an http(s) URL, got {'x' * 80!r}",
+            id="describe-link-shortened",
+        ),
+        pytest.param(
+            lambda: rq.encode_body(
+                Request("POST", "/submit/imagine", "imagine", {"prompt": "a" * rq.MAX_BODY_BYTES})
+            ),
+            "the imagine request is 32.0 MiB, over the 32 MiB a gateway may accept: "
+            "send smaller images",
+            id="body-over-32-mib",
+        ),
+        pytest.param(
+            lambda: rq.video(" ", **{**VIDEO, "image": "data:a"}),
+            "video needs a non-blank prompt",
+            id="video-blank-prompt",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **VIDEO),
+            "video needs an image to animate, or extend= a finished video",
+            id="video-nothing-to-move",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **{**VIDEO, "image": "data:a", "motion": "mid"}),
+            "motion must be 'low' or 'high', got 'mid'",
+            id="video-motion",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **{**VIDEO, "image": "data:a", "loop": 1}),
+            "loop must be True or False, got 1",
+            id="video-loop-not-a-bool",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **{**VIDEO, "image": "data:a", "batch_size": 3}),
+            "batch_size must be 1, 2 or 4, got 3",
+            id="video-batch-3",
+        ),
+        pytest.param(
+            lambda: rq.video("move", **{**VIDEO, "image": "data:a", "batch_size": True}),
+            "batch_size must be 1, 2 or 4, got True",
+            id="video-batch-true",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "index": 1}),
+            "extend (the video task's id) must be a string of digits, got None",
+            id="video-index-without-extend",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41"}),
+            "extending a video needs index 1 to 4, got None",
+            id="video-extend-without-index",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41", "index": 5}),
+            "extending a video needs index 1 to 4, got 5",
+            id="video-index-5",
+        ),
+        pytest.param(
+            lambda: rq.video("more", **{**VIDEO, "extend": "41", "index": True}),
+            "extending a video needs index 1 to 4, got True",
+            id="video-index-true",
+        ),
+        pytest.param(
+            lambda: rq.edits(" ", "data:a", account_filter=None, **OPTIONS),
+            "edits needs a non-blank prompt",
+            id="edits-blank-prompt",
+        ),
+        pytest.param(
+            lambda: rq.upload_images([], account_filter=None),
+            "upload_images takes 1 to 10 images, got 0",
+            id="upload-no-image",
+        ),
+        pytest.param(
+            lambda: rq.upload_images(["data:a"] * 11, account_filter=None),
+            "upload_images takes 1 to 10 images, got 11",
+            id="upload-11-images",
+        ),
+        pytest.param(
+            lambda: rq.cancel("4 2"),
+            "task id must be a string of digits, got '4 2'",
+            id="cancel-bad-id",
         ),
     ],
 )
@@ -291,3 +567,50 @@ def test_only_ints_and_strs_can_be_task_ids() -> None:
     """A value that merely prints as digits (a Decimal) is not taken for a task id."""
     with pytest.raises(InvalidRequestError):
         rq.fetch(Decimal(42))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "accepted"),
+    [
+        pytest.param("MJ::JOB::upsample::1", True, id="upsample-of-4-parts"),
+        pytest.param("MJ::JOB::upsample", False, id="upsample-of-3-parts"),
+        pytest.param("MJ::JOB::variation::2", True, id="variation-of-4-parts"),
+        pytest.param("MJ::JOB::variation", False, id="variation-of-3-parts"),
+        pytest.param("MJ::JOB::reroll", True, id="reroll-of-3-parts"),
+        pytest.param("MJ::CustomZoom::abc", True, id="other-of-3-parts"),
+        pytest.param("MJ::CustomZoom", False, id="other-of-2-parts"),
+        pytest.param("XX::JOB::upsample::1::abc", False, id="not-mj"),
+    ],
+)
+def test_a_custom_id_needs_the_parts_new_api_reads(custom_id: str, accepted: bool) -> None:
+    """An MJ:: customId needs three parts, and four for upsample and variation buttons."""
+
+    def build() -> rq.Request:
+        return rq.action("42", custom_id, **OPTIONS)
+
+    if accepted:
+        assert build().body["customId"] == custom_id  # type: ignore[index]
+    else:
+        with pytest.raises(InvalidRequestError):
+            build()
+
+
+def test_a_body_is_sent_as_utf8_json() -> None:
+    """Non-ASCII text is sent as its UTF-8 bytes, not as escapes; no body sends nothing."""
+    request = Request("POST", "/submit/imagine", "imagine", {"prompt": "猫"})
+    assert rq.encode_body(request) == '{"prompt": "猫"}'.encode()
+    assert rq.encode_body(Request("GET", "/task/42/fetch", "fetch")) is None
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"), [(rq.MAX_BODY_BYTES, True), (rq.MAX_BODY_BYTES + 1, False)]
+)
+def test_a_body_of_exactly_the_cap_is_sent(size: int, accepted: bool) -> None:
+    """A body of exactly MAX_BODY_BYTES goes out; one byte more is refused before sending."""
+    wrapper = len('{"prompt": ""}')
+    request = Request("POST", "/submit/imagine", "imagine", {"prompt": "a" * (size - wrapper)})
+    if accepted:
+        assert len(rq.encode_body(request) or b"") == size
+    else:
+        with pytest.raises(InvalidRequestError):
+            rq.encode_body(request)

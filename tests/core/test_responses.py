@@ -24,18 +24,22 @@ from onechat_async._errors import (
 from onechat_async._responses import (
     Response,
     is_missing_route,
+    read_cancelled,
     read_raw_task,
     read_raw_task_list,
     read_seed,
     read_submit,
     read_task,
     read_task_list,
+    read_uploaded,
 )
 
 SUBMIT = rq.imagine("x", [], bot_type=None, account_filter=None, notify_hook=None, state="s-1")
 FETCH = rq.fetch("42")
 LIST = rq.list_by_condition(["42"])
 SEED = rq.image_seed("42")
+UPLOAD = rq.upload_images(["data:a"], account_filter=None)
+CANCEL = rq.cancel("42")
 NOW = 1_700_000_000.0
 Reader = Callable[..., Any]
 
@@ -60,6 +64,8 @@ def failure(reader: Reader, response: Response, request: rq.Request) -> OneChatE
         pytest.param(read_raw_task_list, LIST, id="raw-list"),
         pytest.param(read_task_list, LIST, id="list"),
         pytest.param(read_seed, SEED, id="seed"),
+        pytest.param(read_uploaded, UPLOAD, id="upload"),
+        pytest.param(read_cancelled, CANCEL, id="cancel"),
     ],
 )
 def test_every_reader_counts_a_retry_after_date_from_the_wall_clock(
@@ -136,6 +142,27 @@ def test_every_reader_counts_a_retry_after_date_from_the_wall_clock(
             "the server does not know task 42",
             None,
             id="http-204",
+        ),
+        pytest.param(
+            answer(404, {"code": 3}), TaskNotFoundError, "task not found", 3, id="404-code-3"
+        ),
+        pytest.param(answer(404), APIError, "unexpected HTTP 404", None, id="404-without-code"),
+        pytest.param(
+            answer(500, {"code": 3}), ServerError, "HTTP 500 from the server", 3, id="500-code-3"
+        ),
+        pytest.param(
+            answer(502, {"code": 5}),
+            ServerError,
+            "HTTP 502: the gateway lost the upstream",
+            5,
+            id="code-5",
+        ),
+        pytest.param(
+            answer(502, {"code": 5, "description": "do_request_failed"}),
+            ServerError,
+            "do_request_failed",
+            5,
+            id="code-5-with-text",
         ),
     ],
 )
@@ -313,3 +340,168 @@ def test_a_submit_answer_that_is_not_an_object_says_what_it_is() -> None:
 def test_no_available_channel_in_english_is_a_missing_route() -> None:
     """new-api's 503 "No available channel" is recognised whatever its capitals."""
     assert is_missing_route(answer(503, {"message": "No Available Channel for mj_imagine"}))
+
+
+@pytest.mark.parametrize(
+    ("response", "missing"),
+    [
+        pytest.param(answer(404), True, id="empty-404"),
+        pytest.param(answer(405), True, id="empty-405"),
+        pytest.param(answer(404, {"message": "no route"}), True, id="404-without-code"),
+        pytest.param(answer(404, {"code": 3}), False, id="404-code-3"),
+        pytest.param(answer(405, {"code": 3}), False, id="405-code-3"),
+        pytest.param(Response(200, {}, b"<html></html>"), True, id="html-200"),
+        pytest.param(answer(200, {"code": 1}), False, id="json-200"),
+        pytest.param(answer(503, {"message": "无可用渠道"}), True, id="no-channel-zh"),
+        pytest.param(answer(503, {"message": "busy"}), False, id="other-503"),
+        pytest.param(answer(500), False, id="500"),
+    ],
+)
+def test_a_missing_route_is_told_from_an_answer_about_the_task(
+    response: Response, missing: bool
+) -> None:
+    """A code-less 404/405, an HTML page or "no channel" is a missing route; a code is not."""
+    assert is_missing_route(response) is missing
+
+
+def test_an_upload_answer_keeps_only_its_usable_urls() -> None:
+    """Non-empty strings in ``result`` are the URLs, in order; anything else there is dropped."""
+    body = {"code": 1, "result": ["https://a/1.png", "", 7, None, "https://a/2.png"]}
+    urls = read_uploaded(answer(200, body), UPLOAD, now_wall=NOW)
+    assert urls == ["https://a/1.png", "https://a/2.png"]
+
+
+@pytest.mark.parametrize(
+    ("response", "kind", "message", "code"),
+    [
+        pytest.param(
+            answer(200, {"code": 1, "result": []}),
+            ServerError,
+            "the upload was accepted but its answer lists no URL",
+            1,
+            id="empty-list",
+        ),
+        pytest.param(
+            answer(200, {"code": 1, "result": "https://a/1.png"}),
+            ServerError,
+            "the upload was accepted but its answer lists no URL",
+            1,
+            id="not-a-list",
+        ),
+        pytest.param(
+            answer(200, {"code": 1, "result": ["", 7]}),
+            ServerError,
+            "the upload was accepted but its answer lists no URL",
+            1,
+            id="no-usable-url",
+        ),
+        pytest.param(
+            answer(200, {"code": 4, "description": "too big"}),
+            SubmitRejectedError,
+            "too big",
+            4,
+            id="refused",
+        ),
+        pytest.param(
+            answer(429, {}), RateLimitError, "HTTP 429: too many requests", None, id="http-429"
+        ),
+    ],
+)
+def test_an_upload_without_urls_is_an_error_in_context(
+    response: Response, kind: type[OneChatError], message: str, code: int | None
+) -> None:
+    """An upload accepted without a URL, or refused, is one exact error in the upload's context."""
+    error = failure(read_uploaded, response, UPLOAD)
+    assert type(error) is kind
+    assert (error.message, error.code) == (message, code)
+    assert (error.status, error.endpoint) == (response.status, "upload-discord-images")
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param(Response(200, {}, b""), id="empty-200"),
+        pytest.param(Response(204, {}, b""), id="204"),
+        pytest.param(answer(200, {"code": 1}), id="json-200"),
+    ],
+)
+def test_a_cancel_answered_with_success_is_done(response: Response) -> None:
+    """Any 2xx that is not a web page means the task was cancelled."""
+    read_cancelled(response, CANCEL, now_wall=NOW)
+
+
+NO_CANCEL = "this server offers no task cancel: only a bare trueai proxy does, for an admin key"
+
+
+@pytest.mark.parametrize(
+    ("response", "kind", "message", "retryable"),
+    [
+        pytest.param(Response(200, {}, b"<html></html>"), APIError, NO_CANCEL, False, id="html"),
+        pytest.param(answer(404), APIError, NO_CANCEL, False, id="empty-404"),
+        pytest.param(answer(405), APIError, NO_CANCEL, False, id="empty-405"),
+        pytest.param(
+            answer(404, {"code": 3, "description": "gone"}),
+            TaskNotFoundError,
+            "gone",
+            False,
+            id="404-code-3",
+        ),
+        pytest.param(
+            Response(400, {}, "演示模式".encode()),
+            APIError,
+            "the server refused the cancel (演示模式); trueai cancels only for an admin key",
+            False,
+            id="plain-text-400",
+        ),
+        pytest.param(
+            Response(400, {}, b"  "),
+            APIError,
+            "the server refused the cancel (HTTP 400); trueai cancels only for an admin key",
+            False,
+            id="empty-400",
+        ),
+        pytest.param(
+            Response(400, {}, b"\xff denied"),
+            APIError,
+            "the server refused the cancel (\ufffd denied); trueai cancels only for an admin key",
+            False,
+            id="400-not-utf8",
+        ),
+        pytest.param(
+            Response(400, {}, b"x" * 201),
+            APIError,
+            f"the server refused the cancel ({'x' * 200}...); trueai cancels only for an admin key",
+            False,
+            id="400-cut-to-200",
+        ),
+        pytest.param(
+            Response(400, {}, b"x" * 200),
+            APIError,
+            f"the server refused the cancel ({'x' * 200}); trueai cancels only for an admin key",
+            False,
+            id="400-of-200",
+        ),
+        pytest.param(answer(300, {}), APIError, "unexpected HTTP 300", False, id="http-300"),
+        pytest.param(Response(199, {}, b""), APIError, "unexpected HTTP 199", False, id="http-199"),
+        pytest.param(answer(400, {"message": "bad id"}), APIError, "bad id", False, id="json-400"),
+        pytest.param(
+            answer(403, {}), AuthenticationError, "HTTP 403: the key was refused", False, id="403"
+        ),
+        pytest.param(answer(500), ServerError, "HTTP 500 from the server", True, id="500"),
+        pytest.param(
+            Response(201, {}, b"<html></html>"),
+            ServerError,
+            "the server answered with an HTML page: is the base URL right?",
+            False,
+            id="html-201",
+        ),
+    ],
+)
+def test_a_cancel_that_failed_says_why(
+    response: Response, kind: type[OneChatError], message: str, retryable: bool
+) -> None:
+    """No cancel route, a plain-text refusal and HTTP failures are each one exact error."""
+    error = failure(read_cancelled, response, CANCEL)
+    assert type(error) is kind
+    assert (error.message, error.retryable) == (message, retryable)
+    assert (error.status, error.endpoint, error.task_id) == (response.status, "cancel", "42")

@@ -94,3 +94,16 @@ def test_next_deadline_is_none_without_deadlines() -> None:
     router.open(0.0, deadline_at=9.0)
     router.open(0.0, deadline_at=4.0)
     assert router.next_deadline() == 4.0
+
+
+def test_a_task_whose_end_was_heard_is_never_followed_again() -> None:
+    """After a task's terminal event, following that id again adds nothing and hears nothing."""
+    router = Router()
+    stream = router.open(0.0)
+    router.follow(stream, ["43"])
+    done = Succeeded("43", Task(id="43", status=TaskStatus.SUCCESS))
+    assert router.route([done]).deliveries == [(stream, done)]
+    # A server answering a second submit with the same id must not make the end heard twice.
+    assert router.submitted(stream, CHILD).follows == []
+    assert router.route([done]).deliveries == []
+    assert router.followed == frozenset()
