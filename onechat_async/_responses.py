@@ -68,17 +68,23 @@ class Response:
     body: bytes
 
     def header(self, name: str) -> str | None:
-        """A header by case-insensitive name."""
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        """A header by case-insensitive name (the first one, should a server send it twice)."""
+        headers = self.headers
+        names = list(headers)
+        # Every submit's answer asks for its Content-Type: matched in C, not in a Python loop.
+        try:
+            return headers[names[list(map(str.lower, names)).index(name.lower())]]
+        except ValueError:
+            return None
 
     @property
     def looks_like_html(self) -> bool:
         """Whether the body is a web page rather than an API answer."""
-        head = self.body[:256].lstrip().lower()
-        return head.startswith((b"<!doctype", b"<html", b"<")) or "html" in (
-            self.header("content-type") or ""
-        )
+        # Any markup, "<!doctype" and "<html" in whatever case included, starts with "<".
+        if self.body[:256].lstrip().startswith(b"<"):
+            return True
+        content_type = self.header("content-type")
+        return content_type is not None and "html" in content_type
 
 
 def retry_after(value: str | None, *, now_wall: float) -> float | None:
@@ -238,16 +244,13 @@ def _http_error(response: Response, request: Request, *, now_wall: float) -> One
 
 
 def _body(response: Response, request: Request) -> object:
-    if not response.body.strip():
-        raise ServerError(
-            "the server answered with an empty body",
-            **_context(response, request),
-        )
     try:
         return parse_json(response.body)
     except WireError as exc:
+        # No whitespace-only body is JSON: the empty body is told apart only once refused.
+        empty = not response.body.strip()
         raise ServerError(
-            str(exc),
+            "the server answered with an empty body" if empty else str(exc),
             **_context(response, request),
         ) from None
 
@@ -279,41 +282,47 @@ def _submit_refusal(data: dict[str, Any], response: Response, request: Request) 
     return SubmitRejectedError(message, **common)
 
 
-def _accepted(response: Response, request: Request, *, now_wall: float) -> dict[str, Any]:
-    """A submit answer's object once it says "accepted", or the error that says why not."""
-    error = _http_error(response, request, now_wall=now_wall)
-    if error is not None:
-        raise error
+def _accepted(
+    response: Response, request: Request, *, now_wall: float
+) -> tuple[dict[str, Any], int | None]:
+    """A submit answer's object and code once it says "accepted", or the error that says why not."""
+    status = response.status
+    # A 2xx that is no web page is decided by its body alone: skip the HTTP layer's checks.
+    if not 200 <= status < 300 or response.looks_like_html:
+        error = _http_error(response, request, now_wall=now_wall)
+        if error is not None:
+            raise error
     data = _body(response, request)
     if not isinstance(data, dict):
         raise ServerError(
             f"submit answer is not a JSON object: {type(data).__name__}",
             **_context(response, request),
         )
-    if data.get("success") is False or _code(data) not in _ACCEPTED:
+    code = wire_code(data.get("code"))
+    if code not in _ACCEPTED or data.get("success") is False:
         raise _submit_refusal(data, response, request)
-    return data
+    return data, code
 
 
 def read_submit(response: Response, request: Request, *, now_wall: float) -> SubmitResult:
     """The accepted submit, or the error that says why it was refused."""
-    data = _accepted(response, request, now_wall=now_wall)
+    data, code = _accepted(response, request, now_wall=now_wall)
     try:
-        return decode_submit_result(data)
+        return decode_submit_result(data, code=code)
     except WireError as exc:
-        raise ServerError(str(exc), **_context(response, request, _code(data))) from None
+        raise ServerError(str(exc), **_context(response, request, code)) from None
 
 
 def read_uploaded(response: Response, request: Request, *, now_wall: float) -> list[str]:
     """The URLs an ``upload-discord-images`` answer lists in ``result``."""
-    data = _accepted(response, request, now_wall=now_wall)
+    data, code = _accepted(response, request, now_wall=now_wall)
     result = data.get("result")
     urls = [u for u in result if isinstance(u, str) and u] if isinstance(result, list) else []
     if not urls:
         # Accepted (and charged) without a usable URL: as unknown as a lost answer.
         raise ServerError(
             "the upload was accepted but its answer lists no URL",
-            **_context(response, request, _code(data)),
+            **_context(response, request, code),
         )
     return urls
 

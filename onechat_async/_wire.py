@@ -46,7 +46,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 import cattrs
@@ -69,7 +69,6 @@ __all__ = [
     "wire_task_id",
 ]
 
-_T = TypeVar("_T")
 _PERCENT = re.compile(r"\s*([0-9]{1,3})(?:\.[0-9]+)?\s*%\s*", re.ASCII)
 _CODE = re.compile(r"-?[0-9]{1,18}", re.ASCII)
 _MAX_ID_DIGITS: Final = 32
@@ -408,8 +407,26 @@ def _task_hook(
     return structure_task
 
 
+def _submit_result(o: dict[str, Any], task_id: str, code: int) -> SubmitResult:
+    """A SubmitResult from an answer whose id and code are read already (the hot path's part).
+
+    Field for field what cattrs' generated hook gives, without reading the id and the code a
+    second time: every submit's answer comes through here.
+    """
+    description = o.get("description")
+    if "properties" not in o:
+        # The model's own default (a fresh dict), as the generated hook leaves it.
+        return SubmitResult(task_id, code, _text(description))
+    return SubmitResult(task_id, code, _text(description), _mapping(o["properties"]))
+
+
+def _structure_submit_result(o: dict[str, Any], _: object = None) -> SubmitResult:
+    # o["result"]: like cattrs' hook, a missing id is a KeyError (the required field).
+    return _submit_result(o, _id_or_empty(o["result"]), _submit_code(o.get("code")))
+
+
 def _make_converter(*, specialised: bool = True) -> cattrs.Converter:
-    """The converter; ``specialised=False`` keeps cattrs' generated Task hook (the reference)."""
+    """The converter; ``specialised=False`` keeps cattrs' generated hooks (the reference)."""
     conv = make_converter(detailed_validation=False)
     conv.register_structure_hook(str, _text)
     conv.register_structure_hook(int, _integer)
@@ -467,6 +484,8 @@ def _make_converter(*, specialised: bool = True) -> cattrs.Converter:
     if specialised:
         conv.register_structure_hook(Task, _task_hook(buttons))
     register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})
+    if specialised:
+        conv.register_structure_hook(SubmitResult, _structure_submit_result)
 
     camel_names: dict[str, Any] = {
         a.name: override(rename=_camel(a.name)) for a in attrs.fields(AccountFilter)
@@ -560,16 +579,6 @@ def _preview(body: object, limit: int = 80) -> str:
 # Looked up once: the poller decodes thousands of tasks a tick, and dispatch by type each
 # time is a measurable share of that.
 _structure_task: Callable[..., Task] = _converter.get_structure_hook(Task)
-_structure_submit = _converter.get_structure_hook(SubmitResult)
-
-
-def _structure(data: dict[str, Any], cls: type[_T], hook: Callable[[Any, type[_T]], _T]) -> _T:
-    try:
-        return hook(data, cls)
-    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
-        # Unreachable while every field hook is total; kept so that a future hook that is not
-        # still yields a WireError rather than an escape.
-        raise WireError(f"{cls.__name__} cannot be decoded: {type(exc).__name__}") from None
 
 
 def decode_task(data: object, *, known_id: str | None = None) -> Task:
@@ -593,11 +602,12 @@ def decode_task(data: object, *, known_id: str | None = None) -> Task:
     return task
 
 
-def decode_submit_result(data: object) -> SubmitResult:
+def decode_submit_result(data: object, *, code: int | None = None) -> SubmitResult:
     """Turn an accepted submit answer into a :class:`SubmitResult` (``result`` becomes a str).
 
     WireError when ``result`` is not a usable task id: the answer said "accepted" but names
-    no task that could be followed.
+    no task that could be followed. ``code`` is ``wire_code(data.get("code"))`` when the caller
+    has read it already (to tell accepted from refused), so that it is not read twice.
     """
     if not isinstance(data, dict):
         raise WireError(f"submit answer is not a JSON object: {_kind(data)}")
@@ -608,7 +618,14 @@ def decode_submit_result(data: object) -> SubmitResult:
         raise WireError(
             f"the accepted submit answer had no usable task id in 'result': {_kind(result)}"
         )
-    return _structure(data, SubmitResult, _structure_submit)
+    if code is None:
+        code = _submit_code(data.get("code"))
+    try:
+        return _submit_result(data, task_id, code)
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Unreachable while every field rule is total; kept so that a future one that is not
+        # still yields a WireError rather than an escape.
+        raise WireError(f"SubmitResult cannot be decoded: {type(exc).__name__}") from None
 
 
 def encode(value: object) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from onechat_async import Task, TaskAction, TaskStatus, _wire
+from onechat_async import TaskAction, TaskStatus, _wire
 from onechat_async._wire import (
     MALFORMED_STATUS,
     MAX_DEPTH,
@@ -540,11 +541,33 @@ def test_plain_int_fields_refuse_other_values(raw: object) -> None:
         _wire._converter.structure(raw, int)
 
 
-def test_a_failing_hook_still_gives_a_wire_error() -> None:
+@pytest.mark.parametrize(
+    ("hook", "decode", "data", "message"),
+    [
+        pytest.param(
+            "_structure_task", decode_task, {"id": "7"}, "Task cannot be decoded", id="task"
+        ),
+        pytest.param(
+            "_submit_result",
+            _wire.decode_submit_result,
+            {"result": "7"},
+            "SubmitResult cannot be decoded",
+            id="submit",
+        ),
+    ],
+)
+def test_a_failing_hook_still_gives_a_wire_error(
+    monkeypatch: pytest.MonkeyPatch,
+    hook: str,
+    decode: Callable[[object], object],
+    data: dict[str, object],
+    message: str,
+) -> None:
     """Should a future field hook raise, decoding still ends in a WireError."""
 
-    def broken(data: object, cls: type[Task]) -> Task:
+    def broken(*args: object) -> object:
         raise KeyError("boom")
 
-    with pytest.raises(WireError, match="Task cannot be decoded: KeyError"):
-        _wire._structure({}, Task, broken)
+    monkeypatch.setattr(_wire, hook, broken)
+    with pytest.raises(WireError, match=f"{message}: KeyError"):
+        decode(data)

@@ -284,6 +284,51 @@ def test_a_seed_answer_without_a_seed(
 
 
 @pytest.mark.parametrize(
+    ("headers", "body", "content_type", "html"),
+    [
+        pytest.param(
+            {"Content-Type": "application/json"}, b"{}", "application/json", False, id="json"
+        ),
+        pytest.param({"CONTENT-TYPE": "text/html"}, b"{}", "text/html", True, id="name-any-case"),
+        pytest.param(
+            {"content-type": "text/plain", "Content-Type": "text/html"},
+            b"{}",
+            "text/plain",
+            False,
+            id="first-spelling-wins",
+        ),
+        pytest.param({"Content-Typo": "text/html"}, b"{}", None, False, id="other-name"),
+        pytest.param({}, b" \r\n\t<!DOCTYPE html>", None, True, id="doctype-upper"),
+        pytest.param({}, b"<HTML>", None, True, id="html-tag-upper"),
+        pytest.param({}, b" " * 256 + b"<html>", None, False, id="markup-past-256-bytes"),
+        pytest.param({}, b"", None, False, id="empty"),
+    ],
+)
+def test_headers_and_pages_are_recognised_in_any_case(
+    headers: dict[str, str], body: bytes, content_type: str | None, html: bool
+) -> None:
+    """A header is found by any spelling of its name (the first one sent); markup in any case."""
+    response = Response(200, headers, body)
+    assert response.header("content-type") == content_type
+    assert response.header("Content-Type") == content_type
+    assert response.looks_like_html is html
+
+
+def test_a_json_submit_answer_labelled_html_proves_no_task() -> None:
+    """An accepted-looking body under an HTML Content-Type is the gateway's page: rejected."""
+    page = answer(200, {"code": 1, "result": "7"}, headers={"content-type": "text/html"})
+    assert type(failure(read_submit, page, SUBMIT)) is SubmitRejectedError
+
+
+def test_an_empty_or_blank_submit_answer_is_said_to_be_empty() -> None:
+    """A 200 with no body, or only whitespace, is a ServerError naming the empty body."""
+    for body in (b"", b" \r\n"):
+        error = failure(read_submit, Response(200, {}, body), SUBMIT)
+        assert type(error) is ServerError
+        assert str(error).startswith("the server answered with an empty body")
+
+
+@pytest.mark.parametrize(
     ("body", "kind"),
     [
         pytest.param({"success": False, "code": 1, "result": "123"}, SubmitRejectedError, id="no"),

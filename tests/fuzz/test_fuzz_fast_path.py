@@ -9,17 +9,22 @@ import attrs
 import pytest
 from hypothesis import example, given
 
-from onechat_async import Task
+from onechat_async import SubmitResult, Task
 from onechat_async._wire import (
     WireError,
+    _converter,
     _make_converter,
     _parse_standard,
     _structure_task,
+    decode_submit_result,
     parse_json,
+    wire_code,
 )
-from tests.fuzz.strategies import bodies, fuzz, task_objects
+from tests.fuzz.strategies import bodies, fuzz, submit_answers, task_objects
 
-_REFERENCE_TASK_HOOK = _make_converter(specialised=False).get_structure_hook(Task)
+_REFERENCE = _make_converter(specialised=False)
+_REFERENCE_TASK_HOOK = _REFERENCE.get_structure_hook(Task)
+_REFERENCE_SUBMIT_HOOK = _REFERENCE.get_structure_hook(SubmitResult)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -123,3 +128,45 @@ def test_the_reference_task_hook_is_cattrs_own() -> None:
     """The converter built for reference keeps cattrs' generated hook, not the hand one."""
     assert _REFERENCE_TASK_HOOK is not _structure_task
     assert "structure_Task" in _REFERENCE_TASK_HOOK.__name__
+
+
+def _assert_same_submit(result: SubmitResult, expected: SubmitResult) -> None:
+    for field in attrs.fields(SubmitResult):
+        assert _same(getattr(result, field.name), getattr(expected, field.name)), field.name
+
+
+@fuzz(120)
+@given(submit_answers)
+@example({})
+@example({"result": "7", "code": "22", "description": 5, "properties": None})
+@example({"result": 7, "code": 1.0, "properties": {"numberOfQueues": 3}})
+@example({"result": "7", "properties": {"a": "", "b": "x"}})
+def test_the_hand_written_submit_hooks_give_what_cattrs_generates(data: dict[str, Any]) -> None:
+    """The SubmitResult hook, and decode_submit_result given the code, agree with cattrs' hook."""
+    try:
+        expected = _REFERENCE_SUBMIT_HOOK(data, SubmitResult)
+    except KeyError:
+        # No "result": the required field is missing for both hooks, and decoding refuses it.
+        with pytest.raises(KeyError):
+            _converter.structure(data, SubmitResult)
+        with pytest.raises(WireError):
+            decode_submit_result(data)
+        return
+    _assert_same_submit(_converter.structure(data, SubmitResult), expected)
+    code = wire_code(data.get("code"))
+    try:
+        decoded = decode_submit_result(data)
+    except WireError:
+        # Refused for its id alike whether or not the caller read the code first.
+        with pytest.raises(WireError):
+            decode_submit_result(data, code=code)
+        return
+    _assert_same_submit(decoded, expected)
+    if code is not None:
+        _assert_same_submit(decode_submit_result(data, code=code), expected)
+
+
+def test_the_reference_submit_hook_is_cattrs_own() -> None:
+    """The converter built for reference keeps cattrs' generated SubmitResult hook."""
+    assert "structure_SubmitResult" in _REFERENCE_SUBMIT_HOOK.__name__
+    assert "structure_SubmitResult" not in _converter.get_structure_hook(SubmitResult).__name__
