@@ -28,8 +28,8 @@ from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, SubmitResult, Task
 from ._outcome import may_resend, settle, unknown
 from ._policy import PollPolicy
-from ._receiver import CallbackReceiver
 from ._poller import Poller
+from ._receiver import CallbackReceiver
 from ._requests import Request
 from ._responses import (
     Response,

@@ -70,7 +70,8 @@ def test_duplicates_and_late_old_states_change_nothing(late: Task) -> None:
     before = tracker.state(ID)
     assert tracker.on_pushed(late, 2.0) == []
     after = tracker.state(ID)
-    assert after is not None and before is not None
+    assert after is not None
+    assert before is not None
     assert (after.status, after.progress) == (before.status, before.progress)
 
 
