@@ -70,6 +70,7 @@ class CallbackLink:
         self._adopted: dict[str, tuple[tuple[str, ...], float]] = {}
         self._followers: set[asyncio.Task[None]] = set()
         self._started = False
+        self._closed_for_good = False
         receiver.connect(sink=self.push, known=self.known)
 
     # -- submits ---------------------------------------------------------------------------
@@ -148,6 +149,8 @@ class CallbackLink:
 
     def known(self, task: Task) -> bool:
         """Whether a verified callback's task is ours; adopt it if its state is open."""
+        if self._closed_for_good:
+            return False  # a lent receiver outlives the client: nothing is ours any more
         if task.id in self._poller.tracker or task.id in self._answered.get(task.state, ()):
             return True
         now = self._clock.now()
@@ -196,6 +199,7 @@ class CallbackLink:
 
     async def aclose(self) -> None:
         """Stop what this link started: the receiver's server and the adopted followers."""
+        self._closed_for_good = True
         for follower in list(self._followers):
             follower.cancel()
         if self._followers:

@@ -250,7 +250,13 @@ async def test_the_client_stops_the_receiver_it_started_and_not_one_it_was_lent(
         async with CallbackReceiver(secret=SECRET) as lent:
             async with OneChatClient(api_key=KEY, base_url=sim.url, callbacks=lent) as client:
                 await client.imagine("a fox")
+                state = lent.new_state()
+                client._callbacks._opened(state)  # type: ignore[union-attr]  # a lost submit
             assert _serving(lent)
+            # Calls that come after the client closed are refused, not a crash of the server.
+            body = {"id": "1750000000000555", "status": "SUBMITTED", "state": state}
+            answer = await _post(lent.hook_url(state), json.dumps(body).encode())
+            assert answer == (403, {"error": "unknown_task"})
         mounted = CallbackReceiver(public_url="https://hooks.example/", serve=False)
         async with OneChatClient(api_key=KEY, base_url=sim.url, callbacks=mounted) as client:
             await client.imagine("a fox")
