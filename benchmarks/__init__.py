@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import (
+    bench_callbacks,
     bench_fanout,
     bench_latency,
     bench_memory,
@@ -32,4 +33,5 @@ BENCHMARKS: dict[str, ModuleType] = {
     "track": bench_track_cpu,
     "scale": bench_scale,
     "slow_consumer": bench_slow_consumer,
+    "callbacks": bench_callbacks,
 }

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from ._errors import InvalidRequestError, OneChatError
+from ._errors import CALLBACK_REASONS, CallbackRejectedError, InvalidRequestError
 from ._models import Task
 from ._wire import WireError, decode_task, parse_json
 
@@ -70,28 +70,8 @@ _MAX_HOOK_URL: Final = 2000
 _MAX_EXPIRY_DIGITS: Final = 12
 _MAC_CHARS: Final = 43  # base64url of 32 bytes, unpadded
 
-REASONS: Final = {
-    "method_not_allowed": 405,
-    "too_large": 413,
-    "no_token": 401,
-    "not_json": 400,
-    "not_a_task": 422,
-    "bad_token": 401,
-    "expired": 401,
-    "unknown_task": 403,
-}
+REASONS: Final = CALLBACK_REASONS
 """Every reason a callback is rejected for, with the HTTP status the receiver answers."""
-
-
-class CallbackRejectedError(OneChatError, ValueError):
-    """A notifyHook call was refused; :attr:`reason` says why, :attr:`status` what to answer.
-
-    ``reason`` is one of :data:`REASONS`. The message never quotes the body or the token.
-    """
-
-    def __init__(self, reason: str, message: str, *, task_id: str | None = None) -> None:
-        super().__init__(message, status=REASONS[reason], task_id=task_id)
-        self.reason = reason
 
 
 def _b64(raw: bytes) -> str:

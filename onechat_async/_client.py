@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from . import _follow
 from . import _requests as rq
+from ._callback_link import CallbackLink
 from ._clock import Clock, SystemClock
 from ._errors import (
     ClientClosedError,
@@ -28,6 +29,7 @@ from ._models import AccountFilter, SubmitResult, Task
 from ._outcome import may_resend, settle, unknown
 from ._policy import PollPolicy
 from ._poller import Poller
+from ._receiver import CallbackReceiver
 from ._requests import Request
 from ._responses import (
     Response,
@@ -91,6 +93,13 @@ class OneChatClient:
     :class:`~onechat_async.SubmitOutcomeUnknownError`); with ``submit_retry`` set, refusals that
     prove no task was made and may pass later (429, queue full, connection refused) are
     retried by that policy.
+
+    ``callbacks`` receives the upstream's notifyHook calls (see docs/callbacks.md): every
+    submit then carries a notifyHook to it (unless you give your own ``notify_hook``) and a
+    ``state`` binding the hook's token (a fresh one unless you give yours); verified calls
+    update tracked tasks at once, through the same rules as polls, and polling slows to
+    ``PollPolicy.reconcile_interval`` while they flow. The client starts the receiver's
+    server before its first submit and stops it on close (unless ``serve=False``).
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class OneChatClient:
         clock: Clock | None = None,
         transport: Transport | None = None,
         rng: random.Random | None = None,
+        callbacks: CallbackReceiver | None = None,
     ) -> None:
         if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
@@ -153,6 +163,13 @@ class OneChatClient:
         )
         # A simulated clock holds still while a request is in flight (see Clock); the real
         # one has no busy(), and then a request is sent with no wrapper around it.
+        if callbacks is not None and not isinstance(callbacks, CallbackReceiver):
+            raise InvalidRequestError(
+                f"callbacks must be a CallbackReceiver or None, got {type(callbacks).__name__}"
+            )
+        self._callbacks = (
+            None if callbacks is None else CallbackLink(callbacks, self._poller, self._clock)
+        )
         self._busy: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(
             self._clock, "busy", None
         )
@@ -201,6 +218,8 @@ class OneChatClient:
         if self._closed:
             return
         self._closed = True
+        if self._callbacks is not None:
+            await self._callbacks.aclose()
         await self._poller.aclose()
         await self._transport.aclose()
 
@@ -288,6 +307,14 @@ class OneChatClient:
         return self._submit_read(request, read_submit)
 
     async def _submit_read(self, request: Request, reader: Callable[..., _T]) -> _T:
+        """Send a submit, with this client's notifyHook unless the caller named one."""
+        link = self._callbacks
+        if link is not None and link.wants(request):
+            self._check_open()
+            return await link.submit(await link.prepare(request), self._send_submit, reader)
+        return await self._send_submit(request, reader)
+
+    async def _send_submit(self, request: Request, reader: Callable[..., _T]) -> _T:
         """Send a submit once, or again only after an answer that proves no task was made.
 
         Every failure is settled by :func:`~onechat_async._outcome.settle`: what may have
@@ -816,6 +843,16 @@ class OneChatClient:
             raise
         result = await submit
         return await _follow.wait(self._poller, result.task_id, deadline_at=deadline_at)
+
+    def adopted(self, state: str) -> tuple[str, ...]:
+        """The tasks a callback revealed for submits with ``state`` whose answer never came.
+
+        A submit that raised :class:`~onechat_async.SubmitOutcomeUnknownError` may still have
+        made a task; with ``callbacks=`` on, the first callback carrying its ``state`` (the
+        error's :attr:`~onechat_async.OneChatError.state`) adopts that task: it is tracked
+        from then on, and named here. Empty until such a callback came (or without callbacks).
+        """
+        return () if self._callbacks is None else self._callbacks.adopted(state)
 
     def _watchable(self, task_id: str) -> str:
         self._check_open()

@@ -16,6 +16,8 @@ Every one of them derives from :class:`OneChatError`; the tree is deliberately s
     │   └── APITimeoutError      ... because it took too long (also a TimeoutError)
     ├── SubmitOutcomeUnknownError  a submit left, and what became of it is unknown: it may have
     │                            created (and charged) a task. Never re-sent by the library
+    ├── CallbackRejectedError    a notifyHook call was refused (also a ValueError); carries
+    │                            ``reason`` and the ``status`` the receiver answers
     ├── TaskFailedError          a tracked task ended in FAILURE or CANCEL; carries the task
     ├── TaskTimeoutError         a tracked task outlived the caller's deadline (also a TimeoutError)
     └── ClientClosedError        the client was closed: used after aclose(), or while tracking
@@ -28,17 +30,19 @@ whether retrying can help (``retryable``). None of them ever carries the API key
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from ._models import Task
 
 __all__ = [
+    "CALLBACK_REASONS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
     "BannedPromptError",
+    "CallbackRejectedError",
     "ClientClosedError",
     "InvalidRequestError",
     "OneChatError",
@@ -204,6 +208,31 @@ class SubmitOutcomeUnknownError(OneChatError):
     def __init__(self, message: str, *, reason: str, **kw: Any) -> None:
         kw.pop("retryable", None)
         super().__init__(message, **kw)
+        self.reason = reason
+
+
+CALLBACK_REASONS: Final = {
+    "method_not_allowed": 405,
+    "too_large": 413,
+    "no_token": 401,
+    "not_json": 400,
+    "not_a_task": 422,
+    "bad_token": 401,
+    "expired": 401,
+    "unknown_task": 403,
+}
+"""Every reason a notifyHook call is refused for, with the HTTP status the receiver answers."""
+
+
+class CallbackRejectedError(OneChatError, ValueError):
+    """A notifyHook call was refused; :attr:`reason` says why, :attr:`status` what to answer.
+
+    ``reason`` is one of :data:`CALLBACK_REASONS`. The message never quotes the body or the
+    token. Raised by the receiver's checks and by ``parse_callback``; a client never sees it.
+    """
+
+    def __init__(self, reason: str, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message, status=CALLBACK_REASONS[reason], task_id=task_id)
         self.reason = reason
 
 

@@ -82,6 +82,9 @@ class PollPolicy:
     - ``stall_after``: report ``Stalled`` after this long without change (None: never).
     - ``fetch_concurrency``: fetches in flight when list-by-condition cannot be used.
     - ``chunk_size``: ids per list-by-condition request (1 to 100).
+    - ``reconcile_interval``: while notifyHook callbacks bring a task's changes, how long
+      after the last one it is asked about anyway, to catch a dropped callback (default:
+      3 x ``interval``). When callbacks stop, polling falls back to the cadence above.
     """
 
     # Checked by its converter, so the defaults derived from it below never see a bad value.
@@ -119,6 +122,11 @@ class PollPolicy:
     )
     fetch_concurrency: int = attrs.field(default=8, validator=at_least(1))
     chunk_size: int = attrs.field(default=100, validator=within(1, 100))
+    reconcile_interval: float = attrs.field(
+        default=attrs.Factory(lambda self: self.interval * 3, takes_self=True),
+        converter=to_seconds,
+        validator=positive,
+    )
 
     def delay(self, status: TaskStatus | None, progress: int | None, rate: float | None) -> float:
         """Seconds until a task in this state should be asked about again.

@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._events import Event, ProgressChanged, SubmitFailed, Submitted
 from ._gc import GcGuard
+from ._models import Task
 from ._policy import Pacer, PollPolicy
 from ._router import Router, Routing, StreamId
 from ._secrets import get_logger
@@ -283,6 +284,15 @@ class Poller:
                 if replay:
                     self.apply(self.router.joined(stream_id, replay))
             self._ensure_running()
+
+    def push(self, task: Task) -> None:
+        """A snapshot a verified callback delivered: apply it like a poll's answer, route it."""
+        if self._closed:
+            return
+        self._route(self.tracker.on_pushed(task, self.clock.now()))
+        if self.running:
+            # The loop re-plans: the task's next question moved, or it ended.
+            self._wake.set()
 
     def _route(self, events: list[Event]) -> None:
         if events:

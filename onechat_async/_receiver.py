@@ -78,6 +78,10 @@ class CallbackReceiver:
     whether a task is tracked (None: a genuine token is enough). Both can be given later by
     :meth:`connect`, which is what a client does.
 
+    Given to ``OneChatClient(callbacks=...)``, the receiver is started by the client before
+    its first submit and stopped when the client closes, unless ``serve=False`` (you mount
+    it in your own application) or it is already running (you started it).
+
     Use it in three ways: :meth:`aiohttp_app` (or :meth:`aiohttp_handler`) mounted in your
     aiohttp application; the receiver itself as an ASGI application; or :meth:`start` /
     :meth:`stop` (or ``async with``) to serve on ``host:port``.
@@ -98,6 +102,7 @@ class CallbackReceiver:
         sink: Sink | None = None,
         known: Known | None = None,
         clock: Clock | None = None,
+        serve: bool = True,
     ) -> None:
         if public_url is not None and (
             not isinstance(public_url, str) or urlsplit(public_url).scheme not in ("http", "https")
@@ -112,6 +117,10 @@ class CallbackReceiver:
             secrets.token_bytes(32) if secret is None else secret, seconds(ttl, what="ttl")
         )
         self._max_body = count(max_body, what="max_body")
+        if not isinstance(serve, bool):
+            raise InvalidRequestError("serve must be True or False")
+        #: Whether a client given this receiver starts (and stops) its own server.
+        self.serve = serve
         self._sink = sink
         self._known = known
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -135,6 +144,11 @@ class CallbackReceiver:
         if not self._server.running:
             raise RuntimeError("public_url=None means the served address: start() first")
         return self.url
+
+    @property
+    def ttl(self) -> float:
+        """How long a minted token stays valid, in seconds."""
+        return self._signer.ttl
 
     def hook_url(self, state: str) -> str:
         """The notifyHook URL for a submit carrying ``state`` (which must not be empty)."""

@@ -292,6 +292,23 @@ class Tracker:
         self._next_poll = min(self._next_poll, entry.next_at)
         self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
 
+    def on_pushed(self, task: Task, now: float) -> list[Event]:
+        """Take in a snapshot a verified callback delivered; the same rules as a poll's.
+
+        A task not tracked gives nothing; a duplicate or a late old state changes nothing.
+        Any push shows callbacks flow for the task, so its next question waits the policy's
+        ``reconcile_interval`` from now; once pushes stop, that question comes and the task
+        is back on its polling cadence.
+        """
+        entry = self._entries.get(task.id)
+        if entry is None:
+            return []
+        events: list[Event] = []
+        self._apply(task.id, entry, task, now, seen=None, events=events)
+        if task.id in self._entries:
+            entry.next_at = max(entry.next_at, now + self.policy.reconcile_interval)
+        return events
+
     def _settle(self, entry: _Entry) -> None:
         entry.asking = False
         self._next_poll = min(self._next_poll, entry.next_at)

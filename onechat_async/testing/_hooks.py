@@ -190,13 +190,16 @@ class HookDispatcher:
     async def _post(self, url: str, payload: bytes) -> None:
         assert self._session is not None  # noqa: S101 - started before any watch
         self._on_sent()
+        # Like a client's request, a post in flight holds an auto-advancing clock still.
+        busy = getattr(self._clock, "busy", contextlib.nullcontext)
         try:
-            async with self._session.post(
-                url,
-                data=payload,
-                headers={"Content-Type": "application/json"},
-            ) as response:
-                await response.read()
+            with busy():
+                async with self._session.post(
+                    url,
+                    data=payload,
+                    headers={"Content-Type": "application/json"},
+                ) as response:
+                    await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             # The upstream does not retry and does not care; neither do we.
             _log.debug("notifyHook %s failed: %s", _where(url), type(error).__name__)
