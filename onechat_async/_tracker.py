@@ -322,7 +322,8 @@ class Tracker:
                 waiting.asking = False
                 next_at = waiting.next_at
                 heappush(schedule, (next_at, task_id))
-                next_poll = min(next_poll, next_at)
+                if next_at < next_poll:  # noqa: PLR1730 - min() costs several times more
+                    next_poll = next_at
             else:
                 confirm.append(task_id)
         self._next_poll = next_poll
@@ -372,8 +373,8 @@ class Tracker:
             return
         # A task that started moving deserves its faster cadence now, not after the old wait.
         asked = now if entry.polled_at is None else entry.polled_at
-        delay = self.policy.delay(state.status, state.progress, state.rate)
-        next_at = asked + delay
+        policy = self.policy
+        next_at = asked + policy.delay(state.status, state.progress, state.rate)
         if next_at < entry.next_at:
             entry.next_at = next_at
             if not entry.asking:
@@ -382,8 +383,8 @@ class Tracker:
             self._next_poll = min(self._next_poll, next_at)
         # A change only puts a task's alarm later, except the end of a stall: the heap item
         # already there is then a lower bound, and expire finds the real time when it comes up.
-        alarm_at = _or_inf(alarm(state, self.policy))
-        if alarm_at < entry.alarm_at:
+        alarm_at = alarm(state, policy)
+        if alarm_at is not None and alarm_at < entry.alarm_at:
             entry.alarm_at = alarm_at
             self._push_alarm(alarm_at, task_id)
 
