@@ -227,10 +227,27 @@ class Tracker:
         pop = heapq.heappop
         taken: list[_Entry] = []
         due: list[str] = []
-        # Taken in (next_at, task_id) order, and marked in flight at once so that a second
-        # live item of the same task is dead by the time it comes up.
+        # Marked in flight at once, so that a second live item of the same task is dead by
+        # the time it comes up. One by one while few are due (the usual wake-up of a large
+        # watch set); past an eighth of the heap, one pass splits it, which costs less than
+        # popping most of it (a whole tick's worth due at once).
+        pops = len(schedule) >> 3
+        rest: list[tuple[float, str]] = []
         while schedule and schedule[0][0] <= horizon:
+            if not pops:
+                rest = [item for item in schedule if item[0] <= horizon]
+                schedule = [item for item in schedule if item[0] > horizon]
+                heapq.heapify(schedule)
+                self._schedule = schedule
+                break
+            pops -= 1
             item = pop(schedule)
+            entry = live(item)
+            if entry is not None:
+                entry.asking = True
+                taken.append(entry)
+                due.append(item[1])
+        for item in rest:
             entry = live(item)
             if entry is not None:
                 entry.asking = True
@@ -238,29 +255,36 @@ class Tracker:
                 due.append(item[1])
         room = -len(due) % policy.chunk_size
         if room and len(due) < len(self._entries):
-            soon, recent = now + policy.interval, now - policy.fast_interval
-            passed: list[tuple[float, str]] = []
-            while room and schedule and schedule[0][0] <= soon:
-                item = pop(schedule)
-                entry = live(item)
-                if entry is None:
-                    continue
-                if entry.polled_at is not None and entry.polled_at > recent:
-                    # Asked about lately: not pulled forward, but still on the schedule.
-                    passed.append(item)
-                    continue
-                entry.asking = True
-                taken.append(entry)
-                due.append(item[1])
-                room -= 1
-            for item in passed:
-                heapq.heappush(schedule, item)
+            self._top_up(now, room, taken, due)
         for entry in taken:
             state = entry.state
             entry.polled_at = now
             entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
         self._next_poll = self._earliest()
         return due
+
+    def _top_up(self, now: float, room: int, taken: list[_Entry], due: list[str]) -> None:
+        """Add up to ``room`` tasks due soonest within an interval, not asked about lately."""
+        policy = self.policy
+        schedule = self._schedule
+        live = self._live
+        soon, recent = now + policy.interval, now - policy.fast_interval
+        passed: list[tuple[float, str]] = []
+        while room and schedule and schedule[0][0] <= soon:
+            item = heapq.heappop(schedule)
+            entry = live(item)
+            if entry is None:
+                continue
+            if entry.polled_at is not None and entry.polled_at > recent:
+                # Asked about lately: not pulled forward, but still on the schedule.
+                passed.append(item)
+                continue
+            entry.asking = True
+            taken.append(entry)
+            due.append(item[1])
+            room -= 1
+        for item in passed:
+            heapq.heappush(schedule, item)
 
     def _earliest(self) -> float:
         """The earliest next_at of a task not in flight; dead items on top are dropped."""
