@@ -229,25 +229,23 @@ class Tracker:
         due: list[str] = []
         # Marked in flight at once, so that a second live item of the same task is dead by
         # the time it comes up. One by one while few are due (the usual wake-up of a large
-        # watch set); past an eighth of the heap, one pass splits it, which costs less than
-        # popping most of it (a whole tick's worth due at once).
+        # watch set); past an eighth of the heap, the rest are found by one pass over the
+        # tasks in the order they were watched, as before the heap, and the heap is rebuilt
+        # from what stays: that costs less than popping most of it (a whole tick due at once).
         pops = len(schedule) >> 3
-        rest: list[tuple[float, str]] = []
         while schedule and schedule[0][0] <= horizon:
             if not pops:
-                rest = [item for item in schedule if item[0] <= horizon]
+                for task_id, waiting in self._entries.items():
+                    if waiting.next_at <= horizon and not waiting.asking:
+                        waiting.asking = True
+                        taken.append(waiting)
+                        due.append(task_id)
                 schedule = [item for item in schedule if item[0] > horizon]
                 heapq.heapify(schedule)
                 self._schedule = schedule
                 break
             pops -= 1
             item = pop(schedule)
-            entry = live(item)
-            if entry is not None:
-                entry.asking = True
-                taken.append(entry)
-                due.append(item[1])
-        for item in rest:
             entry = live(item)
             if entry is not None:
                 entry.asking = True
