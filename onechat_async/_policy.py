@@ -139,9 +139,12 @@ class PollPolicy:
             return self.queued_interval
         if rate is None or rate <= 0 or progress is None:
             return self.interval
-        remaining = (100 - progress) / rate
-        floor = min(self.fast_interval, self.interval)
-        return max(floor, min(self.interval, remaining / 2))
+        # Comparisons rather than min() and max(): the tracker asks this for every task of
+        # every tick, and the builtins' call overhead was most of its cost.
+        interval, half = self.interval, (100 - progress) / rate / 2
+        wait = interval if interval < half else half
+        floor = self.fast_interval if self.fast_interval < interval else interval
+        return floor if wait < floor else wait
 
     def request_rate(self, tracked: int) -> float:
         """Query requests per second for ``tracked`` tasks: enough, with headroom, capped.

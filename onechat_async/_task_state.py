@@ -71,6 +71,9 @@ _RANK = {
     TaskStatus.CANCEL: 4,
 }
 _UNKNOWN_RANK = _RANK[TaskStatus.SUBMITTED]
+#: TaskStatus.is_terminal as a set: observe() asks for every task that moved on every tick,
+#: and a property call costs several times a set lookup.
+_TERMINAL = frozenset(status for status in TaskStatus if status.is_terminal)
 
 
 def rank(status: TaskStatus) -> int:
@@ -133,13 +136,18 @@ def _shared(seen: Fingerprint) -> Fingerprint:
     return shared
 
 
-@attrs.frozen
+# Not attrs.frozen, though it is treated as immutable (every function here returns a new
+# one, nothing assigns to a field): a frozen class's __init__ sets each field through
+# object.__setattr__, which made building one cost 3.0 us against 0.8 us, and observe()
+# builds one for every task that moved on every tick. Hashable like the frozen class was.
+@attrs.define(unsafe_hash=True)
 class TrackedTask:
     """What is known about one tracked task; plain data, so a store can keep and resume it.
 
-    Times are on the poller clock's scale (``Clock.now()``). Build it with keywords: the
-    field order is only relied on by :func:`observe`, which builds one for every task that
-    moved on every tick and passes them by position because that costs half as much.
+    Times are on the poller clock's scale (``Clock.now()``). Treat it as immutable: a new
+    record replaces the old one. Build it with keywords: the field order is only relied on
+    by :func:`observe`, which builds one for every task that moved on every tick and passes
+    them by position because that costs half as much.
     """
 
     task_id: str
@@ -189,13 +197,14 @@ def observe(
         return state, []
     status, progress = task.status, task.progress
     last = state.status
+    terminal = status in _TERMINAL
     events: list[Event] = []
-    if last is None or rank(status) > rank(last):
+    if last is None or _RANK.get(status, _UNKNOWN_RANK) > _RANK.get(last, _UNKNOWN_RANK):
         events.append(_status_event(task, last))
     elif status != last:
         # Same rank, other name (an unknown status next to SUBMITTED): not provably newer.
         return _remember(state, seen), []
-    if not status.is_terminal and progress is not None and progress > (state.progress or 0):
+    if not terminal and progress is not None and progress > (state.progress or 0):
         events.append(ProgressChanged(task.id, task, progress, state.progress))
     if not events:
         return _remember(state, seen), []
@@ -218,7 +227,7 @@ def observe(
             progress_at,
             rate,
             False,  # stalled  # noqa: FBT003 - by position on purpose, see the class
-            status.is_terminal,  # ended
+            terminal,  # ended
             None if seen is None else _shared(seen),  # fingerprint
         ),
         events,

@@ -91,15 +91,25 @@ def _further_raw(raw: dict[str, Any], other: dict[str, Any]) -> bool:
 
 class _Entry:
     # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
-    __slots__ = ("asking", "next_at", "polled_at", "state", "task")
+    __slots__ = ("alarm_at", "asking", "next_at", "polled_at", "state", "task")
 
-    def __init__(self, state: TrackedTask, task: Task | None, next_at: float) -> None:
+    def __init__(
+        self, state: TrackedTask, task: Task | None, next_at: float, alarm_at: float
+    ) -> None:
         self.state = state
         self.task = task
         self.next_at = next_at
         self.polled_at: float | None = None
         #: Asked about, answer not handed back yet.
         self.asking = False
+        #: When this task's item on the alarm heap comes up (inf: none); never later than
+        #: its real alarm, which only an un-stalling change can bring forward.
+        self.alarm_at = alarm_at
+
+
+#: A heap is compacted when it holds more than this many items per tracked task (plus a few).
+_COMPACT_RATIO = 2
+_COMPACT_SLACK = 64
 
 
 class Tracker:
@@ -108,6 +118,15 @@ class Tracker:
     def __init__(self, policy: PollPolicy) -> None:
         self.policy = policy
         self._entries: dict[str, _Entry] = {}
+        # The schedule, so that a wake-up costs what is due rather than a scan of every task:
+        # (next_at, task_id) of each task not in flight. Lazy: an item is live while its task
+        # is tracked, not in flight and still due at that time; the rest are skipped when they
+        # come up. A task may have two live items with one time; the first one taken marks it
+        # in flight, which makes the other dead.
+        self._schedule: list[tuple[float, str]] = []
+        # (alarm_at, task_id), the same way for expire; an item is live while it matches the
+        # task's alarm_at.
+        self._alarms: list[tuple[float, str]] = []
         self._hold_until = -math.inf
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
@@ -143,13 +162,52 @@ class Tracker:
     def _add(self, state: TrackedTask, task: Task | None, now: float) -> None:
         # The first question waits a batch window, so a burst of watches shares requests.
         next_at = now + self.policy.batch_window
-        self._entries[state.task_id] = _Entry(state, task, next_at)
+        alarm_at = _or_inf(alarm(state, self.policy))
+        task_id = state.task_id
+        self._entries[task_id] = _Entry(state, task, next_at, alarm_at)
+        self._push(next_at, task_id)
         self._next_poll = min(self._next_poll, next_at)
-        self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
+        if alarm_at != math.inf:
+            self._push_alarm(alarm_at, task_id)
 
     def forget(self, task_id: str) -> None:
         """Stop tracking ``task_id`` (nobody watches it any more)."""
-        self._entries.pop(task_id, None)
+        # Its heap items die with the entry and go when they come up or at a compaction.
+        if self._entries.pop(task_id, None) is not None:
+            self._compact()
+
+    def _push(self, next_at: float, task_id: str) -> None:
+        heapq.heappush(self._schedule, (next_at, task_id))
+        self._compact()
+
+    def _push_alarm(self, alarm_at: float, task_id: str) -> None:
+        heapq.heappush(self._alarms, (alarm_at, task_id))
+        self._next_alarm = min(self._next_alarm, alarm_at)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild a heap that dead items have grown past twice the live ones: O(N), rarely."""
+        entries = self._entries
+        most = _COMPACT_RATIO * len(entries) + _COMPACT_SLACK
+        if len(self._schedule) > most:
+            self._schedule = [
+                (entry.next_at, task_id) for task_id, entry in entries.items() if not entry.asking
+            ]
+            heapq.heapify(self._schedule)
+        if len(self._alarms) > most:
+            self._alarms = [
+                (entry.alarm_at, task_id)
+                for task_id, entry in entries.items()
+                if entry.alarm_at != math.inf
+            ]
+            heapq.heapify(self._alarms)
+
+    def _live(self, item: tuple[float, str]) -> _Entry | None:
+        """The entry behind a schedule item, or None when the item is dead."""
+        entry = self._entries.get(item[1])
+        if entry is None or entry.asking or entry.next_at != item[0]:
+            return None
+        return entry
 
     def due(self, now: float) -> list[str]:
         """The ids to ask about at ``now``, marked as asked and in flight.
@@ -160,37 +218,81 @@ class Tracker:
         """
         policy = self.policy
         horizon = now + policy.batch_window
-        # _next_poll never overstates the earliest next_at, so this skips the full scan on
-        # the many wake-ups (right after a round, say) where nothing can be due.
+        # _next_poll never overstates the earliest next_at, so this skips the heap on the
+        # many wake-ups (right after a round, say) where nothing can be due.
         if now < self._hold_until or horizon < self._next_poll:
             return []
-        entries = self._entries
-        due = [
-            task_id
-            for task_id, entry in entries.items()
-            if entry.next_at <= horizon and not entry.asking
-        ]
+        schedule = self._schedule
+        live = self._live
+        pop = heapq.heappop
+        taken: list[_Entry] = []
+        due: list[str] = []
+        # Marked in flight at once, so that a second live item of the same task is dead by
+        # the time it comes up. One by one while few are due (the usual wake-up of a large
+        # watch set); past an eighth of the heap, the rest are found by one pass over the
+        # tasks in the order they were watched, as before the heap, and the heap is rebuilt
+        # from what stays: that costs less than popping most of it (a whole tick due at once).
+        pops = len(schedule) >> 3
+        while schedule and schedule[0][0] <= horizon:
+            if not pops:
+                for task_id, waiting in self._entries.items():
+                    if waiting.next_at <= horizon and not waiting.asking:
+                        waiting.asking = True
+                        taken.append(waiting)
+                        due.append(task_id)
+                schedule = [item for item in schedule if item[0] > horizon]
+                heapq.heapify(schedule)
+                self._schedule = schedule
+                break
+            pops -= 1
+            item = pop(schedule)
+            entry = live(item)
+            if entry is not None:
+                entry.asking = True
+                taken.append(entry)
+                due.append(item[1])
         room = -len(due) % policy.chunk_size
-        if room and len(due) < len(entries):
-            soon, recent = now + policy.interval, now - policy.fast_interval
-            candidates = [
-                (entry.next_at, task_id)
-                for task_id, entry in entries.items()
-                if horizon < entry.next_at <= soon
-                and not entry.asking
-                and (entry.polled_at is None or entry.polled_at <= recent)
-            ]
-            due.extend(task_id for _, task_id in heapq.nsmallest(room, candidates))
-        for task_id in due:
-            entry = entries[task_id]
+        if room and len(due) < len(self._entries):
+            self._top_up(now, room, taken, due)
+        for entry in taken:
             state = entry.state
             entry.polled_at = now
-            entry.asking = True
             entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
-        self._next_poll = min(
-            (entry.next_at for entry in entries.values() if not entry.asking), default=math.inf
-        )
+        self._next_poll = self._earliest()
         return due
+
+    def _top_up(self, now: float, room: int, taken: list[_Entry], due: list[str]) -> None:
+        """Add up to ``room`` tasks due soonest within an interval, not asked about lately."""
+        policy = self.policy
+        schedule = self._schedule
+        live = self._live
+        soon, recent = now + policy.interval, now - policy.fast_interval
+        passed: list[tuple[float, str]] = []
+        while room and schedule and schedule[0][0] <= soon:
+            item = heapq.heappop(schedule)
+            entry = live(item)
+            if entry is None:
+                continue
+            if entry.polled_at is not None and entry.polled_at > recent:
+                # Asked about lately: not pulled forward, but still on the schedule.
+                passed.append(item)
+                continue
+            entry.asking = True
+            taken.append(entry)
+            due.append(item[1])
+            room -= 1
+        for item in passed:
+            heapq.heappush(schedule, item)
+
+    def _earliest(self) -> float:
+        """The earliest next_at of a task not in flight; dead items on top are dropped."""
+        schedule = self._schedule
+        while schedule:
+            item = schedule[0]
+            if self._live(item) is not None:
+                return item[0]
+            heapq.heappop(schedule)
+        return math.inf
 
     def on_listed(
         self, asked: Iterable[str], answer: Iterable[object], now: float
@@ -231,6 +333,8 @@ class Tracker:
             self._apply(task_id, entry, task, now, seen=seen, events=events)
         confirm: list[str] = []
         next_poll = self._next_poll
+        schedule = self._schedule
+        heappush = heapq.heappush
         for task_id in asked:
             waiting = entries.get(task_id)
             if waiting is None:
@@ -238,10 +342,14 @@ class Tracker:
             if task_id in rows and task_id not in unreadable:
                 # _settle, inlined: this runs for every task of every tick.
                 waiting.asking = False
-                next_poll = min(next_poll, waiting.next_at)
+                next_at = waiting.next_at
+                heappush(schedule, (next_at, task_id))
+                if next_at < next_poll:  # noqa: PLR1730 - min() costs several times more
+                    next_poll = next_at
             else:
                 confirm.append(task_id)
         self._next_poll = next_poll
+        self._compact()
         return events, confirm
 
     def on_fetched(self, task_id: str, raw: object, now: float) -> list[Event]:
@@ -287,10 +395,20 @@ class Tracker:
             return
         # A task that started moving deserves its faster cadence now, not after the old wait.
         asked = now if entry.polled_at is None else entry.polled_at
-        delay = self.policy.delay(state.status, state.progress, state.rate)
-        entry.next_at = min(entry.next_at, asked + delay)
-        self._next_poll = min(self._next_poll, entry.next_at)
-        self._next_alarm = min(self._next_alarm, _or_inf(alarm(state, self.policy)))
+        policy = self.policy
+        next_at = asked + policy.delay(state.status, state.progress, state.rate)
+        if next_at < entry.next_at:
+            entry.next_at = next_at
+            if not entry.asking:
+                # In flight, it goes on the schedule when it is settled.
+                self._push(next_at, task_id)
+            self._next_poll = min(self._next_poll, next_at)
+        # A change only puts a task's alarm later, except the end of a stall: the heap item
+        # already there is then a lower bound, and expire finds the real time when it comes up.
+        alarm_at = alarm(state, policy)
+        if alarm_at is not None and alarm_at < entry.alarm_at:
+            entry.alarm_at = alarm_at
+            self._push_alarm(alarm_at, task_id)
 
     def on_pushed(self, task: Task, now: float) -> list[Event]:
         """Take in a snapshot a verified callback delivered; the same rules as a poll's.
@@ -311,6 +429,7 @@ class Tracker:
 
     def _settle(self, entry: _Entry) -> None:
         entry.asking = False
+        self._push(entry.next_at, entry.state.task_id)
         self._next_poll = min(self._next_poll, entry.next_at)
 
     def on_unknown(self, task_id: str) -> list[Event]:
@@ -337,18 +456,28 @@ class Tracker:
         if now < self._next_alarm:
             return []
         events: list[Event] = []
-        next_alarm = math.inf
         policy = self.policy
-        for task_id, entry in list(self._entries.items()):
+        entries = self._entries
+        alarms = self._alarms
+        # Only the tasks whose alarm item came up: their real alarm is no earlier, and a task
+        # whose alarm has not come says nothing (expire has news exactly from its alarm on).
+        while alarms and alarms[0][0] <= now:
+            alarm_at, task_id = heapq.heappop(alarms)
+            entry = entries.get(task_id)
+            if entry is None or entry.alarm_at != alarm_at:
+                continue
             state, news = expire(entry.state, now, policy, entry.task)
             if news:
                 events.extend(news)
                 if state.ended:
-                    del self._entries[task_id]
+                    del entries[task_id]
                     continue
                 entry.state = state
-            next_alarm = min(next_alarm, _or_inf(alarm(state, policy)))
-        self._next_alarm = next_alarm
+            entry.alarm_at = _or_inf(alarm(state, policy))
+            if entry.alarm_at != math.inf:
+                heapq.heappush(alarms, (entry.alarm_at, task_id))
+        self._next_alarm = alarms[0][0] if alarms else math.inf
+        self._compact()
         return events
 
     def next_alarm(self) -> float | None:
