@@ -424,7 +424,14 @@ class Tracker:
         events: list[Event] = []
         self._apply(task.id, entry, task, now, seen=None, events=events)
         if task.id in self._entries:
-            entry.next_at = max(entry.next_at, now + self.policy.reconcile_interval)
+            later = now + self.policy.reconcile_interval
+            if later > entry.next_at:
+                entry.next_at = later
+                # The schedule keeps (next_at, id) items: the old one is now stale, so the
+                # task needs a new item or it would never be asked about again. One in
+                # flight gets its item when its answer is settled.
+                if not entry.asking:
+                    self._push(later, task.id)
         return events
 
     def _settle(self, entry: _Entry) -> None:
