@@ -69,14 +69,35 @@ FIELDS: list[Any] = [
         id="containers-in-text-fields",
     ),
     pytest.param(
-        {"status": "WEIRD", "progress": "50%", "submitTime": 1000, "action": "UPSCALE"},
+        {
+            "status": "WEIRD",
+            "progress": "50%",
+            "submitTime": 1000,
+            "startTime": "2000",
+            "action": "UPSCALE",
+        },
         {
             "status": TaskStatus("WEIRD"),
             "progress": 50,
             "submit_time": datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+            "start_time": datetime(1970, 1, 1, 0, 0, 2, tzinfo=UTC),
             "action": "UPSCALE",
         },
         id="unknown-status-kept",
+    ),
+    pytest.param(
+        {
+            "action": "",
+            "buttons": ["junk", {"label": "no id"}, {"customId": "b", "type": 300}],
+            "properties": [1],
+        },
+        {"buttons": (Button("b"),)},
+        id="junk-in-containers",
+    ),
+    pytest.param(
+        {"action": 5, "buttons": {"customId": "x"}, "properties": "x"},
+        {},
+        id="containers-of-the-wrong-type",
     ),
     pytest.param({"status": []}, {"status": MALFORMED_STATUS}, id="status-a-list"),
     pytest.param({"status": {"a": 1}}, {"status": MALFORMED_STATUS}, id="status-an-object"),
