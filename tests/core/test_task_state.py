@@ -147,3 +147,52 @@ def test_kept_fingerprints_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatc
     for progress in ("6%", "7%"):
         _task_state._shared(("IN_PROGRESS", progress, "", 0))
     assert len(_task_state._SHARED_FINGERPRINTS) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "winner"),
+    [
+        pytest.param(snap("IN_PROGRESS"), snap("IN_PROGRESS"), "a", id="level-no-progress"),
+        pytest.param(snap("IN_PROGRESS", 0), snap("IN_PROGRESS"), "a", id="level-0-and-none"),
+        pytest.param(snap("IN_PROGRESS", 40), snap("IN_PROGRESS", 40), "a", id="level-40"),
+        pytest.param(snap("IN_PROGRESS"), snap("IN_PROGRESS", 1), "b", id="1-beats-none"),
+        pytest.param(snap("IN_PROGRESS", 0), snap("IN_PROGRESS", 1), "b", id="1-beats-0"),
+        pytest.param(snap("IN_PROGRESS", 1), snap("IN_PROGRESS", 0), "a", id="1-kept-over-0"),
+        pytest.param(snap("MODAL", 90), snap("IN_PROGRESS"), "b", id="status-first"),
+    ],
+)
+def test_the_snapshot_further_along_wins_and_a_level_one_keeps_the_first(
+    a: Task, b: Task, winner: str
+) -> None:
+    """Of two snapshots, the later status or higher progress wins; when level, the first stays."""
+    assert _task_state.further(a, b) is {"a": a, "b": b}[winner]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param({}, (None, None, None, None), id="none"),
+        pytest.param({"status": "SUCCESS"}, ("SUCCESS", None, None, None), id="status-only"),
+        pytest.param({"progress": "5%"}, (None, "5%", None, None), id="progress-only"),
+        pytest.param({"failReason": "no"}, (None, None, "no", None), id="reason-only"),
+        pytest.param({"finishTime": 9}, (None, None, None, 9), id="finish-only"),
+        pytest.param(
+            {"status": "FAILURE", "progress": "", "failReason": "x", "imageUrl": "u"},
+            ("FAILURE", "", "x", None),
+            id="finish-missing",
+        ),
+    ],
+)
+def test_a_row_missing_fields_is_fingerprinted_by_the_fields_it_has(
+    raw: dict[str, object], expected: Fingerprint
+) -> None:
+    """A field a row leaves out counts as null, and each field is read from its own wire name."""
+    assert _task_state.fingerprint(raw) == expected
+
+
+def test_a_new_fingerprint_is_kept_as_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the shared table empty, the state keeps the fingerprint it was given, equal to it."""
+    monkeypatch.setattr(_task_state, "_SHARED_FINGERPRINTS", {})
+    seen: Fingerprint = ("IN_PROGRESS", "12%", "", None)
+    state, _ = observe(start("42", 0.0, POLICY), snap("IN_PROGRESS", 12), 1.0, seen=seen)
+    assert state.fingerprint == seen

@@ -350,3 +350,21 @@ def test_a_decoded_task_keeps_the_trackers_id_and_shares_repeated_values() -> No
     assert again is not None
     assert again.properties is first.properties
     assert other.state("42").fingerprint is tracker.state("42").fingerprint  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param(PollPolicy(interval=5, deadline=None, stall_after=None), None, id="never"),
+        pytest.param(PollPolicy(interval=5, deadline=None, stall_after=10), 12.0, id="stall"),
+        pytest.param(PollPolicy(interval=5, deadline=7, stall_after=10), 9.0, id="deadline"),
+    ],
+)
+def test_the_next_alarm_is_the_earliest_one_or_none(
+    policy: PollPolicy, expected: float | None
+) -> None:
+    """next_alarm is when the first stall or deadline falls due, and None when none can."""
+    tracker = Tracker(policy)
+    assert tracker.next_alarm() is None
+    tracker.watch("1", 2.0)
+    assert tracker.next_alarm() == expected
