@@ -43,11 +43,13 @@ from ._responses import (
 )
 from ._retry import RetryPolicy
 from ._secrets import get_logger, register_secret, scrub
+from ._store import Store
 from ._task_state import further
 from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
 from ._validate import count, optional_seconds, seconds
 from ._version import __version__
+from ._workers import Durable, ResumeStream, retry_for
 
 if TYPE_CHECKING:
     # Only named in a signature: the aiohttp code itself stays in _transport.
@@ -91,6 +93,14 @@ class OneChatClient:
     :class:`~onechat_async.SubmitOutcomeUnknownError`); with ``submit_retry`` set, refusals that
     prove no task was made and may pass later (429, queue full, connection refused) are
     retried by that policy.
+
+    Workers (see docs/workers.md): ``store`` (a :class:`~onechat_async.stores.SQLiteStore`
+    or ``RedisStore``) journals every submit and every event of the tasks it made, so
+    :meth:`resume` finds them after a restart, and several clients on one ``RedisStore``
+    share the work; ``idempotency_key=`` on a submit makes it once-only. ``max_in_flight``
+    (13 for a 3 + 10 account) makes submits wait their turn until the account has room,
+    counted through the store across workers. ``lease_ttl`` is how long a dead worker's
+    tasks wait before another worker takes them over.
     """
 
     def __init__(
@@ -108,6 +118,9 @@ class OneChatClient:
         clock: Clock | None = None,
         transport: Transport | None = None,
         rng: random.Random | None = None,
+        store: Store | None = None,
+        max_in_flight: int | None = None,
+        lease_ttl: float | timedelta = 60.0,
     ) -> None:
         if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
@@ -144,6 +157,18 @@ class OneChatClient:
             _check_shape(transport, "transport", ("send", "aclose"))
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        if max_in_flight is not None:
+            count(max_in_flight, what="max_in_flight")
+        if store is not None:
+            _check_shape(store, "store", ("get_key", "swap_key", "get_task", "swap_task"))
+        ttl = seconds(lease_ttl, what="lease_ttl")
+        self._durable = Durable(
+            store,
+            max_in_flight=max_in_flight,
+            clock=self._clock,
+            lease_ttl=ttl,
+            send_ttl=self._submit_timeout + ttl,
+        )
         # Idle until the first task is followed; one poller serves every stream of this client.
         self._poller = Poller(
             _PollQueries(self),
@@ -202,7 +227,10 @@ class OneChatClient:
             return
         self._closed = True
         await self._poller.aclose()
-        await self._transport.aclose()
+        try:
+            await self._durable.aclose()
+        finally:
+            await self._transport.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -283,17 +311,58 @@ class OneChatClient:
             _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, error)
             await self._clock.sleep(wait)
 
-    def _submit(self, request: Request) -> Coroutine[Any, Any, SubmitResult]:
+    def _submit(
+        self, request: Request, key: str | None = None
+    ) -> Coroutine[Any, Any, SubmitResult]:
         # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
-        return self._submit_read(request, read_submit)
+        if key is None and not self._durable.journal_all:
+            return self._submit_read(request, read_submit)
+        return self._journaled(
+            key, request.state, lambda: self._submit_read(request, read_submit, resend=False)
+        )
 
-    async def _submit_read(self, request: Request, reader: Callable[..., _T]) -> _T:
+    async def _journaled(
+        self,
+        key: str | None,
+        state: str | None,
+        send: Callable[[], Awaitable[SubmitResult]],
+    ) -> SubmitResult:
+        """``send()`` through the journal: once per key, after admission, outcome recorded."""
+        self._check_open()
+        if key is not None and (not isinstance(key, str) or not key):
+            raise InvalidRequestError("idempotency_key must be a non-empty str")
+        started = self._clock.now()
+        policy = self._submit_retry
+        backoff = self._poller.policy.backoff
+
+        def policy_wait(attempt: int, error: OneChatError) -> float | None:
+            if policy is None:
+                return None
+            return policy.next_wait(
+                attempt,
+                self._clock.now() - started,
+                retry_after=getattr(error, "retry_after", None),
+                rng=self._rng,
+            )
+
+        def backoff_wait(attempt: int, error: OneChatError) -> float:
+            return backoff.wait(
+                attempt, retry_after=getattr(error, "retry_after", None), rng=self._rng
+            )
+
+        retry = retry_for(policy_wait, backoff_wait, admission=self._durable.gate is not None)
+        return await self._durable.submit(key, send, tag=state or "", retry=retry)
+
+    async def _submit_read(
+        self, request: Request, reader: Callable[..., _T], *, resend: bool = True
+    ) -> _T:
         """Send a submit once, or again only after an answer that proves no task was made.
 
         Every failure is settled by :func:`~onechat_async._outcome.settle`: what may have
         created a task raises SubmitOutcomeUnknownError and is never re-sent.
         """
-        policy = self._submit_retry
+        # Through the journal (resend=False) the journal alone decides on sending again.
+        policy = self._submit_retry if resend else None
         started = self._clock.now()
         attempt = 0
         while True:
@@ -381,6 +450,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Start a grid from a prompt, optionally with reference images."""
         return await self._submit(
@@ -391,7 +461,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def change(
@@ -402,10 +473,12 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Upscale, vary (``index`` 1..4) or reroll a finished grid through ``/submit/change``."""
         return await self._submit(
-            rq.change(task_id, action, index, notify_hook=notify_hook, state=state)
+            rq.change(task_id, action, index, notify_hook=notify_hook, state=state),
+            idempotency_key,
         )
 
     async def simple_change(
@@ -415,6 +488,7 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Upscale, vary or reroll by ``"<task id> U1..U4|V1..V4|R"`` (or ``(task_id, "U2")``).
 
@@ -424,12 +498,29 @@ class OneChatClient:
         route, so one call creates at most one task. The route that worked is remembered.
         """
         task_id, parsed = rq.parse_simple_change(content, op)
+        if idempotency_key is None and not self._durable.journal_all:
+            return await self._simple_change(task_id, parsed, notify_hook, state, resend=True)
+        return await self._journaled(
+            idempotency_key,
+            state,
+            lambda: self._simple_change(task_id, parsed, notify_hook, state, resend=False),
+        )
+
+    async def _simple_change(
+        self,
+        task_id: str,
+        parsed: str,
+        notify_hook: str | None,
+        state: str | None,
+        *,
+        resend: bool,
+    ) -> SubmitResult:
         routes: tuple[_SimpleRoute, ...] = ("simple-change", "change", "action")
         if self._simple_route is not None:
             routes = routes[routes.index(self._simple_route) :]
         for route in routes:
             request = await self._simple_change_request(route, task_id, parsed, notify_hook, state)
-            result = await self._submit_read(request, _submit_unless_missing_route)
+            result = await self._submit_read(request, _submit_unless_missing_route, resend=resend)
             if result is None:
                 _log.info("%s is not served here; trying the next route", request.endpoint)
                 continue
@@ -476,6 +567,7 @@ class OneChatClient:
         enable_remix: bool | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ...
 
@@ -489,7 +581,8 @@ class OneChatClient:
                 enable_remix=enable_remix,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def modal(
@@ -500,11 +593,13 @@ class OneChatClient:
         mask: ImageInput | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Complete a task waiting in MODAL (Custom Zoom prompt, Vary Region mask)."""
         mask_url = await self._image(mask) if mask is not None else None
         return await self._submit(
-            rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state)
+            rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state),
+            idempotency_key,
         )
 
     async def blend(
@@ -516,6 +611,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Blend two to five images into a grid."""
         return await self._submit(
@@ -526,7 +622,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def describe(
@@ -538,6 +635,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Ask for four prompts describing an image (answer in ``Task.final_prompt``).
 
@@ -552,7 +650,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def shorten(
@@ -563,6 +662,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Analyse a prompt (answer in ``Task.final_prompt``)."""
         return await self._submit(
@@ -572,7 +672,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def swap_face(
@@ -582,6 +683,7 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Put the face from ``source`` onto ``target`` (InsightFace)."""
         return await self._submit(
@@ -590,7 +692,8 @@ class OneChatClient:
                 await self._image(target),
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def video(
@@ -606,6 +709,7 @@ class OneChatClient:
         index: int | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Animate ``image`` into short videos, or extend a finished video.
 
@@ -625,7 +729,8 @@ class OneChatClient:
                 index=index,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def edits(
@@ -636,6 +741,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Edit ``image`` as ``prompt`` says (``/submit/edits``; the gateway and trueai)."""
         return await self._submit(
@@ -645,7 +751,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def upload_images(
@@ -720,6 +827,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(task_id)],
             deadline_at=self._deadline_at(deadline, "deadline"),
+            journal=self._durable.journal,
         )
 
     def track_many(
@@ -732,6 +840,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(t) for t in task_ids],
             deadline_at=self._deadline_at(deadline, "deadline"),
+            journal=self._durable.journal,
         )
 
     async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
@@ -743,7 +852,10 @@ class OneChatClient:
         """
         task_id = self._watchable(task_id)
         return await _follow.wait(
-            self._poller, task_id, deadline_at=self._deadline_at(timeout, "timeout")
+            self._poller,
+            task_id,
+            deadline_at=self._deadline_at(timeout, "timeout"),
+            journal=self._durable.journal,
         )
 
     def fan_out(
@@ -754,12 +866,14 @@ class OneChatClient:
         concurrency: int = 4,
         attempts: int = 5,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> EventStream:
         """Submit the children of a finished grid (default U1-U4 and V1-V4) and follow them all.
 
         Yields ``Submitted`` per accepted child, then its events; a child whose submit failed
         yields ``SubmitFailed`` (with SubmitOutcomeUnknownError when it may exist) and the
         others go on. A child is sent again only after a refusal that proves no task was made.
+        With ``idempotency_key``, child ``op`` is submitted under ``f"{key}/{op}"``.
         """
         parent = self._watchable(parent_id)
         if isinstance(ops, str) or not isinstance(ops, Iterable):
@@ -770,7 +884,8 @@ class OneChatClient:
         rq.check_state(state)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
-            return await self.simple_change(parent, op, state=state)
+            key = None if idempotency_key is None else f"{idempotency_key}/{op}"
+            return await self.simple_change(parent, op, state=state, idempotency_key=key)
 
         return _follow.fan_out(
             self._poller,
@@ -782,6 +897,7 @@ class OneChatClient:
             backoff=self._poller.policy.backoff,
             clock=self._clock,
             rng=self._rng,
+            journal=self._durable.journal,
         )
 
     def submit_and_track(
@@ -798,7 +914,9 @@ class OneChatClient:
         except OneChatError:
             _close_unsent(submit)
             raise
-        return _follow.submit_and_track(self._poller, submit, deadline_at=deadline_at)
+        return _follow.submit_and_track(
+            self._poller, submit, deadline_at=deadline_at, journal=self._durable.journal
+        )
 
     async def submit_and_wait(
         self,
@@ -815,7 +933,25 @@ class OneChatClient:
             _close_unsent(submit)
             raise
         result = await submit
-        return await _follow.wait(self._poller, result.task_id, deadline_at=deadline_at)
+        return await _follow.wait(
+            self._poller, result.task_id, deadline_at=deadline_at, journal=self._durable.journal
+        )
+
+    def resume(self) -> ResumeStream:
+        """Follow every unfinished task in the store, from this process or any earlier one.
+
+        One stream of their events, each journaled and numbered (``event.identity``) before
+        you see it. Tasks another live worker tracks are left to it; those whose worker died
+        are taken over once its lease expires (looked for every ``lease_ttl`` seconds). The
+        stream ends when the store holds no unfinished task.
+        """
+        self._check_open()
+        return ResumeStream(self._durable, self._poller, rescan=self._durable.lease_ttl)
+
+    @property
+    def store(self) -> Store:
+        """The journal's store (a private MemoryStore unless one was given)."""
+        return self._durable.store
 
     def _watchable(self, task_id: str) -> str:
         self._check_open()
