@@ -161,20 +161,21 @@ class OneChatClient:
             count(max_in_flight, what="max_in_flight")
         if store is not None:
             _check_shape(store, "store", ("get_key", "swap_key", "get_task", "swap_task"))
-        ttl = seconds(lease_ttl, what="lease_ttl")
-        self._durable = Durable(
-            store,
-            max_in_flight=max_in_flight,
-            clock=self._clock,
-            lease_ttl=ttl,
-            send_ttl=self._submit_timeout + ttl,
-        )
         # Idle until the first task is followed; one poller serves every stream of this client.
         self._poller = Poller(
             _PollQueries(self),
             poll if poll is not None else PollPolicy(),
             clock=self._clock,
             rng=self._rng,
+        )
+        ttl = seconds(lease_ttl, what="lease_ttl")
+        self._durable = Durable(
+            store,
+            max_in_flight=max_in_flight,
+            clock=self._clock,
+            poller=self._poller,
+            lease_ttl=ttl,
+            send_ttl=self._submit_timeout + ttl,
         )
         # A simulated clock holds still while a request is in flight (see Clock); the real
         # one has no busy(), and then a request is sent with no wrapper around it.

@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import os
 import socket
@@ -32,7 +34,7 @@ from ._errors import OneChatError, QueueFullError
 from ._events import Event, Stalled, SubmitFailed, Submitted, TimedOut
 from ._keyed import Retry, SubmitJournal
 from ._models import SubmitResult, Task
-from ._poller import Poller
+from ._poller import Poller, Subscription
 from ._store import Store
 from ._task_journal import TaskJournal
 from .stores import MemoryStore
@@ -40,6 +42,8 @@ from .stores import MemoryStore
 __all__ = ["Durable", "ResumeStream", "retry_for", "snapshot_of"]
 
 _log = logging.getLogger("onechat_async")
+#: How many tasks' recent numbered events are remembered (to number an event seen twice once).
+_RECENT_TASKS = 4096
 
 
 def snapshot_of(event: Event) -> dict[str, Any]:
@@ -67,9 +71,11 @@ class Durable:
         *,
         max_in_flight: int | None,
         clock: Clock,
+        poller: Poller,
         lease_ttl: float,
         send_ttl: float,
     ) -> None:
+        self.poller = poller
         self.owns_store = store is None
         self.store: Store = store if store is not None else MemoryStore()
         #: Whether unkeyed submits are journaled too (a store was given, or admission is on).
@@ -103,6 +109,16 @@ class Durable:
         # Tasks another worker took from us: their events are dropped until they end.
         self._lost: set[str] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        # The keeper follows every held task until it ends, whether or not anyone else does:
+        # its end must be journaled and its admission permit given back.
+        self._keeper_sub: Subscription | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        # The numbered copy of each recent event, per task: a stream that sees the same event
+        # object (the keeper and a consumer's stream both do) gets the same number.
+        self._stamped: collections.OrderedDict[str, list[tuple[Event, Event | None]]] = (
+            collections.OrderedDict()
+        )
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def submit(
         self,
@@ -117,11 +133,50 @@ class Durable:
         # A replayed key's task may be held by nobody now (its worker died): take it.
         if result.task_id not in self.tasks.held:
             await self.tasks.take(result.task_id)
-        self.beat()
+        self.keep([result.task_id])
         return result
+
+    def keep(self, task_ids: list[str]) -> None:
+        """Follow the held ones of ``task_ids`` in the background until they end."""
+        held = [task_id for task_id in task_ids if task_id in self.tasks.held]
+        if not held:
+            return
+        if self._keeper_sub is None:
+            self._keeper_sub = self.poller.open(pending=1)
+            self._keeper = asyncio.get_running_loop().create_task(
+                self._keep_forever(self._keeper_sub), name="onechat-async journal keeper"
+            )
+        self._keeper_sub.follow(held)
+        self.beat()
+
+    async def _keep_forever(self, sub: Subscription) -> None:
+        with contextlib.suppress(OneChatError):  # the client closed
+            while True:
+                await self.journal(await sub.next())
 
     async def journal(self, event: Event) -> Event | None:
         """The event numbered after its state was journaled; None: another worker has it."""
+        task_id = event.task_id
+        for seen, stamped in self._stamped.get(task_id, ()):
+            if seen is event:
+                return stamped
+        lock = self._locks.setdefault(task_id, asyncio.Lock())
+        async with lock:
+            for seen, stamped in self._stamped.get(task_id, ()):
+                if seen is event:
+                    return stamped
+            stamped = await self._number(event)
+            recent = self._stamped.setdefault(task_id, [])
+            recent.append((event, stamped))
+            del recent[:-4]
+            self._stamped.move_to_end(task_id)
+            while len(self._stamped) > _RECENT_TASKS:
+                self._stamped.popitem(last=False)
+        if event.is_terminal:
+            self._locks.pop(task_id, None)
+        return stamped
+
+    async def _number(self, event: Event) -> Event | None:
         task_id = event.task_id
         if task_id in self._lost:
             if event.is_terminal:
@@ -167,10 +222,14 @@ class Durable:
 
     async def aclose(self) -> None:
         """Stop renewing, give the leases up (others take over at once), close our store."""
-        beat, self._heartbeat = self._heartbeat, None
-        if beat is not None:
-            beat.cancel()
-            await asyncio.wait({beat})
+        running = [t for t in (self._heartbeat, self._keeper) if t is not None and not t.done()]
+        self._heartbeat = self._keeper = None
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        if self._keeper_sub is not None:
+            self._keeper_sub.close()
         try:
             await self.tasks.release_all()
         except Exception as exc:  # noqa: BLE001 - closing goes on; the leases will expire
@@ -229,7 +288,7 @@ class ResumeStream:
                 if fresh:
                     self._followed.update(fresh)
                     self._start_pump(fresh)
-                    self._durable.beat()
+                    self._durable.keep(fresh)
                 if not self._pumps and not await self._durable.store.unfinished():
                     self._queue.put_nowait(None)
                     return
