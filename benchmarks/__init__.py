@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bench_fanout, bench_latency, bench_memory, bench_requests, bench_tick_cpu
+from . import (
+    bench_fanout,
+    bench_journal,
+    bench_latency,
+    bench_memory,
+    bench_requests,
+    bench_tick_cpu,
+)
 
 __all__ = ["BENCHMARKS"]
 
@@ -20,4 +27,5 @@ BENCHMARKS: dict[str, ModuleType] = {
     "fanout": bench_fanout,
     "memory": bench_memory,
     "latency": bench_latency,
+    "journal": bench_journal,
 }

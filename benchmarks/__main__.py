@@ -2,8 +2,8 @@
 
 ``--quick`` runs smaller configurations (under a minute in all), ``--smoke`` the smallest
 ones (seconds; a check of the harness, not a measurement); names (``requests``,
-``tick_cpu``, ``fanout``, ``memory``, ``latency``) pick some benchmarks only. The output is
-Markdown, the form ``docs/benchmarks.md`` quotes.
+``tick_cpu``, ``fanout``, ``memory``, ``latency``, ``journal``) pick some benchmarks only.
+The output is Markdown, the form ``docs/benchmarks.md`` quotes.
 """
 
 from __future__ import annotations
