@@ -885,7 +885,10 @@ class OneChatClient:
         rq.check_state(state)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
-            key = None if idempotency_key is None else f"{idempotency_key}/{op}"
+            if idempotency_key is None:
+                # No keyword it does not need: a subclass may override simple_change.
+                return await self.simple_change(parent, op, state=state)
+            key = f"{idempotency_key}/{op}"
             return await self.simple_change(parent, op, state=state, idempotency_key=key)
 
         return _follow.fan_out(

@@ -130,15 +130,18 @@ class Durable:
     ) -> SubmitResult:
         """Send through the journal; the new task is held (tracked) by this worker."""
         result = await self.submits.submit(key, send, tag=tag, retry=retry)
-        # A replayed key's task may be held by nobody now (its worker died): take it.
-        if result.task_id not in self.tasks.held:
-            await self.tasks.take(result.task_id)
+        try:
+            # A replayed key's task may be held by nobody now (its worker died): take it.
+            if self.tasks.record(result.task_id) is None:
+                await self.tasks.take(result.task_id)
+        except Exception as exc:  # noqa: BLE001 - the task exists: its result must get through
+            _log.error("could not take the lease of a new task: %s", type(exc).__name__)
         self.keep([result.task_id])
         return result
 
     def keep(self, task_ids: list[str]) -> None:
         """Follow the held ones of ``task_ids`` in the background until they end."""
-        held = [task_id for task_id in task_ids if task_id in self.tasks.held]
+        held = [task_id for task_id in task_ids if self.tasks.record(task_id) is not None]
         if not held:
             return
         if self._keeper_sub is None:
@@ -157,7 +160,10 @@ class Durable:
     async def journal(self, event: Event) -> Event | None:
         """The event numbered after its state was journaled; None: another worker has it."""
         task_id = event.task_id
-        for seen, stamped in self._stamped.get(task_id, ()):
+        recent = self._stamped.get(task_id)
+        if recent is None and task_id not in self._lost and self.tasks.record(task_id) is None:
+            return event  # not journaled here: every event of a client without a store
+        for seen, stamped in recent or ():
             if seen is event:
                 return stamped
         lock = self._locks.setdefault(task_id, asyncio.Lock())
@@ -182,7 +188,7 @@ class Durable:
             if event.is_terminal:
                 self._lost.discard(task_id)
             return None
-        if task_id not in self.tasks.held or isinstance(event, Stalled | SubmitFailed):
+        if self.tasks.record(task_id) is None or isinstance(event, Stalled | SubmitFailed):
             return event
         if isinstance(event, Submitted):
             return attrs.evolve(event, seq=0)
