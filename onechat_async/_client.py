@@ -98,7 +98,7 @@ class OneChatClient:
     or ``RedisStore``) journals every submit and every event of the tasks it made, so
     :meth:`resume` finds them after a restart, and several clients on one ``RedisStore``
     share the work; ``idempotency_key=`` on a submit makes it once-only. ``max_in_flight``
-    (13 for a 3 + 10 account) makes submits wait their turn until the account has room,
+    (10 for a 3 + 10 account) makes submits wait their turn until the account has room,
     counted through the store across workers. ``lease_ttl`` is how long a dead worker's
     tasks wait before another worker takes them over.
     """

