@@ -12,6 +12,7 @@ from types import ModuleType
 from . import (
     bench_callbacks,
     bench_fanout,
+    bench_journal,
     bench_latency,
     bench_memory,
     bench_requests,
@@ -34,4 +35,5 @@ BENCHMARKS: dict[str, ModuleType] = {
     "scale": bench_scale,
     "slow_consumer": bench_slow_consumer,
     "callbacks": bench_callbacks,
+    "journal": bench_journal,
 }

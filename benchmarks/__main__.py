@@ -2,9 +2,8 @@
 
 ``--quick`` runs smaller configurations, ``--smoke`` the smallest ones (seconds each; a check
 of the harness, not a measurement); names (``requests``, ``tick_cpu``, ``fanout``, ``memory``,
-``latency``, ``track``, ``scale``, ``slow_consumer``, ``callbacks``) pick some benchmarks only.
-The output is
-Markdown, the form ``docs/benchmarks.md`` quotes.
+``latency``, ``track``, ``scale``, ``slow_consumer``, ``callbacks``, ``journal``) pick some
+benchmarks only. The output is Markdown, the form ``docs/benchmarks.md`` quotes.
 """
 
 from __future__ import annotations

@@ -45,11 +45,13 @@ from ._responses import (
 )
 from ._retry import RetryPolicy
 from ._secrets import get_logger, register_secret, scrub
+from ._store import Store
 from ._task_state import further
 from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
 from ._validate import count, optional_seconds, seconds
 from ._version import __version__
+from ._workers import Durable, ResumeStream, retry_for
 
 if TYPE_CHECKING:
     # Only named in a signature: the aiohttp code itself stays in _transport.
@@ -100,6 +102,14 @@ class OneChatClient:
     update tracked tasks at once, through the same rules as polls, and polling slows to
     ``PollPolicy.reconcile_interval`` while they flow. The client starts the receiver's
     server before its first submit and stops it on close (unless ``serve=False``).
+
+    Workers (see docs/workers.md): ``store`` (a :class:`~onechat_async.stores.SQLiteStore`
+    or ``RedisStore``) journals every submit and every event of the tasks it made, so
+    :meth:`resume` finds them after a restart, and several clients on one ``RedisStore``
+    share the work; ``idempotency_key=`` on a submit makes it once-only. ``max_in_flight``
+    (10 for a 3 + 10 account) makes submits wait their turn until the account has room,
+    counted through the store across workers. ``lease_ttl`` is how long a dead worker's
+    tasks wait before another worker takes them over.
     """
 
     def __init__(
@@ -118,6 +128,9 @@ class OneChatClient:
         transport: Transport | None = None,
         rng: random.Random | None = None,
         callbacks: CallbackReceiver | None = None,
+        store: Store | None = None,
+        max_in_flight: int | None = None,
+        lease_ttl: float | timedelta = 60.0,
     ) -> None:
         if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
@@ -154,12 +167,25 @@ class OneChatClient:
             _check_shape(transport, "transport", ("send", "aclose"))
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        if max_in_flight is not None:
+            count(max_in_flight, what="max_in_flight")
+        if store is not None:
+            _check_shape(store, "store", ("get_key", "swap_key", "get_task", "swap_task"))
         # Idle until the first task is followed; one poller serves every stream of this client.
         self._poller = Poller(
             _PollQueries(self),
             poll if poll is not None else PollPolicy(),
             clock=self._clock,
             rng=self._rng,
+        )
+        ttl = seconds(lease_ttl, what="lease_ttl")
+        self._durable = Durable(
+            store,
+            max_in_flight=max_in_flight,
+            clock=self._clock,
+            poller=self._poller,
+            lease_ttl=ttl,
+            send_ttl=self._submit_timeout + ttl,
         )
         # A simulated clock holds still while a request is in flight (see Clock); the real
         # one has no busy(), and then a request is sent with no wrapper around it.
@@ -221,7 +247,10 @@ class OneChatClient:
         if self._callbacks is not None:
             await self._callbacks.aclose()
         await self._poller.aclose()
-        await self._transport.aclose()
+        try:
+            await self._durable.aclose()
+        finally:
+            await self._transport.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -302,25 +331,73 @@ class OneChatClient:
             _log.info("retrying %s in %.2f s after %s", request.endpoint, wait, error)
             await self._clock.sleep(wait)
 
-    def _submit(self, request: Request) -> Coroutine[Any, Any, SubmitResult]:
+    def _submit(
+        self, request: Request, key: str | None = None
+    ) -> Coroutine[Any, Any, SubmitResult]:
         # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
-        return self._submit_read(request, read_submit)
+        if key is None and not self._durable.journal_all:
+            return self._submit_read(request, read_submit)
+        return self._journaled(
+            key, request.state, lambda: self._submit_read(request, read_submit, resend=False)
+        )
 
-    async def _submit_read(self, request: Request, reader: Callable[..., _T]) -> _T:
+    async def _journaled(
+        self,
+        key: str | None,
+        state: str | None,
+        send: Callable[[], Awaitable[SubmitResult]],
+    ) -> SubmitResult:
+        """``send()`` through the journal: once per key, after admission, outcome recorded."""
+        self._check_open()
+        if key is not None and (not isinstance(key, str) or not key):
+            raise InvalidRequestError("idempotency_key must be a non-empty str")
+        started = self._clock.now()
+        policy = self._submit_retry
+        backoff = self._poller.policy.backoff
+
+        def policy_wait(attempt: int, error: OneChatError) -> float | None:
+            if policy is None:
+                return None
+            return policy.next_wait(
+                attempt,
+                self._clock.now() - started,
+                retry_after=getattr(error, "retry_after", None),
+                rng=self._rng,
+            )
+
+        def backoff_wait(attempt: int, error: OneChatError) -> float:
+            return backoff.wait(
+                attempt, retry_after=getattr(error, "retry_after", None), rng=self._rng
+            )
+
+        retry = retry_for(policy_wait, backoff_wait, admission=self._durable.gate is not None)
+        return await self._durable.submit(key, send, tag=state or "", retry=retry)
+
+    async def _submit_read(
+        self, request: Request, reader: Callable[..., _T], *, resend: bool = True
+    ) -> _T:
         """Send a submit, with this client's notifyHook unless the caller named one."""
+        send = self._send_submit if resend else self._send_submit_once
         link = self._callbacks
         if link is not None and link.wants(request):
             self._check_open()
-            return await link.submit(await link.prepare(request), self._send_submit, reader)
-        return await self._send_submit(request, reader)
+            return await link.submit(await link.prepare(request), send, reader)
+        return await send(request, reader)
 
-    async def _send_submit(self, request: Request, reader: Callable[..., _T]) -> _T:
+    async def _send_submit_once(self, request: Request, reader: Callable[..., _T]) -> _T:
+        """Send a submit once, whatever the answer (the journal decides about sending again)."""
+        return await self._send_submit(request, reader, resend=False)
+
+    async def _send_submit(
+        self, request: Request, reader: Callable[..., _T], *, resend: bool = True
+    ) -> _T:
         """Send a submit once, or again only after an answer that proves no task was made.
 
         Every failure is settled by :func:`~onechat_async._outcome.settle`: what may have
         created a task raises SubmitOutcomeUnknownError and is never re-sent.
         """
-        policy = self._submit_retry
+        # Through the journal (resend=False) the journal alone decides on sending again.
+        policy = self._submit_retry if resend else None
         started = self._clock.now()
         attempt = 0
         while True:
@@ -408,6 +485,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Start a grid from a prompt, optionally with reference images."""
         return await self._submit(
@@ -418,7 +496,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def change(
@@ -429,10 +508,12 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Upscale, vary (``index`` 1..4) or reroll a finished grid through ``/submit/change``."""
         return await self._submit(
-            rq.change(task_id, action, index, notify_hook=notify_hook, state=state)
+            rq.change(task_id, action, index, notify_hook=notify_hook, state=state),
+            idempotency_key,
         )
 
     async def simple_change(
@@ -442,6 +523,7 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Upscale, vary or reroll by ``"<task id> U1..U4|V1..V4|R"`` (or ``(task_id, "U2")``).
 
@@ -451,12 +533,29 @@ class OneChatClient:
         route, so one call creates at most one task. The route that worked is remembered.
         """
         task_id, parsed = rq.parse_simple_change(content, op)
+        if idempotency_key is None and not self._durable.journal_all:
+            return await self._simple_change(task_id, parsed, notify_hook, state, resend=True)
+        return await self._journaled(
+            idempotency_key,
+            state,
+            lambda: self._simple_change(task_id, parsed, notify_hook, state, resend=False),
+        )
+
+    async def _simple_change(
+        self,
+        task_id: str,
+        parsed: str,
+        notify_hook: str | None,
+        state: str | None,
+        *,
+        resend: bool,
+    ) -> SubmitResult:
         routes: tuple[_SimpleRoute, ...] = ("simple-change", "change", "action")
         if self._simple_route is not None:
             routes = routes[routes.index(self._simple_route) :]
         for route in routes:
             request = await self._simple_change_request(route, task_id, parsed, notify_hook, state)
-            result = await self._submit_read(request, _submit_unless_missing_route)
+            result = await self._submit_read(request, _submit_unless_missing_route, resend=resend)
             if result is None:
                 _log.info("%s is not served here; trying the next route", request.endpoint)
                 continue
@@ -503,6 +602,7 @@ class OneChatClient:
         enable_remix: bool | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ...
 
@@ -516,7 +616,8 @@ class OneChatClient:
                 enable_remix=enable_remix,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def modal(
@@ -527,11 +628,13 @@ class OneChatClient:
         mask: ImageInput | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Complete a task waiting in MODAL (Custom Zoom prompt, Vary Region mask)."""
         mask_url = await self._image(mask) if mask is not None else None
         return await self._submit(
-            rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state)
+            rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state),
+            idempotency_key,
         )
 
     async def blend(
@@ -543,6 +646,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Blend two to five images into a grid."""
         return await self._submit(
@@ -553,7 +657,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def describe(
@@ -565,6 +670,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Ask for four prompts describing an image (answer in ``Task.final_prompt``).
 
@@ -579,7 +685,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def shorten(
@@ -590,6 +697,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Analyse a prompt (answer in ``Task.final_prompt``)."""
         return await self._submit(
@@ -599,7 +707,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def swap_face(
@@ -609,6 +718,7 @@ class OneChatClient:
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Put the face from ``source`` onto ``target`` (InsightFace)."""
         return await self._submit(
@@ -617,7 +727,8 @@ class OneChatClient:
                 await self._image(target),
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def video(
@@ -633,6 +744,7 @@ class OneChatClient:
         index: int | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Animate ``image`` into short videos, or extend a finished video.
 
@@ -652,7 +764,8 @@ class OneChatClient:
                 index=index,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def edits(
@@ -663,6 +776,7 @@ class OneChatClient:
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """Edit ``image`` as ``prompt`` says (``/submit/edits``; the gateway and trueai)."""
         return await self._submit(
@@ -672,7 +786,8 @@ class OneChatClient:
                 account_filter=account_filter,
                 notify_hook=notify_hook,
                 state=state,
-            )
+            ),
+            idempotency_key,
         )
 
     async def upload_images(
@@ -747,6 +862,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(task_id)],
             deadline_at=self._deadline_at(deadline, "deadline"),
+            journal=self._durable.journal,
         )
 
     def track_many(
@@ -759,6 +875,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(t) for t in task_ids],
             deadline_at=self._deadline_at(deadline, "deadline"),
+            journal=self._durable.journal,
         )
 
     async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
@@ -770,7 +887,10 @@ class OneChatClient:
         """
         task_id = self._watchable(task_id)
         return await _follow.wait(
-            self._poller, task_id, deadline_at=self._deadline_at(timeout, "timeout")
+            self._poller,
+            task_id,
+            deadline_at=self._deadline_at(timeout, "timeout"),
+            journal=self._durable.journal,
         )
 
     def fan_out(
@@ -781,12 +901,14 @@ class OneChatClient:
         concurrency: int = 4,
         attempts: int = 5,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> EventStream:
         """Submit the children of a finished grid (default U1-U4 and V1-V4) and follow them all.
 
         Yields ``Submitted`` per accepted child, then its events; a child whose submit failed
         yields ``SubmitFailed`` (with SubmitOutcomeUnknownError when it may exist) and the
         others go on. A child is sent again only after a refusal that proves no task was made.
+        With ``idempotency_key``, child ``op`` is submitted under ``f"{key}/{op}"``.
         """
         parent = self._watchable(parent_id)
         if isinstance(ops, str) or not isinstance(ops, Iterable):
@@ -797,7 +919,11 @@ class OneChatClient:
         rq.check_state(state)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
-            return await self.simple_change(parent, op, state=state)
+            if idempotency_key is None:
+                # No keyword it does not need: a subclass may override simple_change.
+                return await self.simple_change(parent, op, state=state)
+            key = f"{idempotency_key}/{op}"
+            return await self.simple_change(parent, op, state=state, idempotency_key=key)
 
         return _follow.fan_out(
             self._poller,
@@ -809,6 +935,7 @@ class OneChatClient:
             backoff=self._poller.policy.backoff,
             clock=self._clock,
             rng=self._rng,
+            journal=self._durable.journal,
         )
 
     def submit_and_track(
@@ -825,7 +952,9 @@ class OneChatClient:
         except OneChatError:
             _close_unsent(submit)
             raise
-        return _follow.submit_and_track(self._poller, submit, deadline_at=deadline_at)
+        return _follow.submit_and_track(
+            self._poller, submit, deadline_at=deadline_at, journal=self._durable.journal
+        )
 
     async def submit_and_wait(
         self,
@@ -842,7 +971,25 @@ class OneChatClient:
             _close_unsent(submit)
             raise
         result = await submit
-        return await _follow.wait(self._poller, result.task_id, deadline_at=deadline_at)
+        return await _follow.wait(
+            self._poller, result.task_id, deadline_at=deadline_at, journal=self._durable.journal
+        )
+
+    def resume(self) -> ResumeStream:
+        """Follow every unfinished task in the store, from this process or any earlier one.
+
+        One stream of their events, each journaled and numbered (``event.identity``) before
+        you see it. Tasks another live worker tracks are left to it; those whose worker died
+        are taken over once its lease expires (looked for every ``lease_ttl`` seconds). The
+        stream ends when the store holds no unfinished task.
+        """
+        self._check_open()
+        return ResumeStream(self._durable, self._poller, rescan=self._durable.lease_ttl)
+
+    @property
+    def store(self) -> Store:
+        """The journal's store (a private MemoryStore unless one was given)."""
+        return self._durable.store
 
     def adopted(self, state: str) -> tuple[str, ...]:
         """The tasks a callback revealed for submits with ``state`` whose answer never came.

@@ -13,6 +13,11 @@ most one per task, and nothing after it.
     ├── Submitted        a submit was accepted; the new task's id is ``task_id``
     └── terminal: Succeeded, Failed, Cancelled, TimedOut, Lost, Unreadable, SubmitFailed
 
+Every event of a journaled task (see ``OneChatClient(store=...)``) also carries ``seq``, its
+number in that task's journal, so :attr:`TaskEvent.identity` (task id, sequence) names it for
+good: a consumer that handled ``("t1", 3)`` before a restart can skip it when ``resume()``
+brings it back. ``Submitted`` is number 0; events of tasks nobody journals carry ``None``.
+
 Each status change yields exactly one status-kind event: ``StatusChanged`` for the ordinary
 statuses, ``NeedsModal`` for MODAL, and the terminal event for SUCCESS, FAILURE and CANCEL.
 """
@@ -51,6 +56,14 @@ class TaskEvent:
     is_terminal: ClassVar[bool] = False
 
     task_id: str
+    #: The event's number in its task's journal, or None when the task is not journaled.
+    #: Left out of ``==``: the same fact is the same event, numbered or not.
+    seq: int | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+
+    @property
+    def identity(self) -> tuple[str, int | None]:
+        """``(task_id, seq)``: stable across restarts for a journaled task's events."""
+        return (self.task_id, self.seq)
 
 
 @attrs.frozen

@@ -51,6 +51,7 @@ from ._poller import Poller, Subscription
 __all__ = [
     "ALL_CHILDREN",
     "EventStream",
+    "Journal",
     "fan_out",
     "outcome",
     "submit_and_track",
@@ -64,6 +65,9 @@ ALL_CHILDREN: tuple[str, ...] = ("U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4")
 #: Submits one child: ``(parent_id, op)`` to the accepted submit.
 SubmitChild = Callable[[str, str], Awaitable[SubmitResult]]
 _Driver = Callable[[Subscription], Coroutine[Any, Any, None]]
+#: Journals an event before the consumer sees it (``OneChatClient(store=...)``): the event
+#: numbered, or None to drop it (another worker tracks that task now).
+Journal = Callable[[Event], Awaitable[Event | None]]
 
 
 class _Handle:
@@ -79,6 +83,7 @@ class _Handle:
         "deadline_at",
         "driver",
         "ids",
+        "journal",
         "make_driver",
         "pending",
         "poller",
@@ -95,8 +100,10 @@ class _Handle:
         pending: int = 0,
         submit: Awaitable[SubmitResult] | None = None,
         make_driver: _Driver | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.poller = poller
+        self.journal = journal
         self.ids = ids
         self.deadline_at = deadline_at
         self.pending = pending
@@ -122,7 +129,12 @@ class _Handle:
             if submit is not None:
                 result = await submit
                 sub.submitted(Submitted(result.task_id, result))
-        return await sub.next()
+        if self.journal is None:
+            return await sub.next()
+        while True:
+            kept = await self.journal(await sub.next())
+            if kept is not None:
+                return kept
 
     def close(self) -> None:
         if self.closed:
@@ -194,20 +206,34 @@ class EventStream:
         await self.aclose()
 
 
-def track(poller: Poller, ids: Iterable[str], *, deadline_at: float | None) -> EventStream:
+def track(
+    poller: Poller,
+    ids: Iterable[str],
+    *,
+    deadline_at: float | None,
+    journal: Journal | None = None,
+) -> EventStream:
     """Follow ``ids`` in one stream that ends when every one of them has ended."""
-    return EventStream(_Handle(poller, list(dict.fromkeys(ids)), deadline_at=deadline_at))
+    return EventStream(
+        _Handle(poller, list(dict.fromkeys(ids)), deadline_at=deadline_at, journal=journal)
+    )
 
 
 def submit_and_track(
-    poller: Poller, submit: Awaitable[SubmitResult], *, deadline_at: float | None
+    poller: Poller,
+    submit: Awaitable[SubmitResult],
+    *,
+    deadline_at: float | None,
+    journal: Journal | None = None,
 ) -> EventStream:
     """Await ``submit`` on the first ``__anext__`` and follow the task it created.
 
     The stream starts with ``Submitted``; a submit that fails raises from that first
     ``__anext__``. A stream closed before it started closes the submit coroutine unsent.
     """
-    return EventStream(_Handle(poller, (), deadline_at=deadline_at, pending=1, submit=submit))
+    return EventStream(
+        _Handle(poller, (), deadline_at=deadline_at, pending=1, submit=submit, journal=journal)
+    )
 
 
 def fan_out(
@@ -222,6 +248,7 @@ def fan_out(
     clock: Clock,
     rng: random.Random,
     deadline_at: float | None = None,
+    journal: Journal | None = None,
 ) -> EventStream:
     """Submit ``ops`` of a finished parent and follow every child in one stream.
 
@@ -254,7 +281,12 @@ def fan_out(
                 group.create_task(worker())
 
     handle = _Handle(
-        poller, (), deadline_at=deadline_at, pending=len(ops), make_driver=drive if ops else None
+        poller,
+        (),
+        deadline_at=deadline_at,
+        pending=len(ops),
+        make_driver=drive if ops else None,
+        journal=journal,
     )
     return EventStream(handle)
 
@@ -290,7 +322,9 @@ async def _submit_child(
             return
 
 
-async def wait(poller: Poller, task_id: str, *, deadline_at: float | None) -> Task:
+async def wait(
+    poller: Poller, task_id: str, *, deadline_at: float | None, journal: Journal | None = None
+) -> Task:
     """The task once it succeeded.
 
     Raises :class:`TaskFailedError` for FAILURE or CANCEL, :class:`TaskTimeoutError` when the
@@ -299,7 +333,7 @@ async def wait(poller: Poller, task_id: str, *, deadline_at: float | None) -> Ta
     waiting for a ``/modal`` call is waited for like any other: follow it with :func:`track`
     to react to ``NeedsModal``.
     """
-    async with track(poller, [task_id], deadline_at=deadline_at) as events:
+    async with track(poller, [task_id], deadline_at=deadline_at, journal=journal) as events:
         async for event in events:
             if event.is_terminal:
                 return outcome(event)

@@ -81,12 +81,15 @@ class TallyClient(OneChatClient):
         *,
         notify_hook: str | None = None,
         state: str | None = None,
+        idempotency_key: str | None = None,
     ) -> SubmitResult:
         """The real submit, counted."""
         self.tally.started += 1
         self.tally.begun.set()
         try:
-            result = await super().simple_change(content, op, notify_hook=notify_hook, state=state)
+            result = await super().simple_change(
+                content, op, notify_hook=notify_hook, state=state, idempotency_key=idempotency_key
+            )
         except asyncio.CancelledError:
             self.tally.cancelled += 1
             raise

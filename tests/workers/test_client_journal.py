@@ -1,0 +1,121 @@
+"""The journal wired into the client, in one process, against the simulator over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from onechat_async import OneChatClient, QueueFullError, SubmitOutcomeUnknownError
+from onechat_async._events import Submitted, Succeeded
+from onechat_async._journal import KeyState
+from onechat_async._store import KeyRecord
+from onechat_async.stores import SQLiteStore
+from onechat_async.testing import ScaledClock, Simulator
+
+KEY = "sk-test"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """A gateway fronting one 3 + 10 account, its minutes passing in milliseconds."""
+    async with Simulator(
+        api_key=KEY, clock=ScaledClock(speed=1000), running_limit=3, waiting_limit=10
+    ) as simulator:
+        yield simulator
+
+
+def queue_full_answers(sim: Simulator) -> int:
+    """How many submits the server refused for a full queue (code 23, or 9 behind C#)."""
+    return sum(1 for record in sim.submits if record.task_id is None)
+
+
+@pytest.mark.parametrize(("max_in_flight", "refusals"), [(10, 0), (13, 200)])
+async def test_two_hundred_jobs_pass_a_3_plus_10_account_without_queue_full(
+    sim: Simulator, max_in_flight: int, refusals: int
+) -> None:
+    """200 concurrent jobs through max_in_flight: all succeed, no QueueFullError escapes.
+
+    At 10 (the waiting room) the server never refuses one; at 13 (the account's exact size)
+    a submit sent in the moment between a task's end and the next one's start is refused now
+    and then, and retried by the library after halving the window.
+    """
+    async with OneChatClient(
+        api_key=KEY, base_url=sim.url, clock=sim.clock, max_in_flight=max_in_flight
+    ) as client:
+
+        async def job(i: int) -> str:
+            task = await client.submit_and_wait(client.imagine(f"job {i}", state=f"job-{i}"))
+            return task.id
+
+        async with asyncio.TaskGroup() as group:
+            jobs = [group.create_task(job(i)) for i in range(200)]
+    ids = [j.result() for j in jobs]
+    assert len(set(ids)) == 200
+    assert len(sim.created) == 200
+    assert queue_full_answers(sim) <= refusals
+
+
+async def test_without_admission_a_burst_overflows_the_account(sim: Simulator) -> None:
+    """The control: 20 jobs at once with no max_in_flight get QueueFullError from the server."""
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
+        answers = await asyncio.gather(
+            *(client.imagine(f"job {i}") for i in range(20)), return_exceptions=True
+        )
+    assert sum(isinstance(a, QueueFullError) for a in answers) == 7
+
+
+async def test_a_key_sent_twice_makes_one_task_and_replays_its_result(sim: Simulator) -> None:
+    """The same idempotency key, concurrently and later, sends one request and one task."""
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
+        first, second = await asyncio.gather(
+            client.imagine("a cat", idempotency_key="job-1"),
+            client.imagine("a cat", idempotency_key="job-1"),
+        )
+        third = await client.imagine("a cat", idempotency_key="job-1")
+    assert first == second == third
+    assert len(sim.submits) == 1
+
+
+async def test_an_unknown_outcome_is_raised_and_never_sent(sim: Simulator, tmp_path: Path) -> None:
+    """A key left SENDING by a dead worker raises SubmitOutcomeUnknownError; nothing is sent."""
+    store = SQLiteStore(tmp_path / "j.db")
+    dead = KeyRecord(key="job-9", state=KeyState.SENDING, owner="gone", lease_until=0.0)
+    assert await store.swap_key(0, dead) is not None
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock, store=store) as client:
+        with pytest.raises(SubmitOutcomeUnknownError):
+            await client.imagine("a cat", idempotency_key="job-9")
+    await store.aclose()
+    assert sim.submits == ()
+
+
+async def test_events_are_numbered_and_resume_finds_what_a_closed_worker_left(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Journaled events carry (task id, seq); a new client resumes the unfinished tasks."""
+    path = tmp_path / "j.db"
+    store = SQLiteStore(path)
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock, store=store) as client:
+        stream = client.submit_and_track(client.imagine("a cat", idempotency_key="k1"))
+        first = await anext(stream)
+        second = await anext(stream)
+        await stream.aclose()
+        ids = [(await client.imagine(f"dog {i}", idempotency_key=f"d{i}")).task_id for i in (1, 2)]
+    await store.aclose()
+    assert isinstance(first, Submitted)
+    assert first.identity == (first.task_id, 0)
+    assert second.identity == (first.task_id, 1)
+
+    store = SQLiteStore(path)
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock, store=store) as client:
+        events = [event async for event in client.resume()]
+        assert await store.unfinished() == []
+    await store.aclose()
+    ends = Counter(e.task_id for e in events if isinstance(e, Succeeded))
+    assert ends == Counter({first.task_id: 1, ids[0]: 1, ids[1]: 1})
+    seqs = [e.identity for e in events]
+    assert len(seqs) == len(set(seqs))
+    assert all(seq is not None and seq >= 2 for task, seq in seqs if task == first.task_id)
