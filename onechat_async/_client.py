@@ -862,7 +862,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(task_id)],
             deadline_at=self._deadline_at(deadline, "deadline"),
-            journal=self._durable.journal,
+            journal=self._durable,
         )
 
     def track_many(
@@ -875,7 +875,7 @@ class OneChatClient:
             self._poller,
             [self._watchable(t) for t in task_ids],
             deadline_at=self._deadline_at(deadline, "deadline"),
-            journal=self._durable.journal,
+            journal=self._durable,
         )
 
     async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
@@ -890,7 +890,7 @@ class OneChatClient:
             self._poller,
             task_id,
             deadline_at=self._deadline_at(timeout, "timeout"),
-            journal=self._durable.journal,
+            journal=self._durable,
         )
 
     def fan_out(
@@ -935,7 +935,7 @@ class OneChatClient:
             backoff=self._poller.policy.backoff,
             clock=self._clock,
             rng=self._rng,
-            journal=self._durable.journal,
+            journal=self._durable,
         )
 
     def submit_and_track(
@@ -953,7 +953,7 @@ class OneChatClient:
             _close_unsent(submit)
             raise
         return _follow.submit_and_track(
-            self._poller, submit, deadline_at=deadline_at, journal=self._durable.journal
+            self._poller, submit, deadline_at=deadline_at, journal=self._durable
         )
 
     async def submit_and_wait(
@@ -972,7 +972,7 @@ class OneChatClient:
             raise
         result = await submit
         return await _follow.wait(
-            self._poller, result.task_id, deadline_at=deadline_at, journal=self._durable.journal
+            self._poller, result.task_id, deadline_at=deadline_at, journal=self._durable
         )
 
     def resume(self) -> ResumeStream:

@@ -23,7 +23,7 @@ import random
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from ._backoff import Backoff
 from ._clock import Clock
@@ -65,9 +65,18 @@ ALL_CHILDREN: tuple[str, ...] = ("U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4")
 #: Submits one child: ``(parent_id, op)`` to the accepted submit.
 SubmitChild = Callable[[str, str], Awaitable[SubmitResult]]
 _Driver = Callable[[Subscription], Coroutine[Any, Any, None]]
-#: Journals an event before the consumer sees it (``OneChatClient(store=...)``): the event
-#: numbered, or None to drop it (another worker tracks that task now).
-Journal = Callable[[Event], Awaitable[Event | None]]
+
+
+class Journal(Protocol):
+    """Journals an event before the consumer sees it (``OneChatClient(store=...)``)."""
+
+    def concerns(self, event: Event) -> bool:
+        """Whether ``event`` is journaled at all: a cheap check the poll tick can afford."""
+        ...
+
+    async def journal(self, event: Event) -> Event | None:
+        """The event numbered, or None to drop it (another worker tracks that task now)."""
+        ...
 
 
 class _Handle:
@@ -129,10 +138,13 @@ class _Handle:
             if submit is not None:
                 result = await submit
                 sub.submitted(Submitted(result.task_id, result))
-        if self.journal is None:
-            return await sub.next()
+        journal = self.journal
         while True:
-            kept = await self.journal(await sub.next())
+            event = await sub.next()
+            # Most events concern no journaled task: hand them over without a coroutine.
+            if journal is None or not journal.concerns(event):
+                return event
+            kept = await journal.journal(event)
             if kept is not None:
                 return kept
 

@@ -157,12 +157,21 @@ class Durable:
             while True:
                 await self.journal(await sub.next())
 
+    def concerns(self, event: Event) -> bool:
+        """Whether ``event`` belongs to a task journaled here (or lost to another worker)."""
+        task_id = event.task_id
+        return (
+            task_id in self._stamped
+            or task_id in self._lost
+            or self.tasks.record(task_id) is not None
+        )
+
     async def journal(self, event: Event) -> Event | None:
         """The event numbered after its state was journaled; None: another worker has it."""
+        if not self.concerns(event):
+            return event  # not journaled here: every event of a client without a store
         task_id = event.task_id
         recent = self._stamped.get(task_id)
-        if recent is None and task_id not in self._lost and self.tasks.record(task_id) is None:
-            return event  # not journaled here: every event of a client without a store
         for seen, stamped in recent or ():
             if seen is event:
                 return stamped
@@ -304,9 +313,7 @@ class ResumeStream:
 
     def _start_pump(self, ids: list[str]) -> None:
         async def pump() -> None:
-            stream = _follow.track(
-                self._poller, ids, deadline_at=None, journal=self._durable.journal
-            )
+            stream = _follow.track(self._poller, ids, deadline_at=None, journal=self._durable)
             async with stream:
                 async for event in stream:
                     self._queue.put_nowait(event)
