@@ -36,11 +36,11 @@ from ._responses import (
     is_missing_route,
     read_cancelled,
     read_raw_task,
-    read_raw_task_list,
     read_seed,
     read_submit,
     read_task,
     read_task_list,
+    read_task_rows,
     read_uploaded,
 )
 from ._retry import RetryPolicy
@@ -51,6 +51,7 @@ from ._tracker import chunked
 from ._transport import AiohttpTransport, Transport
 from ._validate import count, optional_seconds, seconds
 from ._version import __version__
+from ._wire import Row
 from ._workers import Durable, ResumeStream, retry_for
 
 if TYPE_CHECKING:
@@ -1012,9 +1013,9 @@ class _PollQueries:
     def __init__(self, client: OneChatClient) -> None:
         self._client = client
 
-    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def list_raw(self, task_ids: Sequence[str]) -> list[Row] | None:
         return await self._client._query(
-            rq.list_by_condition(task_ids), _raw_list_unless_missing_route, retry=_NO_RETRY
+            rq.list_by_condition(task_ids), _rows_unless_missing_route, retry=_NO_RETRY
         )
 
     async def fetch_raw(self, task_id: str) -> object:
@@ -1067,13 +1068,13 @@ def _checked_key(key: object) -> str:
     return key
 
 
-def _raw_list_unless_missing_route(
+def _rows_unless_missing_route(
     response: Response, request: Request, *, now_wall: float
-) -> list[dict[str, Any]] | None:
-    """The raw task list, or None when the server lacks list-by-condition."""
+) -> list[Row] | None:
+    """The task list as rows, or None when the server lacks list-by-condition."""
     if is_missing_route(response):
         return None
-    return read_raw_task_list(response, request, now_wall=now_wall)
+    return read_task_rows(response, request, now_wall=now_wall)
 
 
 def _submit_unless_missing_route(

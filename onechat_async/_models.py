@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -170,6 +170,90 @@ class Task:
     def button(self, label: str) -> Button | None:
         """The button labelled ``label`` (``"U2"``, ``"V1"``, ...), if the task has one."""
         return next((b for b in self.buttons if b.label == label), None)
+
+
+def _task_maker() -> Callable[..., Task]:
+    """``Task(...)`` with every field given by position, for the wire decoder.
+
+    The same object, built for a quarter less: attrs' ``__init__`` of a frozen class sets each
+    field through a bound ``object.__setattr__``, where the slots' own setters do. The poller
+    builds one for every task that moved on every tick. No defaults, no factory: the caller
+    passes all twenty values, already checked.
+    """
+    new = object.__new__
+    (
+        set_id,
+        set_status,
+        set_action,
+        set_progress,
+        set_prompt,
+        set_prompt_en,
+        set_description,
+        set_state,
+        set_custom_id,
+        set_bot_type,
+        set_submit_time,
+        set_start_time,
+        set_finish_time,
+        set_image_url,
+        set_fail_reason,
+        set_buttons,
+        set_properties,
+        set_image_urls,
+        set_video_url,
+        set_video_urls,
+    ) = (Task.__dict__[field.name].__set__ for field in attrs.fields(Task))
+
+    def make_task(  # noqa: PLR0917 - Task's own fields, by position on purpose
+        id: str,
+        status: TaskStatus,
+        action: TaskAction | None,
+        progress: int | None,
+        prompt: str,
+        prompt_en: str,
+        description: str,
+        state: str,
+        custom_id: str,
+        bot_type: str,
+        submit_time: datetime | None,
+        start_time: datetime | None,
+        finish_time: datetime | None,
+        image_url: str | None,
+        fail_reason: str | None,
+        buttons: tuple[Button, ...],
+        properties: Mapping[str, Any],
+        image_urls: tuple[str, ...],
+        video_url: str | None,
+        video_urls: tuple[str, ...],
+    ) -> Task:
+        task: Task = new(Task)
+        set_id(task, id)
+        set_status(task, status)
+        set_action(task, action)
+        set_progress(task, progress)
+        set_prompt(task, prompt)
+        set_prompt_en(task, prompt_en)
+        set_description(task, description)
+        set_state(task, state)
+        set_custom_id(task, custom_id)
+        set_bot_type(task, bot_type)
+        set_submit_time(task, submit_time)
+        set_start_time(task, start_time)
+        set_finish_time(task, finish_time)
+        set_image_url(task, image_url)
+        set_fail_reason(task, fail_reason)
+        set_buttons(task, buttons)
+        set_properties(task, properties)
+        set_image_urls(task, image_urls)
+        set_video_url(task, video_url)
+        set_video_urls(task, video_urls)
+        return task
+
+    return make_task
+
+
+#: ``Task(...)`` by position with every field given, built faster (see _task_maker).
+make_task: Callable[..., Task] = _task_maker()
 
 
 @attrs.frozen

@@ -40,6 +40,7 @@ from ._policy import Pacer, PollPolicy
 from ._router import Router, Routing, StreamId
 from ._secrets import get_logger
 from ._tracker import Tracker, chunked
+from ._wire import Row
 
 __all__ = ["PollBackend", "Poller", "Subscription"]
 
@@ -55,10 +56,11 @@ _WARN_AFTER_FAILURES = 5
 class PollBackend(Protocol):
     """The queries the poller sends: one request each, no retries (it paces itself).
 
-    Both return the answer as parsed JSON, still undecoded; failures raise OneChatError.
+    Both return the answer still undecoded (a list answer as :class:`~onechat_async._wire.Row`
+    s, a fetched task as parsed JSON); failures raise OneChatError.
     """
 
-    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def list_raw(self, task_ids: Sequence[str]) -> list[Row] | None:
         """The task objects list-by-condition returns, or None if the server lacks it."""
         ...
 

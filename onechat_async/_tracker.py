@@ -31,7 +31,6 @@ from ._task_state import (
     TrackedTask,
     alarm,
     expire,
-    fingerprint,
     further,
     lose,
     observe,
@@ -39,7 +38,7 @@ from ._task_state import (
     start,
     unreadable,
 )
-from ._wire import WireError, decode_task, wire_task_id
+from ._wire import Row, WireError, decode_row, decode_task, row_of, wire_task_id
 
 __all__ = ["Tracker", "chunked"]
 
@@ -55,17 +54,22 @@ def _or_inf(when: float | None) -> float:
 
 def _one_row_each(
     answer: Iterable[object], tracked: Container[str] | None = None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Row]:
     """The answer's task objects by id, one each (only the ``tracked`` ones, if given).
 
+    Rows as the poller reads them; a dict (a test's, or a parsed answer) is made a row here.
     After a ``/modal`` the gateway lists a task twice (its old row stays in MODAL for ever):
     of two rows with one id, the one further along is the live one.
     """
-    rows: dict[str, dict[str, Any]] = {}
-    for raw in answer:
-        if not isinstance(raw, dict):
+    rows: dict[str, Row] = {}
+    for item in answer:
+        if type(item) is Row:
+            raw = item
+        elif isinstance(item, dict):
+            raw = row_of(item)
+        else:
             continue
-        task_id = raw.get("id")
+        task_id = raw.id
         if type(task_id) is not str:
             task_id = wire_task_id(task_id)
         elif tracked is None:
@@ -80,10 +84,10 @@ def _one_row_each(
     return rows
 
 
-def _further_raw(raw: dict[str, Any], other: dict[str, Any]) -> bool:
+def _further_raw(raw: Row, other: Row) -> bool:
     """Whether ``raw`` is further along than ``other`` (both rows of one task)."""
     try:
-        candidate, kept = decode_task(raw), decode_task(other)
+        candidate, kept = decode_row(raw), decode_row(other)
     except WireError:
         return False
     return further(kept, candidate) is candidate
@@ -311,21 +315,23 @@ class Tracker:
         for task_id, raw in rows.items():
             entry = entries[task_id]
             known = entry.state.fingerprint
-            if known is not None:
+            status, progress = raw.status, raw.progress
+            fail_reason, finish_time = raw.fail_reason, raw.finish_time
+            if (
+                known is not None
                 # fingerprint(raw) == known, without making a tuple for every row of every
                 # tick: each one would count towards the garbage collector's next pass.
-                get = raw.get
-                if (
-                    get("status") == known[0]
-                    and get("progress") == known[1]
-                    and get("failReason") == known[2]
-                    and get("finishTime") == known[3]
-                ):
-                    # Nothing that tracking looks at moved: not decoded, no event.
-                    continue
-            seen = fingerprint(raw)
+                and status == known[0]
+                and progress == known[1]
+                and fail_reason == known[2]
+                and finish_time == known[3]
+            ):
+                # Nothing that tracking looks at moved: not decoded, no event.
+                continue
+            # A row's fingerprint: what fingerprint() takes from the same object as a dict.
+            seen = (status, progress, fail_reason, finish_time)
             try:
-                task = decode_task(raw, known_id=entry.state.task_id)
+                task = decode_row(raw, known_id=entry.state.task_id)
             except WireError:
                 # Not answered: confirmed alone, so one bad item sinks no other task.
                 unreadable.add(task_id)

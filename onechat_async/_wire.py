@@ -46,7 +46,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import cattrs
@@ -54,17 +54,21 @@ import msgspec
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
+from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus, make_task
 from ._secrets import shorten
 
 __all__ = [
     "MALFORMED_STATUS",
     "MAX_DEPTH",
+    "Row",
     "WireError",
+    "decode_row",
     "decode_submit_result",
     "decode_task",
     "encode",
     "parse_json",
+    "read_rows",
+    "row_of",
     "wire_code",
     "wire_task_id",
 ]
@@ -222,7 +226,7 @@ class _Memo:
     names it, so that code that empties caches (the memory benchmark) finds it.
     """
 
-    __slots__ = ("_function", "_values", "cache_clear")
+    __slots__ = ("_function", "_values", "cache_clear", "known")
 
     def __init__(self, function: Callable[[Any], Any]) -> None:
         self._function = function
@@ -230,6 +234,8 @@ class _Memo:
         # An attribute, not a method: code that scans a module for ``cache_clear`` (the
         # memory benchmark) then finds it on the memo only, never unbound on the class.
         self.cache_clear: Callable[[], None] = self._values.clear
+        #: The value already made for a key, or None: a lookup without the call.
+        self.known: Callable[[Any], Any] = self._values.get
 
     def __call__(self, key: Any) -> Any:
         values = self._values
@@ -250,7 +256,8 @@ def _datetime_of(millis: float) -> datetime:
 
 # A task's submit and start times come back unchanged on every tick; datetimes are
 # immutable, so one instance per timestamp is shared.
-_datetime: Callable[[float], datetime] = _Memo(_datetime_of)
+_datetimes = _Memo(_datetime_of)
+_datetime: Callable[[float], datetime] = _datetimes
 
 
 _STATUSES = {member.value: member for member in TaskStatus} | {"": TaskStatus.NOT_START}
@@ -272,6 +279,8 @@ def _action(value: object, _: object = None) -> TaskAction | None:
     return _ACTIONS.get(value) or TaskAction(value)
 
 
+_Raw: Final = msgspec.Raw
+
 #: The one empty ``properties``: most tasks have none, and a Task's mapping is read-only.
 _EMPTY_MAPPING: Final[Mapping[str, Any]] = {}
 #: Small all-text ``properties`` (``{"finalPrompt": "", "finalZhPrompt": ""}`` while a task
@@ -284,7 +293,8 @@ _SHAREABLE_TEXT: Final = 32
 
 def _mapping(value: object, _: object = None) -> Mapping[str, Any]:
     if type(value) is not dict or not value:
-        return _EMPTY_MAPPING
+        # A Row's properties come still as text, decoded only now (see decode_row).
+        return _raw_mapping(value) if type(value) is _Raw else _EMPTY_MAPPING
     shareable = len(value) <= _SHAREABLE_ITEMS
     for key, item in value.items():
         if type(item) is str:
@@ -331,10 +341,10 @@ def _within_depth(value: object, limit: int) -> bool:
 _intern = sys.intern
 
 
-def _task_hook(
+def _task_builder(
     structure_buttons: Callable[[object, object], tuple[Button, ...]],
 ) -> Callable[..., Task]:
-    """Task's structure hook, written out by hand: the same rules as the generated one.
+    """Task's structure rules, written out by hand: the same rules as the generated hook.
 
     The poller decodes every task that moved on every tick, and cattrs' generated hook (one
     call per field, then attrs' ``__init__`` through a kwargs dict) costs more than parsing
@@ -344,67 +354,139 @@ def _task_hook(
     Repeated text is shared: ``promptEn`` equal to ``prompt`` is one string, and the few
     descriptions and bot types are interned.
     """
+    known_times = _datetimes.known
 
-    def structure_task(o: dict[str, Any], _: object = None, known_id: str | None = None) -> Task:
-        get = o.get
-        task_id = _id_or_empty(o["id"])
-        if task_id == known_id:
-            # The tracker's own str: one per task, not one more per decoded snapshot.
+    def build_task(  # noqa: PLR0917 - one argument per wire field, by position on purpose
+        raw_id: object,
+        raw_status: object,
+        raw_action: object,
+        raw_progress: object,
+        raw_prompt: object,
+        raw_prompt_en: object,
+        raw_description: object,
+        raw_state: object,
+        raw_custom_id: object,
+        raw_bot_type: object,
+        raw_submit_time: object,
+        raw_start_time: object,
+        raw_finish_time: object,
+        raw_image_url: object,
+        raw_fail_reason: object,
+        raw_buttons: object,
+        raw_properties: object,
+        raw_image_urls: object,
+        raw_video_url: object,
+        raw_video_urls: object,
+        known_id: str | None,
+    ) -> Task:
+        # The rules, once, for both shapes a task arrives in: a dict (fetch, callbacks) and
+        # a Row (list answers). A field missing from either comes here as None.
+        if raw_id == known_id and type(raw_id) is str:
+            # The tracker's own str, checked when it was watched: one per task, not one more
+            # per decoded snapshot.
             task_id = known_id
-        value = get("status")
+        else:
+            task_id = _id_or_empty(raw_id)
+            if task_id == known_id:
+                task_id = known_id
+        value = raw_status
         status = _STATUSES.get(value) if type(value) is str else None
         if status is None:
             status = _status(value)
-        value = get("prompt")
+        value = raw_prompt
         prompt = value if type(value) is str else _text(value)
-        value = get("promptEn")
+        value = raw_prompt_en
         prompt_en = value if type(value) is str else _text(value)
         if prompt_en == prompt:
             prompt_en = prompt
-        value = get("description")
+        value = raw_description
         description = _intern(value) if type(value) is str else _text(value)
-        value = get("state")
+        value = raw_state
         state = value if type(value) is str else _text(value)
-        value = get("customId")
+        value = raw_custom_id
         custom_id = value if type(value) is str else _text(value)
-        value = get("botType")
+        value = raw_bot_type
         bot_type = _intern(value) if type(value) is str else _text(value)
-        value = get("imageUrl")
+        value = raw_image_url
         image_url = (value or None) if type(value) is str else _optional_text(value)
-        value = get("failReason")
+        value = raw_fail_reason
         fail_reason = (value or None) if type(value) is str else _optional_text(value)
-        value = get("buttons")
+        value = raw_buttons
         buttons = structure_buttons(value, None) if type(value) is list and value else ()
-        value = get("imageUrls")
+        value = raw_image_urls
         image_urls = _urls(value) if type(value) is list and value else ()
-        value = get("videoUrl")
+        value = raw_video_url
         video_url = (value or None) if type(value) is str else _optional_text(value)
-        value = get("videoUrls")
+        value = raw_video_urls
         video_urls = _urls(value) if type(value) is list and value else ()
-        return Task(
+        # A task's times come back unchanged on every tick: a valid one is in the memo.
+        value = raw_submit_time
+        submit_time = known_times(value) if type(value) is int else None
+        if submit_time is None:
+            submit_time = _millis(value)
+        value = raw_start_time
+        start_time = known_times(value) if type(value) is int else None
+        if start_time is None:
+            start_time = _millis(value)
+        return make_task(
             task_id,
             status,
-            _action(get("action")),
-            _progress(get("progress")),
+            _action(raw_action),
+            _progress(raw_progress),
             prompt,
             prompt_en,
             description,
             state,
             custom_id,
             bot_type,
-            _millis(get("submitTime")),
-            _millis(get("startTime")),
-            _millis(get("finishTime")),
+            submit_time,
+            start_time,
+            _millis(raw_finish_time),
             image_url,
             fail_reason,
             buttons,
-            _mapping(get("properties")),
+            _mapping(raw_properties),
             image_urls,
             video_url,
             video_urls,
         )
 
-    return structure_task
+    return build_task
+
+
+class _TaskReader:
+    """Task's structure hook on the converter: a dict's fields handed to the builder."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, structure_buttons: Callable[[object, object], tuple[Button, ...]]) -> None:
+        self.build = _task_builder(structure_buttons)
+
+    def __call__(self, o: dict[str, Any], _: object = None, known_id: str | None = None) -> Task:
+        get = o.get
+        return self.build(
+            o["id"],
+            get("status"),
+            get("action"),
+            get("progress"),
+            get("prompt"),
+            get("promptEn"),
+            get("description"),
+            get("state"),
+            get("customId"),
+            get("botType"),
+            get("submitTime"),
+            get("startTime"),
+            get("finishTime"),
+            get("imageUrl"),
+            get("failReason"),
+            get("buttons"),
+            get("properties"),
+            get("imageUrls"),
+            get("videoUrl"),
+            get("videoUrls"),
+            known_id,
+        )
 
 
 def _submit_result(o: dict[str, Any], task_id: str, code: int) -> SubmitResult:
@@ -482,7 +564,7 @@ def _make_converter(*, specialised: bool = True) -> cattrs.Converter:
     }
     register(Task, generated_task_fields)
     if specialised:
-        conv.register_structure_hook(Task, _task_hook(buttons))
+        conv.register_structure_hook(Task, _TaskReader(buttons))
     register(SubmitResult, {"task_id": _id_or_empty, "code": _submit_code, "properties": _mapping})
     if specialised:
         conv.register_structure_hook(SubmitResult, _structure_submit_result)
@@ -579,6 +661,7 @@ def _preview(body: object, limit: int = 80) -> str:
 # Looked up once: the poller decodes thousands of tasks a tick, and dispatch by type each
 # time is a measurable share of that.
 _structure_task: Callable[..., Task] = _converter.get_structure_hook(Task)
+_build_task: Callable[..., Task] = cast("_TaskReader", _structure_task).build
 
 
 def decode_task(data: object, *, known_id: str | None = None) -> Task:
@@ -599,6 +682,150 @@ def decode_task(data: object, *, known_id: str | None = None) -> Task:
         raise WireError(f"Task cannot be decoded: {type(exc).__name__}") from None
     if not task.id:
         raise WireError(f"task has no usable id: {_kind(data['id'])}, not 1 to 32 digits")
+    return task
+
+
+#: A Raw field's value when the object lacks it: as if it said null, which it may also say.
+_NULL: Final = msgspec.Raw(b"null")
+
+
+class Row(msgspec.Struct, gc=False, rename="camel"):
+    """One task object of a list answer as read, before any of the rules above.
+
+    msgspec reads a list answer straight into these: fields the library does not use are
+    skipped without being built, and the containers (``buttons``, ``properties``, the URL
+    lists) stay :class:`msgspec.Raw` slices of the body until the task is decoded, which
+    only a task that moved is (:func:`decode_row`). Any JSON value fits any field, as in a
+    dict; a missing field is None (a Raw one: ``null``), except ``id``, which is ``UNSET``
+    (no id at all).
+    Not tracked by the garbage collector: nothing read from JSON can form a cycle.
+    """
+
+    id: Any = msgspec.UNSET
+    status: Any = None
+    action: Any = None
+    progress: Any = None
+    prompt: Any = None
+    prompt_en: Any = None
+    description: Any = None
+    state: Any = None
+    custom_id: Any = None
+    bot_type: Any = None
+    submit_time: Any = None
+    start_time: Any = None
+    finish_time: Any = None
+    image_url: Any = None
+    fail_reason: Any = None
+    buttons: msgspec.Raw = _NULL
+    properties: msgspec.Raw = _NULL
+    image_urls: msgspec.Raw = _NULL
+    video_url: Any = None
+    video_urls: msgspec.Raw = _NULL
+
+
+#: (wire key, Row field) of every Row field, for rows made from dicts.
+_ROW_KEYS: Final = tuple((_camel(name), name) for name in Row.__struct_fields__)
+_ROWS: Final = msgspec.json.Decoder(list[Row])
+#: JSON texts of at most this many bytes ("null", "[{}]", "12") make no button, URL or property.
+_EMPTY_RAW: Final = 4
+#: ``properties`` texts up to this long are remembered decoded: most tasks share a few.
+_RAW_MAPPING_TEXT: Final = 256
+_RAW_MAPPINGS: dict[bytes, Mapping[str, Any]] = {}
+_RAW_MAPPINGS_MAX: Final = 1024
+
+
+def read_rows(body: bytes) -> list[Row] | None:
+    """A list answer's task objects as :class:`Row` s, or None where msgspec cannot say.
+
+    None for anything but a JSON array of objects whose used fields msgspec reads (and for
+    what msgspec refuses there, see :func:`parse_json`): the caller then parses the body as
+    any answer and turns its objects into rows with :func:`row_of`, so the values are the
+    same either way. Fields the library ignores are only skipped, and msgspec skips a few
+    things the standard library refuses (invalid UTF-8, ``1e400``): such a body is read,
+    where parsing it whole would refuse it. Extra fields are ignored, whatever they hold.
+    """
+    if type(body) is bytes:
+        try:
+            return _ROWS.decode(body)
+        except (msgspec.MsgspecError, RecursionError):
+            pass
+    return None
+
+
+def row_of(data: Mapping[str, Any]) -> Row:
+    """The :class:`Row` of a task object already parsed (a fallback, or a test's dict)."""
+    return Row(**{name: data[key] for key, name in _ROW_KEYS if key in data})
+
+
+def _raw_value(value: object) -> object:
+    """A Raw field's JSON value (a parsed row holds the value itself); None if unreadable."""
+    if type(value) is not _Raw:
+        return value
+    if len(value) <= _EMPTY_RAW:
+        return None
+    try:
+        return parse_json(bytes(value))
+    except WireError:
+        # Within a body msgspec read: only text the standard library refuses (invalid
+        # UTF-8) gets here, and it spoils only this field.
+        return None
+
+
+def _raw_mapping(value: msgspec.Raw) -> Mapping[str, Any]:
+    """A Row's ``properties``: short texts are decoded once and the mapping shared.
+
+    Shared by exact text, so equal texts give equal values, types and all: most tasks carry
+    one of a few (``{"finalPrompt": "", "finalZhPrompt": ""}``), and a Task's mapping is
+    read-only. Emptied when full, so hostile texts stay bounded.
+    """
+    if len(value) <= _EMPTY_RAW:
+        return _EMPTY_MAPPING
+    if len(value) > _RAW_MAPPING_TEXT:
+        return _mapping(_raw_value(value))
+    text = bytes(value)
+    mapping = _RAW_MAPPINGS.get(text)
+    if mapping is None:
+        mapping = _mapping(_raw_value(value))
+        if len(_RAW_MAPPINGS) >= _RAW_MAPPINGS_MAX:
+            _RAW_MAPPINGS.clear()
+        _RAW_MAPPINGS[text] = mapping
+    return mapping
+
+
+def decode_row(row: Row, *, known_id: str | None = None) -> Task:
+    """:func:`decode_task` for a :class:`Row`: the same rules, the same Task, or WireError."""
+    raw_id = row.id
+    if raw_id is msgspec.UNSET:
+        raise WireError("task has no usable id: it has none")
+    try:
+        task = _build_task(
+            raw_id,
+            row.status,
+            row.action,
+            row.progress,
+            row.prompt,
+            row.prompt_en,
+            row.description,
+            row.state,
+            row.custom_id,
+            row.bot_type,
+            row.submit_time,
+            row.start_time,
+            row.finish_time,
+            row.image_url,
+            row.fail_reason,
+            _raw_value(row.buttons),
+            row.properties,
+            _raw_value(row.image_urls),
+            row.video_url,
+            _raw_value(row.video_urls),
+            known_id,
+        )
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Unreachable while every field hook is total; as in decode_task.
+        raise WireError(f"Task cannot be decoded: {type(exc).__name__}") from None
+    if not task.id:
+        raise WireError(f"task has no usable id: {_kind(raw_id)}, not 1 to 32 digits")
     return task
 
 

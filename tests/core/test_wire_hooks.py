@@ -1,7 +1,7 @@
 """_wire's hand-written task hook and cattrs' generated one, built fresh, field by field.
 
 The module builds its converter once, at import; these tests build their own, so that a change
-to ``_make_converter`` or ``_task_hook`` is seen here even when the module's copy is older.
+to ``_make_converter`` or ``_task_builder`` is seen here even when the module's copy is older.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 
 from onechat_async import _wire
-from onechat_async._models import Button, Task, TaskStatus
+from onechat_async._models import Button, Task, TaskStatus, make_task
 from onechat_async._wire import MALFORMED_STATUS, decode_task
 
 #: (wire fields besides the id, the Task fields they give besides the id); ``id`` is "7".
@@ -140,8 +141,8 @@ def test_the_built_converter_uses_the_hand_written_task_hook() -> None:
     """_make_converter installs the fast hand-written hook by default, not cattrs' own."""
     hook = _wire._make_converter().get_structure_hook(Task)
     reference = _wire._make_converter(specialised=False).get_structure_hook(Task)
-    assert hook.__name__ == "structure_task"
-    assert reference.__name__ != "structure_task"
+    assert isinstance(hook, _wire._TaskReader)
+    assert not isinstance(reference, _wire._TaskReader)
 
 
 def test_the_hand_written_hook_reuses_the_id_the_caller_holds() -> None:
@@ -187,3 +188,13 @@ def test_properties_with_numbers_are_never_shared(
     other = decode_task({"id": "8", "properties": {"n": then}})
     assert one.properties is not other.properties
     assert type(other.properties["n"]) is type(then)
+
+
+def test_make_task_builds_what_tasks_init_builds() -> None:
+    """The decoder's fast constructor sets every field, each to the very value given."""
+    names = list(attrs.fields_dict(Task))
+    values: list[Any] = [object() for _ in names]
+    made, built = make_task(*values), Task(*values)
+    assert type(made) is Task
+    for name, value in zip(names, values, strict=True):
+        assert getattr(made, name) is value is getattr(built, name)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from typing import Any
 
 import attrs
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from onechat_async import SubmitResult, Task
 from onechat_async._wire import (
@@ -16,11 +19,15 @@ from onechat_async._wire import (
     _make_converter,
     _parse_standard,
     _structure_task,
+    decode_row,
     decode_submit_result,
+    decode_task,
     parse_json,
+    read_rows,
+    row_of,
     wire_code,
 )
-from tests.fuzz.strategies import bodies, fuzz, submit_answers, task_objects
+from tests.fuzz.strategies import bodies, fuzz, json_values, submit_answers, task_objects
 
 _REFERENCE = _make_converter(specialised=False)
 _REFERENCE_TASK_HOOK = _REFERENCE.get_structure_hook(Task)
@@ -170,3 +177,81 @@ def test_the_reference_submit_hook_is_cattrs_own() -> None:
     """The converter built for reference keeps cattrs' generated SubmitResult hook."""
     assert "structure_SubmitResult" in _REFERENCE_SUBMIT_HOOK.__name__
     assert "structure_SubmitResult" not in _converter.get_structure_hook(SubmitResult).__name__
+
+
+def _decoded(decode: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "task", decode(value)
+    except WireError as exc:
+        return "error", str(exc)
+
+
+def _assert_same_task(got: tuple[str, Any], expected: tuple[str, Any]) -> None:
+    assert got[0] == expected[0], (got, expected)
+    if expected[0] == "error":
+        assert got[1] == expected[1]
+        return
+    for field in attrs.fields(Task):
+        name = field.name
+        assert _same(getattr(got[1], name), getattr(expected[1], name)), name
+
+
+@fuzz(120)
+@given(st.lists(task_objects | json_values, max_size=4))
+@example([{"id": "7", "properties": {"a": 1}, "buttons": [{"customId": "x"}], "imageUrls": ["u"]}])
+@example([{"id": "7", "properties": {"a": 1.0}}, {"id": "8", "properties": {"a": True}}])
+@example([{"id": "7", "buttons": None, "properties": None, "videoUrls": ["a", {}]}])
+@example([{"id": "7", "imageUrls": ["a"], "videoUrls": [""], "buttons": [{}]}])
+@example([{"status": "SUCCESS"}, {"id": 1.5}, {"id": "²"}])
+def test_rows_decode_to_what_the_parsed_objects_decode_to(items: list[Any]) -> None:
+    """Read by msgspec into rows or parsed then made rows, each object gives decode_task's Task."""
+    body = json.dumps(items).encode()
+    objects = [item for item in parse_json(body) if type(item) is dict]
+    rows = read_rows(body)
+    if rows is None:
+        # msgspec cannot read it as rows (an item that is no object, NaN...): the caller
+        # falls back to parsing, and row_of carries the same values.
+        rows = [row_of(item) for item in objects]
+    assert len(rows) == len(objects)
+    for row, data in zip(rows, objects, strict=True):
+        expected = _decoded(decode_task, data)
+        _assert_same_task(_decoded(decode_row, row), expected)
+        _assert_same_task(_decoded(decode_row, row_of(data)), expected)
+        known = expected[1].id if expected[0] == "task" else None
+        with_known = _decoded(functools.partial(decode_row, known_id=known), row)
+        _assert_same_task(with_known, expected)
+        if known is not None:
+            assert with_known[1].id is known
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'[{"id": "7", "status": NaN}]', id="nan"),
+        pytest.param(b'[{"id": "7", "progress": 1e400}]', id="out-of-range"),
+        pytest.param(b'[{"id": "7", "prompt": "\\ud800"}]', id="lone-surrogate"),
+        pytest.param(b'[{"id": ' + b"9" * 5000 + b"}]", id="past-the-digit-limit"),
+        pytest.param(b'[{"id": "7"}, 5]', id="not-an-object"),
+        pytest.param(b'{"id": "7"}', id="not-a-list"),
+    ],
+)
+def test_what_rows_cannot_read_is_left_to_the_parser(body: bytes) -> None:
+    """Bodies msgspec refuses as rows give None, so the caller parses them as any answer."""
+    assert read_rows(body) is None
+
+
+def test_rows_ignore_what_an_unused_field_holds() -> None:
+    """A field the library ignores is skipped unread: bytes json.loads refuses do not matter."""
+    rows = read_rows(b'[{"id": "7", "maskBase64": "\xff", "extra": 1e400, "progress": "5%"}]')
+    assert rows is not None
+    assert decode_row(rows[0]).progress == 5
+
+
+def test_equal_properties_texts_share_one_mapping() -> None:
+    """Two rows whose properties read the same share the decoded mapping, numbers and all."""
+    body = b'[{"id": "7", "properties": {"n": 1}}, {"id": "8", "properties": {"n": 1}}]'
+    rows = read_rows(body)
+    assert rows is not None
+    first, second = (decode_row(row).properties for row in rows)
+    assert first is second
+    assert _same(dict(first), {"n": 1})

@@ -20,8 +20,10 @@ from onechat_async._responses import (
     read_submit,
     read_task,
     read_task_list,
+    read_task_rows,
     retry_after,
 )
+from onechat_async._wire import Row
 from tests.fuzz.strategies import fuzz, responses
 
 NOW = 1_700_000_000.0
@@ -44,6 +46,10 @@ def _is_raw_list(value: object) -> bool:
     return isinstance(value, list) and all(type(item) is dict for item in value)
 
 
+def _is_rows(value: object) -> bool:
+    return isinstance(value, list) and all(type(item) is Row for item in value)
+
+
 def _is_task_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, Task) for item in value)
 
@@ -58,6 +64,7 @@ READERS: list[tuple[str, Callable[..., Any], Request, Callable[[object], bool]]]
     ("read_task", read_task, FETCH, _is_task),
     ("read_raw_task_list", read_raw_task_list, LIST, _is_raw_list),
     ("read_task_list", read_task_list, LIST, _is_task_list),
+    ("read_task_rows", read_task_rows, LIST, _is_rows),
     ("read_seed", read_seed, SEED, _is_seed),
 ]
 

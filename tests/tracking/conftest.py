@@ -24,6 +24,7 @@ from onechat_async._follow import ALL_CHILDREN, EventStream
 from onechat_async._models import SubmitResult, Task
 from onechat_async._policy import PollPolicy
 from onechat_async._poller import Poller
+from onechat_async._wire import Row, row_of
 from onechat_async.testing import ManualClock
 
 _T = TypeVar("_T")
@@ -107,7 +108,7 @@ class FakeServer:
         raw.update(self.overrides.get(task_id, {}))
         return raw
 
-    async def list_raw(self, task_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def list_raw(self, task_ids: Sequence[str]) -> list[Row] | None:
         self.list_calls.append(list(task_ids))
         self.list_times.append(self.clock.now())
         self.listed.set()
@@ -121,7 +122,7 @@ class FakeServer:
             if self.list_missing:
                 return None
             found = [self.current(task_id) for task_id in task_ids if task_id not in self.omit]
-            return [raw for raw in found if raw is not None]
+            return [row_of(raw) for raw in found if raw is not None]
         finally:
             self.in_flight -= 1
 
