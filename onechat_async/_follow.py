@@ -122,6 +122,14 @@ class _Handle:
         self.driver: asyncio.Task[None] | None = None
         self.closed = False
 
+    def ready(self) -> Event | None:
+        """An event queued now that needs no journaling, or None: then await :meth:`next`."""
+        sub = self.sub
+        if sub is None or self.closed:
+            return None
+        journal = self.journal
+        return sub.take(None if journal is None else journal.concerns)
+
     async def next(self) -> Event:
         if self.closed:
             raise StopAsyncIteration
@@ -189,6 +197,10 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Event:
+        # Most events are queued already when asked for: taken without a coroutine.
+        event = self._handle.ready()
+        if event is not None:
+            return event
         try:
             return await self._handle.next()
         except BaseException:

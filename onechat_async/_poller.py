@@ -22,7 +22,7 @@ import asyncio
 import collections
 import math
 import random
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ._clock import Clock
@@ -134,6 +134,29 @@ class _Inbox:
     def empty(self) -> bool:
         return not self._items
 
+    def take(self, refuse: Callable[[Event], bool] | None) -> Event | None:
+        """The first event, taken now if one is queued and ``refuse`` does not want it kept.
+
+        The consumer's fast path: no coroutine, no wait. None when the queue is empty, ends
+        in a ``_Stop``, or ``refuse(event)`` is true; the event then stays for :meth:`get`.
+        """
+        items = self._items
+        if not items:
+            return None
+        item = items[0]
+        if isinstance(item, _Latest):
+            event: Event = item.event
+            if refuse is not None and refuse(event):
+                return None
+            items.popleft()
+            if self._progress.get(event.task_id) is item:
+                del self._progress[event.task_id]
+            return event
+        if isinstance(item, _Stop) or (refuse is not None and refuse(item)):
+            return None
+        items.popleft()
+        return item
+
     async def get(self) -> Event | _Stop:
         while not self._items:
             if self._waiter is not None:
@@ -182,6 +205,15 @@ class Subscription:
     def close(self) -> None:
         """Stop following everything; ids nobody else follows stop being polled."""
         self._poller.close_stream(self)
+
+    def take(self, refuse: Callable[[Event], bool] | None = None) -> Event | None:
+        """The next event if one is queued now and ``refuse`` does not refuse it, else None.
+
+        What :meth:`next` would return, without a coroutine: the consumer of a busy stream
+        takes thousands of events a tick, each of which would cost one. None tells the
+        caller to await :meth:`next`.
+        """
+        return self._inbox.take(refuse)
 
     async def next(self) -> Event:
         """The next event; StopAsyncIteration after the last one."""

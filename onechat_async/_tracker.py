@@ -311,50 +311,54 @@ class Tracker:
         events: list[Event] = []
         entries = self._entries
         rows = _one_row_each(answer, entries)
+        # Only the ids asked in this request are settled here: a row about a task asked in
+        # another request still in flight is news, but that request settles it.
+        asked = asked if isinstance(asked, list | tuple) else list(asked)
+        mine = set(asked)
         unreadable: set[str] = set()
+        next_poll = math.inf
+        schedule = self._schedule
+        heappush = heapq.heappush
         for task_id, raw in rows.items():
             entry = entries[task_id]
             known = entry.state.fingerprint
             status, progress = raw.status, raw.progress
             fail_reason, finish_time = raw.fail_reason, raw.finish_time
             if (
-                known is not None
-                # fingerprint(raw) == known, without making a tuple for every row of every
+                known is None
+                # fingerprint(raw) != known, without making a tuple for every row of every
                 # tick: each one would count towards the garbage collector's next pass.
-                and status == known[0]
-                and progress == known[1]
-                and fail_reason == known[2]
-                and finish_time == known[3]
+                or status != known[0]
+                or progress != known[1]
+                or fail_reason != known[2]
+                or finish_time != known[3]
             ):
-                # Nothing that tracking looks at moved: not decoded, no event.
-                continue
-            # A row's fingerprint: what fingerprint() takes from the same object as a dict.
-            seen = (status, progress, fail_reason, finish_time)
-            try:
-                task = decode_row(raw, known_id=entry.state.task_id)
-            except WireError:
-                # Not answered: confirmed alone, so one bad item sinks no other task.
-                unreadable.add(task_id)
-                continue
-            self._apply(task_id, entry, task, now, seen=seen, events=events)
-        confirm: list[str] = []
-        next_poll = self._next_poll
-        schedule = self._schedule
-        heappush = heapq.heappush
-        for task_id in asked:
-            waiting = entries.get(task_id)
-            if waiting is None:
-                continue
-            if task_id in rows and task_id not in unreadable:
+                # A row's fingerprint: what fingerprint() takes from the same object as a dict.
+                seen = (status, progress, fail_reason, finish_time)
+                try:
+                    task = decode_row(raw, known_id=entry.state.task_id)
+                except WireError:
+                    # Not answered: confirmed alone, so one bad item sinks no other task.
+                    unreadable.add(task_id)
+                    continue
+                self._apply(task_id, entry, task, now, seen=seen, events=events)
+                if entry.state.ended:
+                    continue
+            # Else nothing that tracking looks at moved: not decoded, no event.
+            if task_id in mine:
                 # _settle, inlined: this runs for every task of every tick.
-                waiting.asking = False
-                next_at = waiting.next_at
+                entry.asking = False
+                next_at = entry.next_at
                 heappush(schedule, (next_at, task_id))
                 if next_at < next_poll:  # noqa: PLR1730 - min() costs several times more
                     next_poll = next_at
-            else:
-                confirm.append(task_id)
-        self._next_poll = next_poll
+        self._next_poll = min(self._next_poll, next_poll)
+        # Left out, or unreadable: asked about alone. Those that ended meanwhile are not.
+        confirm = [
+            task_id
+            for task_id in asked
+            if (task_id not in rows or task_id in unreadable) and task_id in entries
+        ]
         self._compact()
         return events, confirm
 
