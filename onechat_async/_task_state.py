@@ -38,6 +38,7 @@ from ._events import (
     Succeeded,
     TimedOut,
     Unreadable,
+    progress_changed,
 )
 from ._models import Task, TaskStatus
 from ._policy import PollPolicy
@@ -205,7 +206,7 @@ def observe(
         # Same rank, other name (an unknown status next to SUBMITTED): not provably newer.
         return _remember(state, seen), []
     if not terminal and progress is not None and progress > (state.progress or 0):
-        events.append(ProgressChanged(task.id, task, progress, state.progress))
+        events.append(progress_changed(task.id, task, progress, state.progress))
     if not events:
         return _remember(state, seen), []
     new_progress = state.progress

@@ -187,6 +187,10 @@ def _progress(value: object, _: object = None) -> int | None:
     return None
 
 
+#: The usual spelling of every percentage, read without the pattern: ``"45%"`` is 45.
+_PERCENTS: Final = {f"{percent}%": percent for percent in range(101)}
+
+
 @functools.lru_cache(maxsize=256)
 def _percent(value: str) -> int | None:
     # The same few dozen "N%" strings recur on every poll tick; parse each once.
@@ -341,7 +345,7 @@ def _within_depth(value: object, limit: int) -> bool:
 _intern = sys.intern
 
 
-def _task_builder(
+def _task_builder(  # noqa: PLR0915 - the builder below is one straight function on purpose
     structure_buttons: Callable[[object, object], tuple[Button, ...]],
 ) -> Callable[..., Task]:
     """Task's structure rules, written out by hand: the same rules as the generated hook.
@@ -356,7 +360,8 @@ def _task_builder(
     """
     known_times = _datetimes.known
 
-    def build_task(  # noqa: PLR0917 - one argument per wire field, by position on purpose
+    # One straight function on purpose: each field costs a type check, not a call.
+    def build_task(  # noqa: PLR0915, PLR0917 - one argument per wire field, by position
         raw_id: object,
         raw_status: object,
         raw_action: object,
@@ -428,11 +433,27 @@ def _task_builder(
         start_time = known_times(value) if type(value) is int else None
         if start_time is None:
             start_time = _millis(value)
+        value = raw_finish_time
+        if type(value) is int:
+            # 0, the gateway's "not finished", is unset; a valid time is in the memo.
+            finish_time = known_times(value) if value else None
+            if finish_time is None and value:
+                finish_time = _millis(value)
+        else:
+            finish_time = _millis(value)
+        value = raw_action
+        action = _ACTIONS.get(value) if type(value) is str else None
+        if action is None:
+            action = _action(value)
+        value = raw_progress
+        progress = _PERCENTS.get(value) if type(value) is str else None
+        if progress is None:
+            progress = _progress(value)
         return make_task(
             task_id,
             status,
-            _action(raw_action),
-            _progress(raw_progress),
+            action,
+            progress,
             prompt,
             prompt_en,
             description,
@@ -441,7 +462,7 @@ def _task_builder(
             bot_type,
             submit_time,
             start_time,
-            _millis(raw_finish_time),
+            finish_time,
             image_url,
             fail_reason,
             buttons,
@@ -797,6 +818,16 @@ def decode_row(row: Row, *, known_id: str | None = None) -> Task:
     raw_id = row.id
     if raw_id is msgspec.UNSET:
         raise WireError("task has no usable id: it has none")
+    # The usual containers are short texts ("[]", null): no call for them.
+    buttons: object = row.buttons
+    image_urls: object = row.image_urls
+    video_urls: object = row.video_urls
+    if type(buttons) is not _Raw or len(buttons) > _EMPTY_RAW:
+        buttons = _raw_value(buttons)
+    if type(image_urls) is not _Raw or len(image_urls) > _EMPTY_RAW:
+        image_urls = _raw_value(image_urls)
+    if type(video_urls) is not _Raw or len(video_urls) > _EMPTY_RAW:
+        video_urls = _raw_value(video_urls)
     try:
         task = _build_task(
             raw_id,
@@ -814,11 +845,11 @@ def decode_row(row: Row, *, known_id: str | None = None) -> Task:
             row.finish_time,
             row.image_url,
             row.fail_reason,
-            _raw_value(row.buttons),
+            buttons,
             row.properties,
-            _raw_value(row.image_urls),
+            image_urls,
             row.video_url,
-            _raw_value(row.video_urls),
+            video_urls,
             known_id,
         )
     except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:

@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 from onechat_async import _wire
+from onechat_async._events import ProgressChanged, progress_changed
 from onechat_async._models import Button, Task, TaskStatus, make_task
 from onechat_async._wire import MALFORMED_STATUS, decode_task
 
@@ -198,3 +199,18 @@ def test_make_task_builds_what_tasks_init_builds() -> None:
     assert type(made) is Task
     for name, value in zip(names, values, strict=True):
         assert getattr(made, name) is value is getattr(built, name)
+
+
+def test_progress_changed_maker_builds_what_init_builds() -> None:
+    """The tracker's fast ProgressChanged is the event attrs' __init__ makes, unnumbered."""
+    task = Task("7")
+    made = progress_changed("7", task, 40, 20)
+    assert type(made) is ProgressChanged
+    assert made == ProgressChanged("7", task, 40, 20)
+    assert (made.task_id, made.task, made.progress, made.previous, made.seq) == (
+        "7",
+        task,
+        40,
+        20,
+        None,
+    )
