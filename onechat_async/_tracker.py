@@ -84,6 +84,27 @@ def _one_row_each(
     return rows
 
 
+def _rows_by_id(answer: Iterable[object], tracked: Container[str]) -> dict[str, Row]:
+    """:func:`_one_row_each` for the usual answer, in one comprehension.
+
+    The usual answer is a list of rows with str ids, each id once: then the rows by id as
+    they are, untracked ones included (the caller looks each up anyway). Anything else (a
+    dict, an id of another type, a task listed twice) takes the general path.
+    """
+    if type(answer) is list:
+        try:
+            rows: dict[Any, Row] = {row.id: row for row in answer}
+        except (AttributeError, TypeError):
+            # A dict (no .id), or an unhashable id.
+            return _one_row_each(answer, tracked)
+        if len(rows) == len(answer) and set(map(type, rows)) <= _STR_ONLY:
+            return rows
+    return _one_row_each(answer, tracked)
+
+
+_STR_ONLY = frozenset({str})
+
+
 def _further_raw(raw: Row, other: Row) -> bool:
     """Whether ``raw`` is further along than ``other`` (both rows of one task)."""
     try:
@@ -310,7 +331,7 @@ class Tracker:
         """
         events: list[Event] = []
         entries = self._entries
-        rows = _one_row_each(answer, entries)
+        rows = _rows_by_id(answer, entries)
         # Only the ids asked in this request are settled here: a row about a task asked in
         # another request still in flight is news, but that request settles it.
         asked = asked if isinstance(asked, list | tuple) else list(asked)
@@ -320,7 +341,9 @@ class Tracker:
         schedule = self._schedule
         heappush = heapq.heappush
         for task_id, raw in rows.items():
-            entry = entries[task_id]
+            entry = entries.get(task_id)
+            if entry is None:
+                continue
             known = entry.state.fingerprint
             status, progress = raw.status, raw.progress
             fail_reason, finish_time = raw.fail_reason, raw.finish_time

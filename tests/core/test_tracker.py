@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -368,3 +369,32 @@ def test_the_next_alarm_is_the_earliest_one_or_none(
     assert tracker.next_alarm() is None
     tracker.watch("1", 2.0)
     assert tracker.next_alarm() == expected
+
+
+def _answer_events(answer: list[object]) -> tuple[list[tuple[str, str, int | None]], list[str]]:
+    """What a tracker that watches "1" to "3" tells from ``answer``, and what it confirms."""
+    tracker = Tracker(POLICY)
+    for task_id in ("1", "2", "3"):
+        tracker.watch(task_id, 0.0)
+    tracker.due(0.5)
+    events, confirm = tracker.on_listed(["1", "2", "3"], answer, 1.0)
+    return [(type(e).__name__, e.task_id, getattr(e, "progress", None)) for e in events], confirm
+
+
+@pytest.mark.parametrize(
+    "objects",
+    [
+        pytest.param([_gateway_row("1"), _gateway_row("2")], id="str-ids"),
+        pytest.param([_gateway_row("1") | {"id": 1}, _gateway_row("2")], id="an-int-id"),
+        pytest.param(
+            [_gateway_row("1", progress="30%"), _gateway_row("1", status="MODAL")],
+            id="listed-twice",
+        ),
+        pytest.param([_gateway_row("1"), {"status": "SUCCESS"}, _gateway_row("9")], id="no-id"),
+    ],
+)
+def test_rows_read_by_msgspec_tell_what_parsed_objects_tell(objects: list[Any]) -> None:
+    """An answer read into rows gives the events and confirmations its parsed dicts give."""
+    rows = _wire.read_rows(json.dumps(objects).encode())
+    assert rows is not None
+    assert _answer_events(list(rows)) == _answer_events(list(objects))
