@@ -260,10 +260,14 @@ class Tracker:
         pops = len(schedule) >> 3
         while schedule and schedule[0][0] <= horizon:
             if not pops:
+                delay = policy.delay
                 for task_id, waiting in self._entries.items():
                     if waiting.next_at <= horizon and not waiting.asking:
+                        # Scheduled here rather than in the loop below: one pass, not two.
                         waiting.asking = True
-                        taken.append(waiting)
+                        waiting.polled_at = now
+                        state = waiting.state
+                        waiting.next_at = now + delay(state.status, state.progress, state.rate)
                         due.append(task_id)
                 schedule = [item for item in schedule if item[0] > horizon]
                 heapq.heapify(schedule)
