@@ -11,9 +11,11 @@ Answers are raw JSON and decoding is total: an item that cannot be decoded touch
 task. A task missing from a list answer, or unreadable in it, is confirmed by asking for it
 alone; unknown there it ends ``Lost``, unreadable there it ends ``Unreadable``.
 
-Answers of list-by-condition arrive as raw dicts. Most of them repeat what is known already, so
-each is compared by :func:`~onechat_async._task_state.fingerprint` first and decoded only when
-those few fields moved: a tick over 10,000 quiet tasks costs little more than the JSON parsing.
+Answers of list-by-condition arrive as :class:`~onechat_async._wire.Row` s, read by msgspec
+with only the fields the library uses (dicts, from a test or a parsed fallback, are made rows).
+Most of them repeat what is known already, so each row's fingerprint (the fields of
+:func:`~onechat_async._task_state.fingerprint`) is compared first and the row decoded only
+when those few fields moved: a tick over 10,000 quiet tasks costs little more than reading it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,11 @@ by these rules:
 - **submit result**: ``result`` must be a usable id (as above) that is not all zeros; anything
   else (a float, ``1e400``, ``""``, ``"abc"``, an object) is a WireError saying the accepted
   answer had no usable task id.
-- Extra fields are ignored everywhere.
+- Extra fields are ignored everywhere. A list answer is read by msgspec straight into
+  :class:`Row` s (:func:`read_rows`), which skips the fields the library does not use
+  without building them, so what they hold does not matter there (bytes the standard
+  library would refuse included); the fields it uses follow the rules above, read the same
+  way as from a parsed dict (:func:`row_of`, :func:`decode_row`).
 """
 
 from __future__ import annotations
