@@ -16,7 +16,8 @@ at a steady N / 15 per second. The client is as shipped, with the default ``Poll
   has not asked about yet costs less); the ids and the measuring arrays are allocated before;
 - the client's CPU time as a share of one core, and the query requests per second.
 
-Run alone: ``python -m benchmarks.bench_scale [--quick]`` (``--quick``: 10,000 tasks only).
+Run alone: ``python -m benchmarks.bench_scale [--quick] [--sizes 100000]`` (``--quick``:
+10,000 tasks only, 40 s; ``--sizes``: only the sizes given, comma-separated).
 """
 
 from __future__ import annotations
@@ -253,11 +254,20 @@ def run(config: Config = FULL) -> Result:
     return asyncio.run(_measure(config))
 
 
+def _config(argv: Sequence[str]) -> Config:
+    """The preset ``argv`` names, with ``--sizes 100000[,50000]`` picking the sizes."""
+    config = QUICK if "--quick" in argv else FULL
+    if "--sizes" in argv:
+        sizes = argv[argv.index("--sizes") + 1]
+        config = attrs.evolve(config, sizes=tuple(int(s) for s in sizes.split(",")))
+    return config
+
+
 def main(argv: Sequence[str] = ()) -> None:
     """Run and print the benchmark."""
     from ._report import render
 
-    print(render(run(QUICK if "--quick" in argv else FULL)))
+    print(render(run(_config(argv))))
 
 
 if __name__ == "__main__":
