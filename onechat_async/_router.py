@@ -117,7 +117,7 @@ class Router:
             others = self._followers.get(task_id)
             if others is None:
                 self._followers[task_id] = stream
-            elif type(others) is list:
+            elif isinstance(others, list):
                 others.append(stream)
             else:
                 self._followers[task_id] = [others, stream]
@@ -138,7 +138,7 @@ class Router:
         routing = Routing()
         for event in events:
             followers = self._followers.get(event.task_id)
-            if type(followers) is _Stream:
+            if isinstance(followers, _Stream):
                 self._give(followers, event, routing)
             elif followers:
                 for stream in list(followers):
@@ -226,7 +226,7 @@ class Router:
         followers = self._followers.get(task_id)
         if followers is None:
             return
-        if type(followers) is _Stream:
+        if isinstance(followers, _Stream):
             if followers is not stream:
                 return
         else:
