@@ -25,6 +25,7 @@ __all__ = [
     "LagProbe",
     "Recorder",
     "farm_requests",
+    "process_cpu",
     "rss_bytes",
     "set_schedule",
     "state_of_raw",
@@ -38,6 +39,14 @@ def rss_bytes() -> int:
     """This process's resident set size, from ``/proc/self/statm`` (allocator overhead in)."""
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * _PAGE
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) another process has used, from ``/proc/PID/stat``."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def set_schedule(session: aiohttp.ClientSession, url: str, schedule: Schedule) -> None:

@@ -14,7 +14,9 @@ at a steady N / 15 per second. The client is as shipped, with the default ``Poll
 - memory: resident set size from ``/proc/self/statm`` (allocator overhead included), after a
   collection at the end, less before the client was made, per task seen (a task the poller
   has not asked about yet costs less); the ids and the measuring arrays are allocated before;
-- the client's CPU time as a share of one core, and the query requests per second.
+- the client's and the farm's CPU time as a share of one core, the query requests per
+  second, and the machine's load average at the end (on a shared machine the other
+  processes' demand, not the client, may set the pace).
 
 Run alone: ``python -m benchmarks.bench_scale [--quick] [--sizes 100000]`` (``--quick``:
 10,000 tasks only, 40 s; ``--sizes``: only the sizes given, comma-separated).
@@ -26,6 +28,7 @@ import asyncio
 import gc
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,7 +41,15 @@ from onechat_async import OneChatClient, PollPolicy, Task
 from ._bodies import make_ids
 from ._farm import ROOT, Farm, Schedule, index_of
 from ._harness import API_KEY
-from ._realtime import LagProbe, Recorder, farm_requests, rss_bytes, set_schedule, state_of_task
+from ._realtime import (
+    LagProbe,
+    Recorder,
+    farm_requests,
+    process_cpu,
+    rss_bytes,
+    set_schedule,
+    state_of_task,
+)
 from ._report import Cell, Result, Table, Target, fmt
 
 __all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
@@ -77,7 +88,9 @@ class _Run:
     lag_worst: float
     rss_per_task: float
     cpu_share: float
+    server_cpu_share: float
     requests_per_second: float
+    load_average: float
 
 
 async def _child_run(n: int, config: Config) -> _Run:
@@ -146,8 +159,10 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         lag.start()
         asked = await farm_requests(control, farm.url)
         cpu, wall = time.process_time(), time.monotonic()
+        server = process_cpu(farm.pid)
         await asyncio.sleep(max(0.0, start + config.duration - time.monotonic()))
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        server = process_cpu(farm.pid) - server
         requests = await farm_requests(control, farm.url) - asked
         await lag.stop()
         rec.finish(time.monotonic())
@@ -168,7 +183,10 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         lag_worst=lag.worst,
         rss_per_task=rss / max(1, sum(shown)),
         cpu_share=cpu / wall,
+        server_cpu_share=server / wall,
         requests_per_second=requests / wall,
+        # The machine may be shared: other processes' demand slows both sides.
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -198,7 +216,9 @@ async def _measure(config: Config) -> Result:
             "worst lag ms",
             "RSS KiB per task seen",
             "client CPU, share of a core",
+            "server CPU, share of a core",
             "query requests/s",
+            "load average (1 min)",
         ),
         tuple(
             (
@@ -213,7 +233,9 @@ async def _measure(config: Config) -> Result:
                 r.lag_worst * 1e3,
                 r.rss_per_task / 1024,
                 r.cpu_share,
+                r.server_cpu_share,
                 r.requests_per_second,
+                r.load_average,
             )
             for r in runs
         ),
