@@ -9,6 +9,7 @@ histogram allocated up front so that measuring does not grow the memory being me
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from array import array
@@ -22,6 +23,7 @@ from onechat_async import Task
 from ._farm import Schedule
 
 __all__ = [
+    "GcProbe",
     "LagProbe",
     "Recorder",
     "farm_requests",
@@ -166,3 +168,33 @@ class LagProbe:
     def worst(self) -> float:
         """The largest lateness seen."""
         return max(self._lags[: self._count], default=0.0)
+
+
+class GcProbe:
+    """The garbage collector's full (oldest-generation) passes while it is on: count and worst.
+
+    A full pass stops the event loop for as long as it walks; with the poller's freeze
+    (:mod:`onechat_async._gc`) it should walk only what became long-lived since the last one.
+    """
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.worst = 0.0
+        self._began = 0.0
+
+    def _note(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:  # the oldest generation
+            return
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.full += 1
+            self.worst = max(self.worst, time.perf_counter() - self._began)
+
+    def start(self) -> None:
+        """Start noting full passes."""
+        gc.callbacks.append(self._note)
+
+    def stop(self) -> None:
+        """Stop noting."""
+        gc.callbacks.remove(self._note)

@@ -10,7 +10,7 @@ at a steady N / 15 per second. The client is as shipped, with the default ``Poll
   reaching the consumer, median and p95, as a fraction of the interval; only changes made
   after a warm-up count, and those still unseen at the end count as never learnt;
 - event-loop lag: a coroutine that sleeps 10 ms at a time and records how late it wakes (p99
-  and worst);
+  and worst), and the full garbage-collection passes (how many, the longest);
 - memory: resident set size from ``/proc/self/statm`` (allocator overhead included), after a
   collection at the end, less before the client was made, per task seen (a task the poller
   has not asked about yet costs less); the ids and the measuring arrays are allocated before;
@@ -42,6 +42,7 @@ from ._bodies import make_ids
 from ._farm import ROOT, Farm, Schedule, index_of
 from ._harness import API_KEY
 from ._realtime import (
+    GcProbe,
     LagProbe,
     Recorder,
     farm_requests,
@@ -86,6 +87,8 @@ class _Run:
     p95: float
     lag_p99: float
     lag_worst: float
+    full_gcs: int
+    gc_worst: float
     rss_per_task: float
     cpu_share: float
     server_cpu_share: float
@@ -157,6 +160,8 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         consumer = asyncio.get_running_loop().create_task(consume(client))
         await asyncio.sleep(config.warmup)
         lag.start()
+        passes = GcProbe()
+        passes.start()
         asked = await farm_requests(control, farm.url)
         cpu, wall = time.process_time(), time.monotonic()
         server = process_cpu(farm.pid)
@@ -165,6 +170,7 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         server = process_cpu(farm.pid) - server
         requests = await farm_requests(control, farm.url) - asked
         await lag.stop()
+        passes.stop()
         rec.finish(time.monotonic())
         gc.collect()
         rss = rss_bytes() - rss
@@ -181,6 +187,8 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         p95=rec.quantile(0.95) / interval,
         lag_p99=lag.quantile(0.99),
         lag_worst=lag.worst,
+        full_gcs=passes.full,
+        gc_worst=passes.worst,
         rss_per_task=rss / max(1, sum(shown)),
         cpu_share=cpu / wall,
         server_cpu_share=server / wall,
@@ -214,6 +222,8 @@ async def _measure(config: Config) -> Result:
             "p95 latency / interval",
             "loop lag p99 ms",
             "worst lag ms",
+            "full GC passes",
+            "worst full GC ms",
             "RSS KiB per task seen",
             "client CPU, share of a core",
             "server CPU, share of a core",
@@ -231,6 +241,8 @@ async def _measure(config: Config) -> Result:
                 _latency(r.p95, r, config, interval),
                 r.lag_p99 * 1e3,
                 r.lag_worst * 1e3,
+                r.full_gcs,
+                r.gc_worst * 1e3,
                 r.rss_per_task / 1024,
                 r.cpu_share,
                 r.server_cpu_share,
