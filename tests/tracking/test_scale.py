@@ -420,13 +420,17 @@ def test_a_large_watch_set_freezes_after_full_collections_and_lets_go_below_half
     assert gc.get_freeze_count() == 0
 
 
-def test_no_full_collection_means_no_freeze_and_none_means_never(clean_gc: object) -> None:
-    """Freezing follows a full collection only; a guard without threshold never engages."""
+def test_a_young_collection_alone_means_no_freeze_and_none_means_never(clean_gc: object) -> None:
+    """The youngest generation's passes freeze nothing, the middle one's do; None never engages."""
     guard = GcGuard(10)
     guard.update(10)
-    gc.collect(1)
+    keep = [[i] for i in range(1_000)]
+    gc.collect(0)
     guard.update(10)
     assert gc.get_freeze_count() == 0
+    gc.collect(1)
+    guard.update(10)
+    assert gc.get_freeze_count() >= len(keep)
     guard.release()
     never = GcGuard(None)
     never.update(10**9)
