@@ -442,6 +442,9 @@ class Poller:
                     self._succeeded()
                     events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
                     self._route(events)
+                    # What this answer made survives a collection or two: freeze it soon,
+                    # not at the loop's next wake-up (seconds away while chunks queue).
+                    self._gc.update(len(self.tracker))
                     # Answers that land together would otherwise be applied in one turn of
                     # the loop, one after another, while timers (a caller's deadline, the
                     # consumer's own work) wait: yield after each, so the loop stalls for
