@@ -77,7 +77,8 @@ class PollPolicy:
       200 requests a second of 100,000 tasks; raise it for a distant server.
     - ``freeze_gc_above``: while at least this many tasks are tracked, what survives each
       garbage collection of the middle or oldest generation is frozen (:func:`gc.freeze`), so
-      that a full one does not walk the whole watch set again and stall the event loop (None: leave the collector alone).
+      that a full one does not walk the whole watch set again and stall the event loop
+      (None: leave the collector alone).
     - ``deadline``: per task, counted from when it is first watched (None: never).
     - ``stall_after``: report ``Stalled`` after this long without change (None: never).
     - ``fetch_concurrency``: fetches in flight when list-by-condition cannot be used.
