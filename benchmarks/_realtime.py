@@ -9,6 +9,7 @@ histogram allocated up front so that measuring does not grow the memory being me
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from array import array
@@ -22,9 +23,11 @@ from onechat_async import Task
 from ._farm import Schedule
 
 __all__ = [
+    "GcProbe",
     "LagProbe",
     "Recorder",
     "farm_requests",
+    "process_cpu",
     "rss_bytes",
     "set_schedule",
     "state_of_raw",
@@ -38,6 +41,14 @@ def rss_bytes() -> int:
     """This process's resident set size, from ``/proc/self/statm`` (allocator overhead in)."""
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * _PAGE
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) another process has used, from ``/proc/PID/stat``."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def set_schedule(session: aiohttp.ClientSession, url: str, schedule: Schedule) -> None:
@@ -157,3 +168,33 @@ class LagProbe:
     def worst(self) -> float:
         """The largest lateness seen."""
         return max(self._lags[: self._count], default=0.0)
+
+
+class GcProbe:
+    """The garbage collector's full (oldest-generation) passes while it is on: count and worst.
+
+    A full pass stops the event loop for as long as it walks; with the poller's freeze
+    (:mod:`onechat_async._gc`) it should walk only what became long-lived since the last one.
+    """
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.worst = 0.0
+        self._began = 0.0
+
+    def _note(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:  # the oldest generation
+            return
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.full += 1
+            self.worst = max(self.worst, time.perf_counter() - self._began)
+
+    def start(self) -> None:
+        """Start noting full passes."""
+        gc.callbacks.append(self._note)
+
+    def stop(self) -> None:
+        """Stop noting."""
+        gc.callbacks.remove(self._note)

@@ -10,13 +10,16 @@ at a steady N / 15 per second. The client is as shipped, with the default ``Poll
   reaching the consumer, median and p95, as a fraction of the interval; only changes made
   after a warm-up count, and those still unseen at the end count as never learnt;
 - event-loop lag: a coroutine that sleeps 10 ms at a time and records how late it wakes (p99
-  and worst);
+  and worst), and the full garbage-collection passes (how many, the longest);
 - memory: resident set size from ``/proc/self/statm`` (allocator overhead included), after a
   collection at the end, less before the client was made, per task seen (a task the poller
   has not asked about yet costs less); the ids and the measuring arrays are allocated before;
-- the client's CPU time as a share of one core, and the query requests per second.
+- the client's and the farm's CPU time as a share of one core, the query requests per
+  second, and the machine's load average at the end (on a shared machine the other
+  processes' demand, not the client, may set the pace).
 
-Run alone: ``python -m benchmarks.bench_scale [--quick]`` (``--quick``: 10,000 tasks only).
+Run alone: ``python -m benchmarks.bench_scale [--quick] [--sizes 100000]`` (``--quick``:
+10,000 tasks only, 40 s; ``--sizes``: only the sizes given, comma-separated).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import gc
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,7 +41,16 @@ from onechat_async import OneChatClient, PollPolicy, Task
 from ._bodies import make_ids
 from ._farm import ROOT, Farm, Schedule, index_of
 from ._harness import API_KEY
-from ._realtime import LagProbe, Recorder, farm_requests, rss_bytes, set_schedule, state_of_task
+from ._realtime import (
+    GcProbe,
+    LagProbe,
+    Recorder,
+    farm_requests,
+    process_cpu,
+    rss_bytes,
+    set_schedule,
+    state_of_task,
+)
 from ._report import Cell, Result, Table, Target, fmt
 
 __all__ = ["FULL", "QUICK", "SMOKE", "Config", "run"]
@@ -74,9 +87,13 @@ class _Run:
     p95: float
     lag_p99: float
     lag_worst: float
+    full_gcs: int
+    gc_worst: float
     rss_per_task: float
     cpu_share: float
+    server_cpu_share: float
     requests_per_second: float
+    load_average: float
 
 
 async def _child_run(n: int, config: Config) -> _Run:
@@ -143,12 +160,17 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         consumer = asyncio.get_running_loop().create_task(consume(client))
         await asyncio.sleep(config.warmup)
         lag.start()
+        passes = GcProbe()
+        passes.start()
         asked = await farm_requests(control, farm.url)
         cpu, wall = time.process_time(), time.monotonic()
+        server = process_cpu(farm.pid)
         await asyncio.sleep(max(0.0, start + config.duration - time.monotonic()))
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        server = process_cpu(farm.pid) - server
         requests = await farm_requests(control, farm.url) - asked
         await lag.stop()
+        passes.stop()
         rec.finish(time.monotonic())
         gc.collect()
         rss = rss_bytes() - rss
@@ -165,9 +187,14 @@ async def _one(farm: Farm, control: aiohttp.ClientSession, n: int, config: Confi
         p95=rec.quantile(0.95) / interval,
         lag_p99=lag.quantile(0.99),
         lag_worst=lag.worst,
+        full_gcs=passes.full,
+        gc_worst=passes.worst,
         rss_per_task=rss / max(1, sum(shown)),
         cpu_share=cpu / wall,
+        server_cpu_share=server / wall,
         requests_per_second=requests / wall,
+        # The machine may be shared: other processes' demand slows both sides.
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -195,9 +222,13 @@ async def _measure(config: Config) -> Result:
             "p95 latency / interval",
             "loop lag p99 ms",
             "worst lag ms",
+            "full GC passes",
+            "worst full GC ms",
             "RSS KiB per task seen",
             "client CPU, share of a core",
+            "server CPU, share of a core",
             "query requests/s",
+            "load average (1 min)",
         ),
         tuple(
             (
@@ -210,9 +241,13 @@ async def _measure(config: Config) -> Result:
                 _latency(r.p95, r, config, interval),
                 r.lag_p99 * 1e3,
                 r.lag_worst * 1e3,
+                r.full_gcs,
+                r.gc_worst * 1e3,
                 r.rss_per_task / 1024,
                 r.cpu_share,
+                r.server_cpu_share,
                 r.requests_per_second,
+                r.load_average,
             )
             for r in runs
         ),
@@ -253,11 +288,20 @@ def run(config: Config = FULL) -> Result:
     return asyncio.run(_measure(config))
 
 
+def _config(argv: Sequence[str]) -> Config:
+    """The preset ``argv`` names, with ``--sizes 100000[,50000]`` picking the sizes."""
+    config = QUICK if "--quick" in argv else FULL
+    if "--sizes" in argv:
+        sizes = argv[argv.index("--sizes") + 1]
+        config = attrs.evolve(config, sizes=tuple(int(s) for s in sizes.split(",")))
+    return config
+
+
 def main(argv: Sequence[str] = ()) -> None:
     """Run and print the benchmark."""
     from ._report import render
 
-    print(render(run(QUICK if "--quick" in argv else FULL)))
+    print(render(run(_config(argv))))
 
 
 if __name__ == "__main__":

@@ -75,9 +75,10 @@ class PollPolicy:
       are applied as they land, one per turn of the event loop; this bounds how many can land
       together. The rate it allows is ``max_in_flight / round trip``: 16 over 80 ms is the
       200 requests a second of 100,000 tasks; raise it for a distant server.
-    - ``freeze_gc_above``: while at least this many tasks are tracked, what survives each full
-      garbage collection is frozen (:func:`gc.freeze`), so that the next one does not walk
-      the whole watch set again and stall the event loop (None: leave the collector alone).
+    - ``freeze_gc_above``: while at least this many tasks are tracked, what survives each
+      garbage collection of the middle or oldest generation is frozen (:func:`gc.freeze`), so
+      that a full one does not walk the whole watch set again and stall the event loop
+      (None: leave the collector alone).
     - ``deadline``: per task, counted from when it is first watched (None: never).
     - ``stall_after``: report ``Stalled`` after this long without change (None: never).
     - ``fetch_concurrency``: fetches in flight when list-by-condition cannot be used.

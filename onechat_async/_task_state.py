@@ -141,7 +141,7 @@ def _shared(seen: Fingerprint) -> Fingerprint:
 # one, nothing assigns to a field): a frozen class's __init__ sets each field through
 # object.__setattr__, which made building one cost 3.0 us against 0.8 us, and observe()
 # builds one for every task that moved on every tick. Hashable like the frozen class was.
-@attrs.define(unsafe_hash=True)
+@attrs.define(unsafe_hash=True, weakref_slot=False)
 class TrackedTask:
     """What is known about one tracked task; plain data, so a store can keep and resume it.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import time
 from typing import Any
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from benchmarks._bodies import make_ids
 from benchmarks._farm import Schedule, index_of
 from benchmarks._harness import Live, absorb
-from benchmarks._realtime import Recorder, state_of_raw
+from benchmarks._realtime import GcProbe, Recorder, process_cpu, state_of_raw
 
 
 def raw(task_id: str, status: str, progress: str) -> dict[str, Any]:
@@ -68,3 +71,28 @@ def test_recorder_counts_skipped_and_unlearnt_changes() -> None:
     # The quickest was learnt 1 s after it happened; the slowest were never learnt.
     assert rec.quantile(0.01) == pytest.approx(1.0, abs=0.01)
     assert rec.quantile(1.0) == float("inf")
+
+
+def test_process_cpu_reads_a_process_s_own_cpu_seconds() -> None:
+    """process_cpu grows with the CPU a process spends and agrees with its own count."""
+    before, own = process_cpu(os.getpid()), time.process_time()
+    while time.process_time() - own < 0.05:
+        pass
+    spent = process_cpu(os.getpid()) - before
+    assert 0.0 < spent < 5.0
+
+
+def test_the_gc_probe_counts_full_passes_only() -> None:
+    """A collection of the oldest generation counts, a younger one does not; stop detaches."""
+    probe = GcProbe()
+    probe.start()
+    try:
+        gc.collect(1)
+        assert probe.full == 0
+        gc.collect()
+        assert probe.full == 1
+        assert probe.worst > 0.0
+    finally:
+        probe.stop()
+    gc.collect()
+    assert probe.full == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from onechat_async._events import StatusChanged, Succeeded, TimedOut
 from onechat_async._models import Task, TaskStatus
 from onechat_async._router import Router
@@ -52,3 +54,25 @@ def test_closing_a_stream_forgets_what_it_alone_followed() -> None:
     assert router.close(first).forget == ["41"]
     assert router.followed == frozenset({"42"})
     assert router.finished(first)
+
+
+@pytest.mark.parametrize("leaving", [(0, 1, 2), (2, 1, 0), (1, 0, 2), (1, 2, 0)])
+def test_a_task_is_forgotten_only_when_its_last_follower_leaves(
+    leaving: tuple[int, int, int],
+) -> None:
+    """However followers of one task come and go, events reach exactly those still there."""
+    router = Router()
+    streams = [router.open(0.0) for _ in range(3)]
+    for stream in streams:
+        router.follow(stream, ["42"])
+    news = StatusChanged("42", RUNNING, TaskStatus.IN_PROGRESS)
+    staying = list(streams)
+    for index in leaving:
+        staying.remove(streams[index])
+        forgotten = router.close(streams[index]).forget
+        assert forgotten == ([] if staying else ["42"])
+        assert [s for s, _ in router.route([news]).deliveries] == staying
+    # A newcomer after the last one left follows the task afresh.
+    late = router.open(0.0)
+    assert router.follow(late, ["42"]).follows == [(late, "42")]
+    assert router.route([news]).deliveries == [(late, news)]

@@ -139,6 +139,30 @@ async def test_an_answer_is_routed_while_other_chunks_are_still_in_flight(
         await client.aclose()
 
 
+async def test_an_answer_waiting_to_be_applied_keeps_its_place_in_flight(
+    clock: ManualClock,
+) -> None:
+    """While answers wait their turn to be applied, no further chunk goes out behind them."""
+    policy = PollPolicy(chunk_size=1, max_in_flight=2, backoff=NO_JITTER)
+    client = FakeClient(clock, policy)
+    ids = [client.add(str(1000 + i), [(0, "SUCCESS", "100%")]) for i in range(6)]
+    applying = client.poller._applying
+    # Answers landing faster than they are applied: here, not applied at all for a while.
+    await applying.acquire()
+    stream = track(client, *ids)
+    consumer = asyncio.ensure_future(collect(stream))
+    try:
+        with pytest.raises(TimeoutError):
+            await within(clock, 60, asyncio.Event().wait())
+        # Two answers parsed and waiting; the other four chunks still queued, unparsed.
+        assert len(client.list_calls) == 2
+        applying.release()
+        events = await within(clock, 600, consumer)
+    finally:
+        await client.aclose()
+    assert Counter(type(e) for e in events)[Succeeded] == 6
+
+
 async def test_queued_chunks_wait_out_a_429_hold(clock: ManualClock) -> None:
     """Chunks already queued when a 429 comes are not sent before its hold ends."""
     policy = PollPolicy(chunk_size=1, max_in_flight=1, backoff=NO_JITTER)
@@ -396,13 +420,17 @@ def test_a_large_watch_set_freezes_after_full_collections_and_lets_go_below_half
     assert gc.get_freeze_count() == 0
 
 
-def test_no_full_collection_means_no_freeze_and_none_means_never(clean_gc: object) -> None:
-    """Freezing follows a full collection only; a guard without threshold never engages."""
+def test_a_young_collection_alone_means_no_freeze_and_none_means_never(clean_gc: object) -> None:
+    """The youngest generation's passes freeze nothing, the middle one's do; None never engages."""
     guard = GcGuard(10)
     guard.update(10)
-    gc.collect(1)
+    keep = [[i] for i in range(1_000)]
+    gc.collect(0)
     guard.update(10)
     assert gc.get_freeze_count() == 0
+    gc.collect(1)
+    guard.update(10)
+    assert gc.get_freeze_count() >= len(keep)
     guard.release()
     never = GcGuard(None)
     never.update(10**9)
