@@ -94,6 +94,7 @@ class Durable:
             collections.deque(maxlen=_RECENT_UNJOURNALED) if not self.journal_all else None
         )
         self._woken: asyncio.Future[None] | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.lease_ttl = lease_ttl
@@ -167,7 +168,9 @@ class Durable:
             self._recent.append(task_id)
         elif self.gate is not None and self._woken is not None:
             # Its submit left before admission woke: count it now, and let it go at its end.
-            asyncio.get_running_loop().create_task(self._adopt([task_id]))
+            adopting = asyncio.get_running_loop().create_task(self._adopt([task_id]))
+            self._adopting.add(adopting)  # a task nobody references may be collected
+            adopting.add_done_callback(self._adopting.discard)
 
     async def wake(self) -> bool:
         """The account refused a submit for a full queue: admission from now on, if it may.
@@ -332,7 +335,7 @@ class Durable:
         """Stop renewing, give the leases up (others take over at once), close our store."""
         running = [
             t
-            for t in (self._heartbeat, self._keeper, self._pruner)
+            for t in (self._heartbeat, self._keeper, self._pruner, *self._adopting)
             if t is not None and not t.done()
         ]
         self._heartbeat = self._keeper = self._pruner = None
