@@ -124,8 +124,13 @@ async def _run(
 
         hooks._send = timed_send  # type: ignore[method-assign]
         receiver = CallbackReceiver(clock=clock) if callbacks else None
+        # max_in_flight=None: the account has room for every task (admission would hold ten).
         async with OneChatClient(
-            api_key=API_KEY, base_url=sim.url, clock=clock, callbacks=receiver
+            api_key=API_KEY,
+            base_url=sim.url,
+            clock=clock,
+            callbacks=receiver,
+            max_in_flight=None,
         ) as client:
 
             async def follow(at: float, prompt: str) -> None:

@@ -22,28 +22,37 @@ import attrs
 from ._clock import Clock
 from ._store import Store
 
-__all__ = ["AdmissionGate", "Ticket", "Window"]
+__all__ = ["LEARNED_START", "AdmissionGate", "Ticket", "Window"]
+
+#: Where a learned window (no ``max_in_flight``) starts: the waiting room of the usual
+#: 3 running + 10 queued account, which keeps its three slots busy without a refusal.
+LEARNED_START = 10
 
 
 @attrs.frozen
 class Window:
     """How many tasks may be in flight: grows slowly on success, halves on a queue-full refusal.
 
-    A window starts at ``max_in_flight`` and never leaves ``[1, max_in_flight]``. Each
-    accepted submit adds ``1 / limit`` (so a whole window of successes adds one); a
-    queue-full refusal multiplies it by ``decrease``, once per ``epoch``: the refusals of
-    submits admitted before the last decrease say nothing new, so they do not shrink it again.
+    A window starts at ``max_in_flight`` and never leaves ``[1, max_in_flight]``; with
+    ``max_in_flight=None`` it starts at :data:`LEARNED_START` and has no ceiling: the
+    account's refusals alone say where it stops. Each accepted submit adds ``1 / limit`` (so
+    a whole window of successes adds one); a queue-full refusal multiplies it by
+    ``decrease``, once per ``epoch``: the refusals of submits admitted before the last
+    decrease say nothing new, so they do not shrink it again.
     """
 
-    max_in_flight: int
+    max_in_flight: int | None
     decrease: float = 0.5
     size: float = attrs.field(
-        default=attrs.Factory(lambda self: float(self.max_in_flight), takes_self=True)
+        default=attrs.Factory(
+            lambda self: float(LEARNED_START if self.max_in_flight is None else self.max_in_flight),
+            takes_self=True,
+        )
     )
     epoch: int = 0
 
     def __attrs_post_init__(self) -> None:
-        if self.max_in_flight < 1:
+        if self.max_in_flight is not None and self.max_in_flight < 1:
             msg = f"max_in_flight must be at least 1, not {self.max_in_flight}"
             raise ValueError(msg)
         if not 0.0 < self.decrease < 1.0:
@@ -57,7 +66,10 @@ class Window:
 
     def grown(self) -> Window:
         """The window after a submit was accepted."""
-        return attrs.evolve(self, size=min(float(self.max_in_flight), self.size + 1 / self.limit))
+        size = self.size + 1 / self.limit
+        if self.max_in_flight is not None:
+            size = min(float(self.max_in_flight), size)
+        return attrs.evolve(self, size=size)
 
     def shrunk(self, epoch: int) -> Window:
         """The window after a queue-full refusal of a submit admitted at ``epoch``."""
@@ -68,10 +80,17 @@ class Window:
 
 @attrs.frozen
 class Ticket:
-    """A permit held for one submit: its name in the store and the window epoch it came in."""
+    """A permit held for one submit: its name in the store and the window epoch it came in.
+
+    ``pressed``: the window was full when it was admitted (it waited, others waited behind
+    it, or it took the last slot). Only such submits grow the window: successes of a worker
+    that never fills its window prove nothing about a larger one, and a window grown on them
+    would let a later burst overflow the account many times over.
+    """
 
     name: str
     epoch: int
+    pressed: bool = attrs.field(default=False, eq=False)
 
 
 class AdmissionGate:
@@ -87,7 +106,7 @@ class AdmissionGate:
         self,
         store: Store,
         *,
-        max_in_flight: int,
+        max_in_flight: int | None,
         clock: Clock,
         ttl: float = 300.0,
         recheck: float = 2.0,
@@ -101,6 +120,9 @@ class AdmissionGate:
         self._queue: deque[asyncio.Future[None]] = deque()
         self._active = False
         self._room = asyncio.Event()
+        # The permits this gate took and still holds: a lower bound of the account's count
+        # (other workers hold the rest), enough to tell a full window from an idle one.
+        self._mine: set[str] = set()
 
     @property
     def window(self) -> Window:
@@ -122,12 +144,17 @@ class AdmissionGate:
         self._pass_turn()
         try:
             await turn
+            waited = False
             while True:
                 self._room.clear()
+                limit = self._window.limit
                 if await self._store.acquire_permit(
-                    name, limit=self._window.limit, now=self._clock.wall(), ttl=self._ttl
+                    name, limit=limit, now=self._clock.wall(), ttl=self._ttl
                 ):
-                    return Ticket(name, self._window.epoch)
+                    self._mine.add(name)
+                    pressed = waited or self.waiting > 0 or len(self._mine) >= limit
+                    return Ticket(name, self._window.epoch, pressed=pressed)
+                waited = True
                 await self._wait_for_room()
         finally:
             if turn.done() and not turn.cancelled():
@@ -137,28 +164,34 @@ class AdmissionGate:
 
     async def accepted(self, ticket: Ticket, task_id: str) -> None:
         """The submit made task ``task_id``: its permit now stands for the task."""
-        self._window = self._window.grown()
+        if ticket.pressed:
+            self._window = self._window.grown()
+        self._mine.add(task_id)
         if task_id != ticket.name:
             # Take the task's permit before dropping the submit's: never undercount.
             await self._store.acquire_permit(
                 task_id, limit=None, now=self._clock.wall(), ttl=self._ttl
             )
             await self._store.release_permit(ticket.name)
+            self._mine.discard(ticket.name)
         self._room.set()
 
     async def refused(self, ticket: Ticket, *, queue_full: bool) -> None:
         """The submit made no task; a queue-full refusal also shrinks the window."""
         if queue_full:
             self._window = self._window.shrunk(ticket.epoch)
+        self._mine.discard(ticket.name)
         await self._store.release_permit(ticket.name)
         self._room.set()
 
     async def adopt(self, task_id: str) -> None:
         """Count a task already in flight (taken over from another worker), whatever the window."""
         await self._store.acquire_permit(task_id, limit=None, now=self._clock.wall(), ttl=self._ttl)
+        self._mine.add(task_id)
 
     async def release(self, name: str) -> None:
         """The task (or submit) ``name`` no longer occupies the account."""
+        self._mine.discard(name)
         await self._store.release_permit(name)
         self._room.set()
 

@@ -22,6 +22,7 @@ from ._errors import (
     ClientClosedError,
     InvalidRequestError,
     OneChatError,
+    QueueFullError,
     SubmitRejectedError,
 )
 from ._follow import ALL_CHILDREN, EventStream
@@ -107,10 +108,15 @@ class OneChatClient:
     Workers (see docs/workers.md): ``store`` (a :class:`~onechat_async.stores.SQLiteStore`
     or ``RedisStore``) journals every submit and every event of the tasks it made, so
     :meth:`resume` finds them after a restart, and several clients on one ``RedisStore``
-    share the work; ``idempotency_key=`` on a submit makes it once-only. ``max_in_flight``
-    (10 for a 3 + 10 account) makes submits wait their turn until the account has room,
-    counted through the store across workers. ``lease_ttl`` is how long a dead worker's
-    tasks wait before another worker takes them over.
+    share the work; ``idempotency_key=`` on a submit makes it once-only. Submits wait their
+    turn until the account has room, counted through the store across workers, and a
+    queue-full refusal is a wait, never an error: by default (``max_in_flight="auto"``) the
+    number of tasks in flight starts at 10 and learns the account's size from its
+    refusals; an int (10 for a 3 + 10 account) caps it; None turns admission off.
+    ``lease_ttl`` is how long a dead worker's tasks wait before another worker takes them
+    over. ``key_ttl`` (7 days; None: for good) is how long the store keeps an accepted or
+    refused key and an ended task: after it, the same key is sent (and paid for) again.
+    Unknown outcomes are never dropped.
     """
 
     def __init__(
@@ -130,8 +136,9 @@ class OneChatClient:
         rng: random.Random | None = None,
         callbacks: CallbackReceiver | None = None,
         store: Store | None = None,
-        max_in_flight: int | None = None,
+        max_in_flight: int | Literal["auto"] | None = "auto",
         lease_ttl: float | timedelta = 60.0,
+        key_ttl: float | timedelta | None = timedelta(days=7),
     ) -> None:
         if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
@@ -168,7 +175,7 @@ class OneChatClient:
             _check_shape(transport, "transport", ("send", "aclose"))
         self._transport: Transport = transport or AiohttpTransport(session)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        if max_in_flight is not None:
+        if max_in_flight is not None and max_in_flight != "auto":
             count(max_in_flight, what="max_in_flight")
         if store is not None:
             _check_shape(store, "store", ("get_key", "swap_key", "get_task", "swap_task"))
@@ -187,6 +194,7 @@ class OneChatClient:
             poller=self._poller,
             lease_ttl=ttl,
             send_ttl=self._submit_timeout + ttl,
+            key_ttl=None if key_ttl is None else seconds(key_ttl, what="key_ttl"),
         )
         # A simulated clock holds still while a request is in flight (see Clock); the real
         # one has no busy(), and then a request is sent with no wrapper around it.
@@ -336,11 +344,31 @@ class OneChatClient:
         self, request: Request, key: str | None = None
     ) -> Coroutine[Any, Any, SubmitResult]:
         # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
+        def send_once() -> Awaitable[SubmitResult]:
+            return self._submit_read(request, read_submit, resend=False)
+
         if key is None and not self._durable.journal_all:
-            return self._submit_read(request, read_submit)
-        return self._journaled(
-            key, request.state, lambda: self._submit_read(request, read_submit, resend=False)
-        )
+            if self._durable.gate is None:
+                return self._submit_read(request, read_submit)
+            return self._dormant(self._submit_read(request, read_submit), request.state, send_once)
+        return self._journaled(key, request.state, send_once)
+
+    async def _dormant(
+        self,
+        first: Awaitable[SubmitResult],
+        state: str | None,
+        send: Callable[[], Awaitable[SubmitResult]],
+    ) -> SubmitResult:
+        """Send at once while admission sleeps; a full account wakes it and the submit waits."""
+        try:
+            result = await first
+        except QueueFullError:
+            # No task was made (proves_no_task): sending it again through admission is safe.
+            if not await self._durable.wake():
+                raise
+            return await self._journaled(None, state, send)
+        self._durable.made(result.task_id)
+        return result
 
     async def _journaled(
         self,
@@ -534,13 +562,16 @@ class OneChatClient:
         route, so one call creates at most one task. The route that worked is remembered.
         """
         task_id, parsed = rq.parse_simple_change(content, op)
+
+        def send_once() -> Awaitable[SubmitResult]:
+            return self._simple_change(task_id, parsed, notify_hook, state, resend=False)
+
         if idempotency_key is None and not self._durable.journal_all:
-            return await self._simple_change(task_id, parsed, notify_hook, state, resend=True)
-        return await self._journaled(
-            idempotency_key,
-            state,
-            lambda: self._simple_change(task_id, parsed, notify_hook, state, resend=False),
-        )
+            first = self._simple_change(task_id, parsed, notify_hook, state, resend=True)
+            if self._durable.gate is None:
+                return await first
+            return await self._dormant(first, state, send_once)
+        return await self._journaled(idempotency_key, state, send_once)
 
     async def _simple_change(
         self,

@@ -57,6 +57,7 @@ __all__ = [
     "Wait",
     "accepted",
     "decide",
+    "expiry",
     "failed",
     "new_task",
     "not_sent",
@@ -157,29 +158,61 @@ def sending(record: KeyRecord, *, now: float, ttl: float) -> KeyRecord:
     return attrs.evolve(record, state=KeyState.SENDING, lease_until=now + ttl)
 
 
-def accepted(record: KeyRecord, result: SubmitResult) -> KeyRecord:
-    """The record of a submit the server accepted."""
+def expiry(now: float, keep: float | None) -> float:
+    """When a settled record may be dropped: ``keep`` seconds after ``now`` (None: never)."""
+    return 0.0 if keep is None else now + keep
+
+
+def accepted(
+    record: KeyRecord, result: SubmitResult, *, now: float = 0.0, keep: float | None = None
+) -> KeyRecord:
+    """The record of a submit the server accepted, kept ``keep`` seconds (None: for good).
+
+    Once it is dropped the key is new again: a submit with it is sent (and paid) again, so
+    ``keep`` must outlast any retry of the job it names.
+    """
     _expect(record, KeyState.SENDING)
     return attrs.evolve(
-        record, state=KeyState.ACCEPTED, result=result_to_data(result), lease_until=0.0
+        record,
+        state=KeyState.ACCEPTED,
+        result=result_to_data(result),
+        lease_until=0.0,
+        expires_at=expiry(now, keep),
     )
 
 
-def failed(record: KeyRecord, error: OneChatError) -> KeyRecord:
-    """The record of a submit that failed with the settled ``error`` (see ``_outcome``)."""
+def failed(
+    record: KeyRecord, error: OneChatError, *, now: float = 0.0, keep: float | None = None
+) -> KeyRecord:
+    """The record of a submit that failed with the settled ``error`` (see ``_outcome``).
+
+    A refusal is kept ``keep`` seconds; an unknown outcome for good (it guards money).
+    """
     _expect(record, KeyState.SENDING)
     if proves_no_task(error):
         return attrs.evolve(
-            record, state=KeyState.REFUSED, detail=type(error).__name__, lease_until=0.0
+            record,
+            state=KeyState.REFUSED,
+            detail=type(error).__name__,
+            lease_until=0.0,
+            expires_at=expiry(now, keep),
         )
     reason = error.reason if isinstance(error, SubmitOutcomeUnknownError) else "unknown"
-    return attrs.evolve(record, state=KeyState.UNKNOWN, detail=reason, lease_until=0.0)
+    return attrs.evolve(
+        record, state=KeyState.UNKNOWN, detail=reason, lease_until=0.0, expires_at=0.0
+    )
 
 
-def not_sent(record: KeyRecord) -> KeyRecord:
+def not_sent(record: KeyRecord, *, now: float = 0.0, keep: float | None = None) -> KeyRecord:
     """The record of a claim given up before anything was sent (cancelled, refused locally)."""
     _expect(record, KeyState.CLAIMED)
-    return attrs.evolve(record, state=KeyState.REFUSED, detail="not sent", lease_until=0.0)
+    return attrs.evolve(
+        record,
+        state=KeyState.REFUSED,
+        detail="not sent",
+        lease_until=0.0,
+        expires_at=expiry(now, keep),
+    )
 
 
 def result_to_data(result: SubmitResult) -> dict[str, Any]:
@@ -231,11 +264,18 @@ def release(record: TaskRecord, *, owner: str) -> TaskRecord | None:
 
 
 def observe(
-    record: TaskRecord, *, owner: str, snapshot: Mapping[str, Any], terminal: bool
+    record: TaskRecord,
+    *,
+    owner: str,
+    snapshot: Mapping[str, Any],
+    terminal: bool,
+    now: float = 0.0,
+    keep: float | None = None,
 ) -> TaskRecord | None:
     """The record with one more observed state, or None if ``owner`` may not journal it.
 
-    The new event is ``(record.task_id, result.seq)``; a terminal state ends the lease.
+    The new event is ``(record.task_id, result.seq)``; a terminal state ends the lease, and
+    the record is kept ``keep`` seconds more (None: for good).
     """
     if record.terminal or record.owner != owner:
         return None
@@ -247,6 +287,7 @@ def observe(
             terminal=True,
             owner="",
             lease_until=0.0,
+            expires_at=expiry(now, keep),
         )
     return attrs.evolve(record, snapshot=dict(snapshot), seq=record.seq + 1)
 

@@ -51,7 +51,7 @@ class SubmitJournal:
     ``owner`` names this worker (unique per client instance); ``send_ttl`` must outlast one
     request (the submit timeout plus a margin); ``task_ttl`` is the tracking lease a new task
     starts with; ``wait_poll`` is how often a submit waiting on another holder of its key looks
-    again.
+    again; ``keep`` is how long a settled key stays in the store (None: for good).
     """
 
     store: Store
@@ -61,6 +61,8 @@ class SubmitJournal:
     task_ttl: float
     gate: AdmissionGate | None = None
     wait_poll: float = 1.0
+    #: How long a settled (accepted or refused) key is kept before the store may drop it.
+    keep: float | None = None
 
     async def submit(
         self,
@@ -147,7 +149,8 @@ class SubmitJournal:
     async def _record_failure(self, sent: KeyRecord | None, error: OneChatError) -> None:
         if sent is None:
             return
-        await self._write_shielded(self.store.swap_key(sent.version, journal.failed(sent, error)))
+        settled = journal.failed(sent, error, now=self.clock.wall(), keep=self.keep)
+        await self._write_shielded(self.store.swap_key(sent.version, settled))
 
     async def _record_success(
         self, key: str | None, sent: KeyRecord | None, result: SubmitResult
@@ -164,7 +167,10 @@ class SubmitJournal:
         await self._write_shielded(self.store.swap_task(0, record))
         if sent is not None:
             await self._write_shielded(
-                self.store.swap_key(sent.version, journal.accepted(sent, result))
+                self.store.swap_key(
+                    sent.version,
+                    journal.accepted(sent, result, now=self.clock.wall(), keep=self.keep),
+                )
             )
 
     async def _write_shielded(self, write: Awaitable[object]) -> None:

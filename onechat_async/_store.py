@@ -16,6 +16,11 @@ there first. That single atomic step is all the three stores must get right; eve
 about *which* record to write (who may claim a key, when a lease can be taken over, what
 a second submit with the same key does) lives in the pure :mod:`onechat_async._journal`.
 
+**Retention.** A record whose ``expires_at`` is set (the pure journal sets it when a key is
+settled as ACCEPTED or REFUSED, and when a task ends, ``key_ttl`` ahead) is dropped by
+:meth:`Store.prune`; UNKNOWN keys and unfinished tasks never expire, so a submit that may have
+been paid for is never forgotten, and never sent again.
+
 Times are seconds since the epoch, passed in by the caller (``Clock.wall()``): stores never
 read a clock, and workers sharing a store must agree on the time to within a lease's margin.
 """
@@ -44,6 +49,8 @@ class KeyRecord:
     detail: str = ""
     #: The submit's ``state=`` (echoed on the task by the server), to find it again by hand.
     tag: str = ""
+    #: When the store may drop the record (:meth:`Store.prune`); 0 keeps it for good.
+    expires_at: float = 0.0
     version: int = 0
 
 
@@ -62,6 +69,8 @@ class TaskRecord:
     lease_until: float = 0.0
     #: The idempotency key whose submit created it, if any.
     key: str = ""
+    #: When the store may drop the record (:meth:`Store.prune`); 0 keeps it for good.
+    expires_at: float = 0.0
     version: int = 0
 
 
@@ -129,4 +138,12 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Release what the store opened (connections, threads); the data stays."""
+        ...
+
+    async def prune(self, *, now: float) -> int:
+        """Drop every key and task record whose ``expires_at`` is set and not after ``now``.
+
+        How many records were dropped. A record written again with ``expires_at`` 0 (a
+        refused key claimed anew) is kept; a swap at the version of a dropped record loses.
+        """
         ...

@@ -23,7 +23,10 @@ __all__ = ["TaskJournal"]
 
 
 class TaskJournal:
-    """The tasks one worker (``owner``) tracks, journaled in ``store`` with leases of ``ttl`` s."""
+    """The tasks one worker (``owner``) tracks, journaled in ``store`` with leases of ``ttl`` s.
+
+    An ended task's record is kept ``keep`` seconds more, then the store may drop it.
+    """
 
     def __init__(
         self,
@@ -33,8 +36,11 @@ class TaskJournal:
         clock: Clock,
         ttl: float,
         gate: AdmissionGate | None = None,
+        keep: float | None = None,
     ) -> None:
         self._store = store
+        # How long an ended task's record stays in the store (None: for good).
+        self._keep = keep
         self._owner = owner
         self._clock = clock
         self._ttl = ttl
@@ -69,7 +75,14 @@ class TaskJournal:
             held = self._held.get(task_id)
             if held is None:
                 return None
-            new = journal.observe(held, owner=self._owner, snapshot=snapshot, terminal=terminal)
+            new = journal.observe(
+                held,
+                owner=self._owner,
+                snapshot=snapshot,
+                terminal=terminal,
+                now=self._clock.wall(),
+                keep=self._keep,
+            )
             written = None if new is None else await self._store.swap_task(held.version, new)
             if written is None or written.terminal:
                 self._forget(task_id)

@@ -19,15 +19,17 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import attrs
 
 from . import _follow
+from . import _journal as journal
 from ._admission import AdmissionGate
 from ._clock import Clock
 from ._errors import OneChatError, QueueFullError
@@ -44,6 +46,11 @@ __all__ = ["Durable", "ResumeStream", "retry_for", "snapshot_of"]
 _log = logging.getLogger("onechat_async")
 #: How many tasks' recent numbered events are remembered (to number an event seen twice once).
 _RECENT_TASKS = 4096
+#: The longest time between two looks for expired journal records (seconds).
+_PRUNE_EVERY = 3600.0
+#: How many tasks made before admission woke it counts (an account holds 13; ended ones
+#: are let go at their first poll).
+_RECENT_UNJOURNALED = 64
 
 
 def snapshot_of(event: Event) -> dict[str, Any]:
@@ -69,17 +76,25 @@ class Durable:
         self,
         store: Store | None,
         *,
-        max_in_flight: int | None,
+        max_in_flight: int | Literal["auto"] | None,
         clock: Clock,
         poller: Poller,
         lease_ttl: float,
         send_ttl: float,
+        key_ttl: float | None = None,
     ) -> None:
         self.poller = poller
         self.owns_store = store is None
         self.store: Store = store if store is not None else MemoryStore()
         #: Whether unkeyed submits are journaled too (a store was given, or admission is on).
-        self.journal_all = store is not None or max_in_flight is not None
+        #: The default ("auto") without a store starts dormant: see :meth:`wake`.
+        self.journal_all = store is not None or max_in_flight not in {None, "auto"}
+        # Dormant: the last tasks made outside the journal, to count once admission wakes.
+        self._recent: collections.deque[str] | None = (
+            collections.deque(maxlen=_RECENT_UNJOURNALED) if not self.journal_all else None
+        )
+        self._woken: asyncio.Future[None] | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.lease_ttl = lease_ttl
@@ -88,7 +103,8 @@ class Durable:
             if max_in_flight is None
             else AdmissionGate(
                 self.store,
-                max_in_flight=max_in_flight,
+                # "auto": a window that learns the account's size from its refusals.
+                max_in_flight=None if max_in_flight == "auto" else max_in_flight,
                 clock=clock,
                 ttl=lease_ttl,
                 recheck=min(2.0, lease_ttl / 3),
@@ -102,10 +118,16 @@ class Durable:
             task_ttl=lease_ttl,
             gate=self.gate,
             wait_poll=min(1.0, lease_ttl / 3),
+            keep=key_ttl,
         )
         self.tasks = TaskJournal(
-            self.store, owner=self.owner, clock=clock, ttl=lease_ttl, gate=self.gate
+            self.store, owner=self.owner, clock=clock, ttl=lease_ttl, gate=self.gate, keep=key_ttl
         )
+        # Settled keys and ended tasks are dropped from the store after key_ttl, looked for
+        # at most every _PRUNE_EVERY seconds (or key_ttl / 2 if shorter), from the submits.
+        self._prune_every = None if key_ttl is None else min(_PRUNE_EVERY, key_ttl / 2)
+        self._pruned_at = -math.inf
+        self._pruner: asyncio.Task[None] | None = None
         # Tasks another worker took from us: their events are dropped until they end.
         self._lost: set[str] = set()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -129,6 +151,7 @@ class Durable:
         retry: Retry | None,
     ) -> SubmitResult:
         """Send through the journal; the new task is held (tracked) by this worker."""
+        self._prune_if_due()
         result = await self.submits.submit(key, send, tag=tag, retry=retry)
         try:
             # A replayed key's task may be held by nobody now (its worker died): take it.
@@ -138,6 +161,72 @@ class Durable:
             _log.error("could not take the lease of a new task: %s", type(exc).__name__)
         self.keep([result.task_id])
         return result
+
+    def made(self, task_id: str) -> None:
+        """A task made outside the journal (dormant admission): remember it for :meth:`wake`."""
+        if self._recent is not None:
+            self._recent.append(task_id)
+        elif self.gate is not None and self._woken is not None:
+            # Its submit left before admission woke: count it now, and let it go at its end.
+            adopting = asyncio.get_running_loop().create_task(self._adopt([task_id]))
+            self._adopting.add(adopting)  # a task nobody references may be collected
+            adopting.add_done_callback(self._adopting.discard)
+
+    async def wake(self) -> bool:
+        """The account refused a submit for a full queue: admission from now on, if it may.
+
+        A client with the default ``max_in_flight`` and no store sends its submits straight
+        out (no journal, no background tracking) until its account first says it is full.
+        From then on every submit goes through the journal and the admission gate, and the
+        tasks it made just before (the ones filling the account) are counted and followed
+        until they end. False: admission is off (``max_in_flight=None``), raise the refusal.
+        """
+        if self.gate is None:
+            return False
+        if self._woken is None:
+            self._woken = asyncio.get_running_loop().create_future()
+            recent, self._recent = list(self._recent or ()), None
+            self.journal_all = True
+            _log.info("the account is full: admission on, %d recent tasks counted", len(recent))
+            try:
+                await self._adopt(recent)
+            finally:
+                self._woken.set_result(None)
+        await asyncio.shield(self._woken)
+        return True
+
+    async def _adopt(self, task_ids: list[str]) -> None:
+        now = self.clock.wall()
+        try:
+            for task_id in task_ids:
+                record = journal.new_task(
+                    task_id, key="", owner=self.owner, now=now, ttl=self.lease_ttl
+                )
+                await self.store.swap_task(0, record)
+                await self.tasks.take(task_id)
+        except Exception as exc:  # noqa: BLE001 - counting less only risks a refusal
+            _log.error("could not count the tasks made before admission: %s", type(exc).__name__)
+        self.keep(task_ids)
+
+    def _prune_if_due(self) -> None:
+        if self._prune_every is None or (self._pruner is not None and not self._pruner.done()):
+            return
+        now = self.clock.wall()
+        if now - self._pruned_at < self._prune_every:
+            return
+        self._pruned_at = now
+        self._pruner = asyncio.get_running_loop().create_task(
+            self._prune(now), name="onechat-async journal pruning"
+        )
+
+    async def _prune(self, now: float) -> None:
+        try:
+            dropped = await self.store.prune(now=now)
+        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping: try again later
+            _log.error("could not prune the journal: %s", type(exc).__name__)
+            return
+        if dropped:
+            _log.info("dropped %d expired journal records", dropped)
 
     def keep(self, task_ids: list[str]) -> None:
         """Follow the held ones of ``task_ids`` in the background until they end."""
@@ -155,7 +244,14 @@ class Durable:
     async def _keep_forever(self, sub: Subscription) -> None:
         with contextlib.suppress(OneChatError):  # the client closed
             while True:
-                await self.journal(await sub.next())
+                event = await sub.next()
+                await self.journal(event)
+                if isinstance(event, TimedOut) and self.gate is not None:
+                    # The poll deadline passed (the keeper has no deadline of its own): an
+                    # upstream that lost the task leaves it "in progress" for good, and its
+                    # permit would shrink the account's room for good. It stays journaled
+                    # (resume() still follows it); it no longer counts as in flight.
+                    await self.gate.release(event.task_id)
 
     def concerns(self, event: Event) -> bool:
         """Whether ``event`` belongs to a task journaled here (or lost to another worker)."""
@@ -237,8 +333,12 @@ class Durable:
 
     async def aclose(self) -> None:
         """Stop renewing, give the leases up (others take over at once), close our store."""
-        running = [t for t in (self._heartbeat, self._keeper) if t is not None and not t.done()]
-        self._heartbeat = self._keeper = None
+        running = [
+            t
+            for t in (self._heartbeat, self._keeper, self._pruner, *self._adopting)
+            if t is not None and not t.done()
+        ]
+        self._heartbeat = self._keeper = self._pruner = None
         for task in running:
             task.cancel()
         if running:

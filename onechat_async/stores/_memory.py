@@ -69,6 +69,15 @@ class MemoryStore:
     async def aclose(self) -> None:
         """Nothing to release: the data lives as long as the object."""
 
+    async def prune(self, *, now: float) -> int:
+        keys = [k for k, r in self._keys.items() if 0.0 < r.expires_at <= now]
+        tasks = [t for t, r in self._tasks.items() if 0.0 < r.expires_at <= now]
+        for key in keys:
+            del self._keys[key]
+        for task_id in tasks:
+            del self._tasks[task_id]
+        return len(keys) + len(tasks)
+
     def _drop_expired(self, now: float) -> None:
         for name in [name for name, until in self._permits.items() if until <= now]:
             del self._permits[name]

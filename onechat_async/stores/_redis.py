@@ -18,21 +18,39 @@ __all__ = ["RedisStore"]
 
 _R = TypeVar("_R", KeyRecord, TaskRecord)
 
-# KEYS: the record's hash, then (tasks only) the set of unfinished task ids.
-# ARGV: expected version, the record's JSON, "1" if terminal, the task id.
+# KEYS: the record's hash, the expiry index, then (tasks only) the set of unfinished ids.
+# ARGV: expected version, the record's JSON, "1" if terminal, the task id, expires_at.
 _SWAP = """
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', v + 1, 'd', ARGV[2])
-if KEYS[2] then
+if tonumber(ARGV[5]) > 0 then
+  redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])
+else
+  redis.call('ZREM', KEYS[2], KEYS[1])
+end
+if KEYS[3] then
   if ARGV[3] == '1' then
-    redis.call('SREM', KEYS[2], ARGV[4])
+    redis.call('SREM', KEYS[3], ARGV[4])
   else
-    redis.call('SADD', KEYS[2], ARGV[4])
+    redis.call('SADD', KEYS[3], ARGV[4])
   end
 end
 return v + 1
 """
+
+# KEYS: the expiry index (score: expires_at, member: a record's hash). ARGV: now, batch.
+# The records' names come from the index, not KEYS: under Redis Cluster the prefix must be
+# a hash tag so that they share the index's slot.
+_PRUNE = """
+local names = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, name in ipairs(names) do
+  redis.call('DEL', name)
+  redis.call('ZREM', KEYS[1], name)
+end
+return #names
+"""
+_PRUNE_BATCH = 500
 
 # KEYS: the permits' sorted set (score: expiry). ARGV: name, limit ("" for none), now, until.
 _ACQUIRE = """
@@ -71,7 +89,9 @@ class RedisStore:
         self._prefix = prefix
         self._unfinished = f"{prefix}unfinished"
         self._permits = f"{prefix}permits"
+        self._expiry = f"{prefix}expiry"
         self._swap = self._redis.register_script(_SWAP)
+        self._prune = self._redis.register_script(_PRUNE)
         self._acquire = self._redis.register_script(_ACQUIRE)
 
     async def get_key(self, key: str) -> KeyRecord | None:
@@ -79,7 +99,12 @@ class RedisStore:
 
     async def swap_key(self, expected_version: int, record: KeyRecord) -> KeyRecord | None:
         data = _encode(record)
-        version = int(await self._swap(keys=[self._key(record.key)], args=[expected_version, data]))
+        version = int(
+            await self._swap(
+                keys=[self._key(record.key), self._expiry],
+                args=[expected_version, data, "0", "", repr(record.expires_at)],
+            )
+        )
         return record_from_data(KeyRecord, json.loads(data), version) if version else None
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
@@ -89,8 +114,14 @@ class RedisStore:
         data = _encode(record)
         version = int(
             await self._swap(
-                keys=[self._task(record.task_id), self._unfinished],
-                args=[expected_version, data, "1" if record.terminal else "0", record.task_id],
+                keys=[self._task(record.task_id), self._expiry, self._unfinished],
+                args=[
+                    expected_version,
+                    data,
+                    "1" if record.terminal else "0",
+                    record.task_id,
+                    repr(record.expires_at),
+                ],
             )
         )
         return record_from_data(TaskRecord, json.loads(data), version) if version else None
@@ -121,6 +152,14 @@ class RedisStore:
 
     async def count_permits(self, *, now: float) -> int:
         return int(await self._redis.zcount(self._permits, f"({now!r}", "+inf"))
+
+    async def prune(self, *, now: float) -> int:
+        dropped = 0
+        while True:
+            batch = int(await self._prune(keys=[self._expiry], args=[repr(now), _PRUNE_BATCH]))
+            dropped += batch
+            if batch < _PRUNE_BATCH:
+                return dropped
 
     async def aclose(self) -> None:
         """Close the connection pool if this store made it; a borrowed client stays open."""

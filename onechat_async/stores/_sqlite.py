@@ -102,6 +102,9 @@ class SQLiteStore:
         row = await self._run(_fetch_one, "SELECT COUNT(*) FROM permits WHERE until > ?", (now,))
         return int(row[0]) if row else 0
 
+    async def prune(self, *, now: float) -> int:
+        return await self._run(_prune, now)
+
     async def aclose(self) -> None:
         """Close the database and its thread; calling it again does nothing."""
         if self._closed:
@@ -185,6 +188,25 @@ def _renew(db: sqlite3.Connection, names: list[str], until: float) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _prune(db: sqlite3.Connection, now: float) -> int:
+    # expires_at lives in the JSON (older files have no such column): a scan, run rarely.
+    dropped = 0
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ("keys", "tasks"):
+            dropped += db.execute(
+                f"DELETE FROM {table} WHERE "  # noqa: S608 - a fixed table name
+                "json_extract(data, '$.expires_at') > 0 "
+                "AND json_extract(data, '$.expires_at') <= ?",
+                (now,),
+            ).rowcount
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return dropped
 
 
 def _encode(record: KeyRecord | TaskRecord) -> str:

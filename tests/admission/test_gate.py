@@ -203,3 +203,33 @@ async def test_an_adopted_task_counts_whatever_the_window(
     await admission.adopt("taken-over")
     assert await store.count_permits(now=clock.wall()) == 2
     assert "limit=1" in repr(admission)
+
+
+@pytest.mark.parametrize(
+    ("held", "grows"),
+    [
+        pytest.param(0, False, id="idle"),
+        pytest.param(8, False, id="room-left"),
+        pytest.param(9, True, id="last-slot"),
+        pytest.param(10, True, id="had-to-wait"),
+    ],
+)
+async def test_only_a_submit_that_found_the_window_full_grows_it(
+    store: MemoryStore, clock: ManualClock, held: int, grows: bool
+) -> None:
+    """An accepted submit grows a learned window only if it took its last slot or waited."""
+    admission = AdmissionGate(store, max_in_flight=None, clock=clock, ttl=TTL, recheck=RECHECK)
+    assert admission.window.limit == 10
+    for i in range(held):
+        await admission.acquire(f"held-{i}")
+    size = admission.window.size
+    recorder = Recorder(admission)
+    recorder.start("mine")
+    await clock.settle()
+    if held == 10:
+        assert recorder.admitted == []
+        await admission.release("held-0")
+        await clock.settle()
+    assert recorder.admitted == ["mine"]
+    await admission.accepted(recorder.tickets["mine"], "task-1")
+    assert (admission.window.size > size) is grows

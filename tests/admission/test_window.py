@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onechat_async._admission import Window
+from onechat_async._admission import LEARNED_START, Window
 
 
 def test_a_window_starts_open_at_its_maximum() -> None:
@@ -47,3 +47,13 @@ def test_a_window_refuses_settings_that_cannot_work(max_in_flight: int, decrease
     """A window of no task, or one that never shrinks or drops to nothing, is refused."""
     with pytest.raises(ValueError, match="must be"):
         Window(max_in_flight, decrease=decrease)
+
+
+def test_a_learned_window_starts_at_ten_and_has_no_ceiling() -> None:
+    """Without max_in_flight a window starts at LEARNED_START and grows past any maximum."""
+    window = Window(None)
+    assert (window.limit, window.epoch) == (LEARNED_START, 0)
+    for _ in range(200):
+        window = window.grown()
+    assert window.limit > 20
+    assert window.shrunk(0).size == pytest.approx(window.size / 2)

@@ -108,10 +108,12 @@ async def test_failing_and_banned_prompts(sim: Simulator, client: OneChatClient)
 
 
 async def test_queue_full_and_opt_in_retry() -> None:
-    """Past the waiting limit a submit raises QueueFullError; opting in waits and retries."""
+    """Without admission, past the waiting limit a submit raises QueueFullError; retry waits."""
     clock = ManualClock(auto_advance=True)
     async with Simulator(api_key="k", clock=clock, running_limit=1, waiting_limit=1) as sim:
-        async with OneChatClient(api_key="k", base_url=sim.url, clock=clock) as client:
+        async with OneChatClient(
+            api_key="k", base_url=sim.url, clock=clock, max_in_flight=None
+        ) as client:
             await client.imagine("one")
             queued = await client.imagine("two")
             assert queued.queue_position is not None

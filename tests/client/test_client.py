@@ -340,11 +340,13 @@ async def test_submits_are_not_resent_after_a_5xx(
 
 
 async def test_submit_retry_is_opt_in(server: ScriptedServer, clock: ManualClock) -> None:
-    """Without submit_retry, queue full raises; with it, the submit is retried and succeeds."""
+    """Without submit_retry or admission, queue full raises; with retry, it is sent again."""
     server.reply("POST", "/mj/submit/imagine", json_body={"code": 23, "description": "队列已满"})
     server.reply("POST", "/mj/submit/imagine", status=429, headers={"Retry-After": "3"})
     server.reply("POST", "/mj/submit/imagine", json_body=OK)
-    async with OneChatClient(api_key=API_KEY, base_url=server.url, clock=clock) as plain:
+    async with OneChatClient(
+        api_key=API_KEY, base_url=server.url, clock=clock, max_in_flight=None
+    ) as plain:
         with pytest.raises(QueueFullError) as info:
             await plain.imagine("a fox")
     assert info.value.retryable

@@ -104,6 +104,7 @@ async def opened(
     submit_retry: RetryPolicy | None,
     running_limit: int = 3,
     waiting_limit: int = 10,
+    max_in_flight: int | Literal["auto"] | None = "auto",
 ) -> AsyncIterator[tuple[Simulator, OneChatClient]]:
     """A simulator of ``flavour`` and a client on it sharing an auto-advancing clock."""
     clock = ManualClock(auto_advance=True)
@@ -122,6 +123,7 @@ async def opened(
             timeout=5,
             submit_timeout=5,
             submit_retry=submit_retry,
+            max_in_flight=max_in_flight,
         ) as client,
     ):
         yield sim, client
@@ -279,7 +281,12 @@ async def test_refused_submit_is_resent_only_when_asked(
     """A refusal that proves no task: re-sent by submit_retry to one task, else raised with none."""
     route = paid_route(flavour, kind)
     policy = REFUSAL_RETRIES[retry]
-    async with opened(flavour, submit_retry=policy, **refusal.queue) as (sim, client):
+    # Admission off: by default a queue-full refusal waits and is sent again (see
+    # tests/workers/test_default_admission.py); here it must reach the send path as is.
+    async with opened(flavour, submit_retry=policy, max_in_flight=None, **refusal.queue) as (
+        sim,
+        client,
+    ):
         grid = None if kind == "imagine" else await finished_grid(client)
         await provoke(sim, client, refusal, route)
         if policy is None:
@@ -312,7 +319,10 @@ async def test_refused_fan_out_children_are_paid_at_most_once(
 ) -> None:
     """Refused children are re-sent when a retry allows it; every child ends paid at most once."""
     route = paid_route(flavour, "fan_out")
-    async with opened(flavour, submit_retry=retry, **refusal.queue) as (sim, client):
+    async with opened(flavour, submit_retry=retry, max_in_flight=None, **refusal.queue) as (
+        sim,
+        client,
+    ):
         grid = await finished_grid(client)
         if refusal.name == "http_429":
             await provoke(sim, client, refusal, route)

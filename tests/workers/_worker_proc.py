@@ -59,8 +59,9 @@ async def main(url: str, spec: str, jobs: int, out: Path, speed: float, base: fl
             say("sending", key)
             try:
                 result = await client.imagine(f"job {i}", state=key, idempotency_key=key)
-            except SubmitOutcomeUnknownError:
-                say("unknown", key)
+            except SubmitOutcomeUnknownError as exc:
+                # The state is all a user has to find the task by (the servers list by id).
+                say("unknown", key, exc.state)
                 continue
             say("submitted", key, result.task_id)
             ids.append(result.task_id)

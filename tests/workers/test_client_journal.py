@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from onechat_async import OneChatClient, QueueFullError, SubmitOutcomeUnknownError
+from onechat_async import OneChatClient, SubmitOutcomeUnknownError
 from onechat_async._events import Submitted, Succeeded
 from onechat_async._journal import KeyState
 from onechat_async._store import KeyRecord
 from onechat_async.stores import SQLiteStore
-from onechat_async.testing import ScaledClock, Simulator
+from onechat_async.testing import ManualClock, ScaledClock, Simulator
 
 KEY = "sk-test"
 
@@ -60,15 +60,6 @@ async def test_two_hundred_jobs_pass_a_3_plus_10_account_without_queue_full(
     # Every request the server received either made one of the 200 tasks or was refused for
     # a full queue (which proves no task, so sending it again was safe).
     assert len(sim.submits) == 200 + queue_full_answers(sim)
-
-
-async def test_without_admission_a_burst_overflows_the_account(sim: Simulator) -> None:
-    """The control: 20 jobs at once with no max_in_flight get QueueFullError from the server."""
-    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
-        answers = await asyncio.gather(
-            *(client.imagine(f"job {i}") for i in range(20)), return_exceptions=True
-        )
-    assert sum(isinstance(a, QueueFullError) for a in answers) == 7
 
 
 async def test_a_key_sent_twice_makes_one_task_and_replays_its_result(sim: Simulator) -> None:
@@ -132,3 +123,27 @@ async def _numbered_then_resumed(sim: Simulator, tmp_path: Path) -> None:
     seqs = [e.identity for e in events]
     assert len(seqs) == len(set(seqs))
     assert all(seq is not None and seq >= 2 for task, seq in seqs if task == first.task_id)
+
+
+async def test_settled_keys_and_ended_tasks_are_dropped_after_key_ttl() -> None:
+    """key_ttl later the client prunes the store: the key is new again, its task forgotten."""
+    clock = ManualClock(auto_advance=True)
+    async with (
+        Simulator(api_key=KEY, clock=clock) as sim,
+        OneChatClient(api_key=KEY, base_url=sim.url, clock=clock, key_ttl=600.0) as client,
+    ):
+        first = await client.submit_and_wait(client.imagine("a cat", idempotency_key="a"))
+        assert await client.store.get_key("a") is not None
+        await clock.sleep(700.0)
+        # Still kept: the first look for expired records came with the first submit.
+        assert await client.store.get_task(first.id) is not None
+        await client.imagine("a dog", idempotency_key="b")
+        pruner = client._durable._pruner
+        assert pruner is not None
+        await pruner
+        assert await client.store.get_key("a") is None
+        assert await client.store.get_task(first.id) is None
+        assert await client.store.get_key("b") is not None
+        again = await client.imagine("a cat", idempotency_key="a")
+    assert again.task_id != first.id
+    assert len(sim.submits) == 3
