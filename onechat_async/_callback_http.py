@@ -51,7 +51,9 @@ def make_handler(
         except CallbackRejectedError as exc:
             status, payload = rejection(exc)
         else:
-            status, payload = await answer(CallbackRequest(request.method, request.query_string, body))
+            status, payload = await answer(
+                CallbackRequest(request.method, request.query_string, body)
+            )
         return web.Response(status=status, body=payload, content_type=_JSON)
 
     return handle

@@ -32,7 +32,7 @@ from typing import Any, Final
 import attrs
 
 from ._journal import KeyState
-from ._models import Task
+from ._models import Button, Task
 from ._store import KeyRecord
 from ._wire import WireError, decode_task
 
@@ -162,8 +162,8 @@ def _wire(value: object) -> Any:
         return round(value.timestamp() * 1000)
     if isinstance(value, enum.Enum):
         return value.value
-    if attrs.has(type(value)):
-        return {_camel(f.name): _wire(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, Button):
+        return {_camel(f.name): _wire(getattr(value, f.name)) for f in attrs.fields(Button)}
     if isinstance(value, Mapping):
         return {str(k): _wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 from urllib.parse import urlsplit
 
 from ._callback_http import Handler, Server, make_app, make_handler
@@ -46,8 +46,13 @@ Sink = Callable[[Task], None]
 """Takes each verified task snapshot; runs on the event loop, so it must not block."""
 Known = Callable[[Task], bool | Awaitable[bool]]
 """Whether a verified task is one this client (or its shared store) tracks (may be async)."""
-Refresh = Callable[[bool], Awaitable[None]]
-"""Loads the shared secrets before a call is checked (``True``: read them again now)."""
+
+
+class Refresh(Protocol):
+    """Loads the shared secrets before a call is checked (``force``: read them again now)."""
+
+    def __call__(self, *, force: bool) -> Awaitable[None]: ...
+
 
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
@@ -180,7 +185,7 @@ class CallbackReceiver:
         """Send verified tasks to ``sink`` from now on, accepting those ``known`` approves.
 
         ``refresh`` (what a client with a shared store passes) is awaited before each call
-        is checked, and once more with ``True`` when a token fails, in case the secrets
+        is checked, and once more with ``force=True`` when a token fails, in case the secrets
         changed; it calls :meth:`use_secrets`.
         """
         self._sink = sink
@@ -218,14 +223,14 @@ class CallbackReceiver:
     async def _verified(self, request: CallbackRequest) -> Task:
         refresh = self._refresh
         if refresh is not None:
-            await refresh(False)
+            await refresh(force=False)
         try:
             return self._verify(request)
         except CallbackRejectedError as exc:
             if refresh is None or exc.reason != "bad_token":
                 raise
         # Another worker may have rotated the secret since we read it: read it again.
-        await refresh(True)
+        await refresh(force=True)
         return self._verify(request)
 
     def _verify(self, request: CallbackRequest) -> Task:

@@ -140,7 +140,9 @@ class RedisStore:
 
     async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
         data = json.dumps(dict(record.data), ensure_ascii=False, separators=(",", ":"))
-        version = int(await self._swap(keys=[self._note(record.name)], args=[expected_version, data]))
+        version = int(
+            await self._swap(keys=[self._note(record.name)], args=[expected_version, data])
+        )
         return NoteRecord(record.name, json.loads(data), version) if version else None
 
     def _note(self, name: str) -> str:
