@@ -55,7 +55,7 @@ from ._store import NoteRecord, NoteStore
 if TYPE_CHECKING:
     from ._workers import Durable
 
-__all__ = ["REFRESH", "CallbackLink"]
+__all__ = ["REFRESH", "CallbackLink", "rotate_secret"]
 
 _T = TypeVar("_T")
 _log = get_logger("onechat_async.callbacks")
@@ -483,3 +483,18 @@ async def _drain(sub: Subscription) -> None:
         pass  # ended, timed out, or the client closed: tracking ends either way
     finally:
         sub.close()
+
+
+async def rotate_secret(store: NoteStore, *, grace: float, now_wall: float) -> None:
+    """Replace the store's callback secret; the old one keeps verifying for ``grace`` s."""
+    while True:
+        fresh = secrets.token_bytes(32)
+        note = await store.get_note(shared.SECRET_NOTE)
+        if note is None:
+            won = await store.swap_note(0, NoteRecord(shared.SECRET_NOTE, shared.seeded(fresh)))
+        else:
+            data = shared.rotated(note.data, fresh, now=now_wall, grace=grace)
+            won = await store.swap_note(note.version, NoteRecord(shared.SECRET_NOTE, data))
+        if won is not None:
+            _log.info("the shared callback secret was rotated")
+            return
