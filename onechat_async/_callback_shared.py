@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._callbacks import MIN_SECRET_BYTES
 from ._journal import KeyState
 from ._models import Button, Task
 from ._store import KeyRecord
@@ -77,9 +78,12 @@ def _unb64(text: object) -> bytes:
     if not isinstance(text, str) or not text:
         raise ValueError("the shared callback secret is malformed")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise ValueError("the shared callback secret is malformed") from None
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError("the shared callback secret is malformed (too short)")
+    return raw
 
 
 def seeded(secret: bytes) -> dict[str, Any]:
