@@ -192,7 +192,11 @@ class CallbackLink:
                 # The task may exist: a callback carrying this state will adopt it.
                 await self._lost(state)
             raise
-        # A cancelled submit (BaseException) stays open too: it may have reached the server.
+        except asyncio.CancelledError:
+            # Cancelled in flight: the task may exist too. Only this worker can adopt it
+            # (nothing more is awaited while cancelling), and the adoption is journaled.
+            self._mark_lost(state)
+            raise
         self._closed(state, result.task_id if isinstance(result, SubmitResult) else None)
         self._watch_inbox()  # other workers may forward this task's callbacks
         return result
@@ -280,9 +284,7 @@ class CallbackLink:
 
     async def _lost(self, state: str) -> None:
         """A submit carrying ``state`` got no answer: keep it adoptable, here and in the store."""
-        entry = self._open.get(state)
-        if entry is not None:
-            entry.lost = True
+        self._mark_lost(state)
         key = self._keys.get(state, "")
         try:
             if self._notes is not None:
@@ -294,6 +296,11 @@ class CallbackLink:
                 await self._journal_adoption(state, task_id, key or None)
         except Exception as exc:  # noqa: BLE001 - the submit's own error must get through
             _log.error("could not record a lost submit for callbacks: %s", type(exc).__name__)
+
+    def _mark_lost(self, state: str) -> None:
+        entry = self._open.get(state)
+        if entry is not None:
+            entry.lost = True
 
     async def _known_to_store(self, task: Task) -> bool:
         """Whether the shared store tracks ``task``, or holds its lost submit (adopted here)."""
