@@ -19,12 +19,18 @@ import aiohttp
 import attrs
 import pytest
 
-from onechat_async import OneChatClient, SubmitOutcomeUnknownError, TaskStatus
+from onechat_async import (
+    APIConnectionError,
+    OneChatClient,
+    ProgressChanged,
+    SubmitOutcomeUnknownError,
+    TaskStatus,
+)
 from onechat_async._callback_shared import SECRET_NOTE, inbox_note
 from onechat_async._journal import KeyState
-from onechat_async._store import NoteRecord
+from onechat_async._store import NoteRecord, TaskRecord
 from onechat_async.callbacks import CallbackReceiver, rotate_callback_secret
-from onechat_async.stores import RedisStore, SQLiteStore
+from onechat_async.stores import MemoryStore, RedisStore, SQLiteStore
 from onechat_async.testing import Fault, ManualClock, Simulator
 from tests.callbacks.conftest import OTHER_SECRET
 from tests.stores.fixtures import redis_url  # noqa: F401 - the session fixture
@@ -238,9 +244,101 @@ async def test_bad_calls_are_refused_on_the_other_worker_and_change_nothing(pair
     assert await pair.a.link().read_inbox() == 2
 
 
-async def test_notes_change_by_compare_and_swap(open_store: OpenStore) -> None:
+async def test_the_holder_reads_its_inbox_by_itself(pair: Pair) -> None:
+    """A forwarded callback reaches the holder's stream as an event, with no call to read it."""
+    pair.a.link().inbox_every = 0.25  # before the first poll (0.5 s after the watch)
+    result = await pair.a.client.imagine("a fox")
+    state = pair.sim._record(result.task_id).state
+    assert state
+    body = {"id": result.task_id, "status": "IN_PROGRESS", "progress": "37%", "state": state}
+    stream = pair.a.client.track(result.task_id)
+    await anext(stream)
+    url = _at(pair.b.receiver, pair.a.receiver.hook_url(state))
+    assert await _post(url, body) == (200, {"accepted": True})
+    pair.clock.advance(0.25)
+    async with asyncio.timeout(10):
+        event = await anext(stream)
+        while not isinstance(event, ProgressChanged):
+            event = await anext(stream)
+    assert event.progress == 37
+    await stream.aclose()
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose notes or task reads fail on demand, as a store that went away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[str] = set()
+
+    async def get_note(self, name: str) -> NoteRecord | None:
+        if "notes" in self.broken:
+            raise OSError("the store went away")
+        return await super().get_note(name)
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        if "tasks" in self.broken:
+            raise OSError("the store went away")
+        return await super().get_task(task_id)
+
+
+async def test_a_store_failure_before_sending_sends_nothing_and_refuses_the_key() -> None:
+    """The shared secret cannot be read: the submit fails as never sent, its key REFUSED."""
+    clock = ManualClock()
+    store = FlakyStore()
+    store.broken.add("notes")
+    async with Simulator(api_key=KEY, clock=clock) as sim:
+        receiver = CallbackReceiver(clock=clock)
+        async with OneChatClient(
+            api_key=KEY, base_url=sim.url, clock=clock, callbacks=receiver, store=store
+        ) as client:
+            with pytest.raises(APIConnectionError) as caught:
+                await client.imagine("a fox", idempotency_key="job-1")
+            assert not caught.value.request_sent
+            assert "OSError" in str(caught.value)
+            key = await store.get_key("job-1")
+            assert key is not None
+            assert key.state == KeyState.REFUSED
+            assert sim.created == ()
+            # Once the store is back, the same key is sent, once.
+            store.broken.clear()
+            result = await client.imagine("a fox", idempotency_key="job-1")
+            assert [r.task_id for r in sim.created] == [result.task_id]
+
+
+async def test_a_store_failure_while_checking_refuses_the_call_and_keeps_serving() -> None:
+    """A task lookup that fails answers 403 unknown_task; the next call is answered normally."""
+    clock = ManualClock()
+    store = FlakyStore()
+    async with Simulator(api_key=KEY, clock=clock, notify_hooks=False) as sim:
+        receiver = CallbackReceiver(clock=clock)
+        async with OneChatClient(
+            api_key=KEY, base_url=sim.url, clock=clock, callbacks=receiver, store=store
+        ) as client:
+            await client.imagine("warm up")  # reads the secret, starts the receiver
+            url = receiver.hook_url("oc-stray")
+            body = {"id": "1750000000000999", "status": "SUBMITTED", "state": "oc-stray"}
+            store.broken.add("tasks")
+            assert await _post(url, body) == (403, {"error": "unknown_task"})
+            store.broken.clear()
+            await store.swap_task(0, TaskRecord("1750000000000999"))  # another worker's, free
+            assert await _post(url, body) == (200, {"accepted": True})
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+async def test_notes_change_by_compare_and_swap(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """A note is written once at version 0; a stale version loses; the winner's data stays."""
-    first, second = open_store(), open_store()
+    if kind == "memory":
+        shared_memory = MemoryStore()
+        first: MemoryStore | SQLiteStore | RedisStore = shared_memory
+        second: MemoryStore | SQLiteStore | RedisStore = shared_memory
+    elif kind == "sqlite":
+        first, second = SQLiteStore(tmp_path / "n.db"), SQLiteStore(tmp_path / "n.db")
+    else:
+        url, prefix = request.getfixturevalue("redis_url"), f"test:{uuid.uuid4().hex}:"
+        first, second = RedisStore(url, prefix=prefix), RedisStore(url, prefix=prefix)
     try:
         won = await first.swap_note(0, NoteRecord("n", {"a": 1}))
         lost = await second.swap_note(0, NoteRecord("n", {"a": 2}))
