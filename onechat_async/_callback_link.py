@@ -198,7 +198,7 @@ class CallbackLink:
             self._mark_lost(state)
             raise
         self._closed(state, result.task_id if isinstance(result, SubmitResult) else None)
-        self._watch_inbox()  # other workers may forward this task's callbacks
+        self.watch_inbox()  # other workers may forward this task's callbacks
         return result
 
     def _opened(self, state: str) -> None:
@@ -359,7 +359,7 @@ class CallbackLink:
             if durable.tasks.record(task_id) is None:
                 await durable.tasks.take(task_id)
             durable.keep([task_id])
-            self._watch_inbox()
+            self.watch_inbox()
         except Exception as exc:  # noqa: BLE001 - the task is tracked anyway; polling goes on
             _log.error("could not journal an adopted task: %s", type(exc).__name__)
 
@@ -375,12 +375,16 @@ class CallbackLink:
             if await notes.swap_note(expected, NoteRecord(name, data)) is not None:
                 return
 
-    def _watch_inbox(self) -> None:
+    def watch_inbox(self) -> None:
         """Read this worker's inbox until the client closes (started when it first holds a task)."""
         if self._notes is None or self._closed_for_good:
             return
         if self._inbox_reader is None or self._inbox_reader.done():
-            self._inbox_reader = asyncio.get_running_loop().create_task(
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not on a loop yet: the first submit or adoption starts it
+            self._inbox_reader = loop.create_task(
                 self._read_inbox_forever(), name="onechat-async callback inbox"
             )
 

@@ -993,6 +993,8 @@ class OneChatClient:
         stream ends when the store holds no unfinished task.
         """
         self._check_open()
+        if self._callbacks is not None:
+            self._callbacks.watch_inbox()  # callbacks other workers receive for what it takes
         return ResumeStream(self._durable, self._poller, rescan=self._durable.lease_ttl)
 
     @property

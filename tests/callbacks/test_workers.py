@@ -225,6 +225,7 @@ async def test_bad_calls_are_refused_on_the_other_worker_and_change_nothing(pair
     other = _at(pair.b.receiver, pair.a.receiver.hook_url("oc-other"))
     stray = _at(pair.b.receiver, pair.a.receiver.hook_url("oc-stray"))
     attempts = [
+        (pair.b.receiver.url, fake, 401, "no_token"),
         (_at(pair.b.receiver, forger.hook_url(state)), fake, 401, "bad_token"),
         (other, fake, 401, "bad_token"),  # a genuine token replayed for another submit
         (_at(pair.b.receiver, expired.hook_url(state)), fake, 401, "expired"),
@@ -270,8 +271,10 @@ class FlakyStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.broken: set[str] = set()
+        self.secret_reads = 0
 
     async def get_note(self, name: str) -> NoteRecord | None:
+        self.secret_reads += name == SECRET_NOTE
         if "notes" in self.broken:
             raise OSError("the store went away")
         return await super().get_note(name)
@@ -323,6 +326,27 @@ async def test_a_store_failure_while_checking_refuses_the_call_and_keeps_serving
             store.broken.clear()
             await store.swap_task(0, TaskRecord("1750000000000999"))  # another worker's, free
             assert await _post(url, body) == (200, {"accepted": True})
+
+
+async def test_forged_calls_cost_the_store_one_read_a_second_at_most() -> None:
+    """Each failing token may re-read the secret, but not more than once a second."""
+    clock = ManualClock()
+    store = FlakyStore()
+    async with Simulator(api_key=KEY, clock=clock, notify_hooks=False) as sim:
+        receiver = CallbackReceiver(clock=clock)
+        async with OneChatClient(
+            api_key=KEY, base_url=sim.url, clock=clock, callbacks=receiver, store=store
+        ) as client:
+            await client.imagine("warm up")  # reads the secret, starts the receiver
+            forger = CallbackReceiver(public_url=receiver.url, secret=OTHER_SECRET)
+            body = {"id": "1750000000000999", "status": "SUCCESS", "state": "oc-x"}
+            reads = store.secret_reads
+            for second in range(3):
+                clock.advance(1)
+                for _ in range(10):
+                    answer = await _post(forger.hook_url("oc-x"), body)
+                    assert answer == (401, {"error": "bad_token"})
+                assert store.secret_reads - reads == second + 1
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
