@@ -79,8 +79,9 @@ class CallbackReceiver:
     receiver); None means the address this receiver listens on once started, which only
     suits a receiver on the same host as the upstream (tests). ``host``/``port`` are where
     :meth:`start` listens (port 0: any free port). ``secret`` signs the tokens (at least 32
-    bytes; give every worker that receives for the same tasks the same secret); None makes a
-    fresh random one, so tokens minted before a restart stop verifying. ``ttl`` is how long a
+    bytes); None makes a fresh random one, so tokens minted before a restart stop verifying,
+    unless the receiver is given to a client with a shared store: it then takes the store's
+    secret, shared by every worker on it (docs/callbacks.md). ``ttl`` is how long a
     token stays valid: longer than a task can take, queue included. ``max_body`` bounds the
     body read. ``sink`` receives each verified :class:`~onechat_async.Task`; ``known`` says
     whether a task is tracked (None: a genuine token is enough). Both can be given later by
