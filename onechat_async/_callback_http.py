@@ -16,7 +16,7 @@ from ._callbacks import CallbackRejectedError, CallbackRequest, check_size, too_
 
 __all__ = ["Answer", "Handler", "Server", "make_app", "make_handler", "read_limited"]
 
-Answer = Callable[[CallbackRequest], tuple[int, bytes]]
+Answer = Callable[[CallbackRequest], Awaitable[tuple[int, bytes]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _JSON = "application/json"
@@ -51,7 +51,9 @@ def make_handler(
         except CallbackRejectedError as exc:
             status, payload = rejection(exc)
         else:
-            status, payload = answer(CallbackRequest(request.method, request.query_string, body))
+            status, payload = await answer(
+                CallbackRequest(request.method, request.query_string, body)
+            )
         return web.Response(status=status, body=payload, content_type=_JSON)
 
     return handle

@@ -97,11 +97,14 @@ class Signer:
 
     secret: bytes = attrs.field(repr=False, converter=_secret_bytes)
     ttl: float = 3 * 3600.0
+    #: Secrets that still verify but no longer mint (the previous one, after a rotation).
+    previous: tuple[bytes, ...] = attrs.field(default=(), repr=False)
 
-    def mac(self, binding: str, expiry: int) -> str:
+    def mac(self, binding: str, expiry: int, secret: bytes | None = None) -> str:
         """The MAC of ``binding`` valid until ``expiry`` (epoch seconds)."""
         message = b"\n".join((_VERSION, str(expiry).encode("ascii"), binding.encode()))
-        return _b64(hmac.new(self.secret, message, hashlib.sha256).digest())
+        key = self.secret if secret is None else secret
+        return _b64(hmac.new(key, message, hashlib.sha256).digest())
 
     def token(self, binding: str, now_wall: float) -> str:
         """A token for the submit carrying ``state=binding``, valid for :attr:`ttl` from now."""
@@ -113,10 +116,15 @@ class Signer:
     def check(self, token: str, binding: str, now_wall: float, *, task_id: str) -> None:
         """Raise CallbackRejectedError unless ``token`` is genuine for ``binding`` and unexpired."""
         expiry, mac = _split(token)
-        # compare_digest takes as long whatever the first differing byte: no timing oracle.
-        genuine = bool(binding) and hmac.compare_digest(
-            mac.encode("ascii"), self.mac(binding, expiry).encode("ascii")
-        )
+        genuine = False
+        for secret in (self.secret, *self.previous):
+            # compare_digest takes as long whatever the first differing byte: no timing
+            # oracle; every secret is tried, so the time does not tell which one matched.
+            same = hmac.compare_digest(
+                mac.encode("ascii"), self.mac(binding, expiry, secret).encode("ascii")
+            )
+            genuine = genuine or same
+        genuine = genuine and bool(binding)
         if not genuine:
             raise CallbackRejectedError(
                 "bad_token",

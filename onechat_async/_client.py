@@ -203,7 +203,9 @@ class OneChatClient:
                 f"callbacks must be a CallbackReceiver or None, got {type(callbacks).__name__}"
             )
         self._callbacks = (
-            None if callbacks is None else CallbackLink(callbacks, self._poller, self._clock)
+            None
+            if callbacks is None
+            else CallbackLink(callbacks, self._poller, self._clock, self._durable)
         )
         self._busy: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(
             self._clock, "busy", None
@@ -344,6 +346,10 @@ class OneChatClient:
         self, request: Request, key: str | None = None
     ) -> Coroutine[Any, Any, SubmitResult]:
         # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
+        if self._callbacks is not None:
+            # The state the hook binds is minted now, so the journal tags the submit with it.
+            request = self._callbacks.stated(request)
+
         def send_once() -> Awaitable[SubmitResult]:
             return self._submit_read(request, read_submit, resend=False)
 
@@ -400,6 +406,8 @@ class OneChatClient:
             )
 
         retry = retry_for(policy_wait, backoff_wait, admission=self._durable.gate is not None)
+        if self._callbacks is not None:
+            self._callbacks.keyed(state, key)
         return await self._durable.submit(key, send, tag=state or "", retry=retry)
 
     async def _submit_read(
@@ -562,6 +570,8 @@ class OneChatClient:
         route, so one call creates at most one task. The route that worked is remembered.
         """
         task_id, parsed = rq.parse_simple_change(content, op)
+        if self._callbacks is not None:
+            state = self._callbacks.state_for(state, notify_hook)
 
         def send_once() -> Awaitable[SubmitResult]:
             return self._simple_change(task_id, parsed, notify_hook, state, resend=False)
@@ -1016,6 +1026,8 @@ class OneChatClient:
         stream ends when the store holds no unfinished task.
         """
         self._check_open()
+        if self._callbacks is not None:
+            self._callbacks.watch_inbox()  # callbacks other workers receive for what it takes
         return ResumeStream(self._durable, self._poller, rescan=self._durable.lease_ttl)
 
     @property

@@ -9,12 +9,13 @@ dependency), and a small server the receiver runs itself.
 from __future__ import annotations
 
 import collections
+import inspect
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 from urllib.parse import urlsplit
 
 from ._callback_http import Handler, Server, make_app, make_handler
@@ -37,14 +38,21 @@ from ._validate import count, seconds
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["CallbackReceiver", "Known", "Sink"]
+__all__ = ["CallbackReceiver", "Known", "Refresh", "Sink"]
 
 _log = get_logger("onechat_async.callbacks")
 
 Sink = Callable[[Task], None]
 """Takes each verified task snapshot; runs on the event loop, so it must not block."""
-Known = Callable[[Task], bool]
-"""Whether a verified task is one this client (or its shared store) tracks."""
+Known = Callable[[Task], bool | Awaitable[bool]]
+"""Whether a verified task is one this client (or its shared store) tracks (may be async)."""
+
+
+class Refresh(Protocol):
+    """Loads the shared secrets before a call is checked (``force``: read them again now)."""
+
+    def __call__(self, *, force: bool) -> Awaitable[None]: ...
+
 
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
@@ -71,8 +79,9 @@ class CallbackReceiver:
     receiver); None means the address this receiver listens on once started, which only
     suits a receiver on the same host as the upstream (tests). ``host``/``port`` are where
     :meth:`start` listens (port 0: any free port). ``secret`` signs the tokens (at least 32
-    bytes; give every worker that receives for the same tasks the same secret); None makes a
-    fresh random one, so tokens minted before a restart stop verifying. ``ttl`` is how long a
+    bytes); None makes a fresh random one, so tokens minted before a restart stop verifying,
+    unless the receiver is given to a client with a shared store: it then takes the store's
+    secret, shared by every worker on it (docs/callbacks.md). ``ttl`` is how long a
     token stays valid: longer than a task can take, queue included. ``max_body`` bounds the
     body read. ``sink`` receives each verified :class:`~onechat_async.Task`; ``known`` says
     whether a task is tracked (None: a genuine token is enough). Both can be given later by
@@ -113,9 +122,12 @@ class CallbackReceiver:
         self._public_url = public_url
         self.host = host
         self.port = port
+        #: Whether the secret was given (a client with a shared store then leaves it alone).
+        self.secret_given = secret is not None
         self._signer = Signer(
             secrets.token_bytes(32) if secret is None else secret, seconds(ttl, what="ttl")
         )
+        self._refresh: Refresh | None = None
         self._max_body = count(max_body, what="max_body")
         if not isinstance(serve, bool):
             raise InvalidRequestError("serve must be True or False")
@@ -168,20 +180,34 @@ class CallbackReceiver:
         """A fresh random ``state`` for a submit the caller gave none (binds its token)."""
         return _STATE_PREFIX + secrets.token_urlsafe(16)
 
-    def connect(self, *, sink: Sink, known: Known | None = None) -> None:
-        """Send verified tasks to ``sink`` from now on, accepting those ``known`` approves."""
+    def connect(
+        self, *, sink: Sink, known: Known | None = None, refresh: Refresh | None = None
+    ) -> None:
+        """Send verified tasks to ``sink`` from now on, accepting those ``known`` approves.
+
+        ``refresh`` (what a client with a shared store passes) is awaited before each call
+        is checked, and once more with ``force=True`` when a token fails, in case the secrets
+        changed; it calls :meth:`use_secrets`.
+        """
         self._sink = sink
         self._known = known
+        self._refresh = refresh
+
+    def use_secrets(self, mint: bytes, verify: tuple[bytes, ...] = ()) -> None:
+        """Mint with ``mint`` from now on; tokens verify under it or any of ``verify``."""
+        if self.secret_given:
+            return  # the caller's own secret wins over a shared one
+        previous = tuple(secret for secret in verify if secret != mint)
+        if mint != self._signer.secret or previous != self._signer.previous:
+            self._signer = Signer(mint, self._signer.ttl, previous=previous)
 
     # -- answering -----------------------------------------------------------------------
 
-    def answer(self, request: CallbackRequest) -> tuple[int, bytes]:
+    async def answer(self, request: CallbackRequest) -> tuple[int, bytes]:
         """The HTTP status and JSON body for one call; verified tasks go to the sink."""
         try:
-            task = verify(
-                request, self._signer, now_wall=self._clock.wall(), max_body=self._max_body
-            )
-            self._check_known(task)
+            task = await self._verified(request)
+            await self._check_known(task)
         except CallbackRejectedError as exc:
             return self._rejection(exc)
         if self._sink is None:
@@ -195,8 +221,29 @@ class CallbackReceiver:
         self.accepted += 1
         return 200, _ACCEPTED
 
-    def _check_known(self, task: Task) -> None:
-        if self._known is not None and not self._known(task):
+    async def _verified(self, request: CallbackRequest) -> Task:
+        refresh = self._refresh
+        if refresh is not None:
+            await refresh(force=False)
+        try:
+            return self._verify(request)
+        except CallbackRejectedError as exc:
+            if refresh is None or exc.reason != "bad_token":
+                raise
+        # Another worker may have rotated the secret since we read it: read it again.
+        await refresh(force=True)
+        return self._verify(request)
+
+    def _verify(self, request: CallbackRequest) -> Task:
+        return verify(request, self._signer, now_wall=self._clock.wall(), max_body=self._max_body)
+
+    async def _check_known(self, task: Task) -> None:
+        if self._known is None:
+            return
+        known = self._known(task)
+        if inspect.isawaitable(known):
+            known = await known
+        if not known:
             raise CallbackRejectedError(
                 "unknown_task", "the callback is about a task nobody tracks", task_id=task.id
             )
@@ -243,7 +290,7 @@ class CallbackReceiver:
             return
         else:
             query = scope.get("query_string", b"")
-            status, payload = self.answer(
+            status, payload = await self.answer(
                 CallbackRequest(str(scope.get("method", "")), query, body)
             )
         await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})

@@ -32,7 +32,15 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-__all__ = ["KeyRecord", "Store", "TaskRecord", "record_from_data", "record_to_data"]
+__all__ = [
+    "KeyRecord",
+    "NoteRecord",
+    "NoteStore",
+    "Store",
+    "TaskRecord",
+    "record_from_data",
+    "record_to_data",
+]
 
 
 @attrs.frozen
@@ -72,6 +80,33 @@ class TaskRecord:
     #: When the store may drop the record (:meth:`Store.prune`); 0 keeps it for good.
     expires_at: float = 0.0
     version: int = 0
+
+
+# -- notes (callbacks) --------------------------------------------------------------------
+# Added for notifyHook callbacks shared by workers (docs/callbacks.md), apart from the journal:
+# the callback side keeps its shared HMAC secret, the submits whose answer was lost, and the
+# snapshots one worker's receiver forwards to another as small named notes.
+
+
+@attrs.frozen
+class NoteRecord:
+    """One small named record of plain JSON data, changed by compare-and-swap like the others."""
+
+    name: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    version: int = 0
+
+
+class NoteStore(Protocol):
+    """What a store needs for callbacks shared across workers; all three stores have it."""
+
+    async def get_note(self, name: str) -> NoteRecord | None:
+        """The note called ``name``, or None if it was never written."""
+        ...
+
+    async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
+        """Write ``record`` if its stored version is ``expected_version``; the stored record."""
+        ...
 
 
 def record_to_data(record: KeyRecord | TaskRecord) -> dict[str, Any]:

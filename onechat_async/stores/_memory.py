@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._store import KeyRecord, TaskRecord
+from .._store import KeyRecord, NoteRecord, TaskRecord
 
 __all__ = ["MemoryStore"]
 
@@ -21,6 +21,7 @@ class MemoryStore:
         self._keys: dict[str, KeyRecord] = {}
         self._tasks: dict[str, TaskRecord] = {}
         self._permits: dict[str, float] = {}
+        self._notes: dict[str, NoteRecord] = {}
 
     async def get_key(self, key: str) -> KeyRecord | None:
         return self._keys.get(key)
@@ -77,6 +78,19 @@ class MemoryStore:
         for task_id in tasks:
             del self._tasks[task_id]
         return len(keys) + len(tasks)
+
+    # -- notes (callbacks shared by workers) ---------------------------------------------
+
+    async def get_note(self, name: str) -> NoteRecord | None:
+        return self._notes.get(name)
+
+    async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
+        found = self._notes.get(record.name)
+        if (found.version if found else 0) != expected_version:
+            return None
+        stored = attrs.evolve(record, data=dict(record.data), version=expected_version + 1)
+        self._notes[record.name] = stored
+        return stored
 
     def _drop_expired(self, now: float) -> None:
         for name in [name for name, until in self._permits.items() if until <= now]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
-from .._store import KeyRecord, TaskRecord, record_from_data, record_to_data
+from .._store import KeyRecord, NoteRecord, TaskRecord, record_from_data, record_to_data
 
 __all__ = ["RedisStore"]
 
@@ -168,6 +168,24 @@ class RedisStore:
 
     async def _get(self, kind: type[_R], name: str) -> _R | None:
         return _decode(kind, await self._redis.hmget(name, ["v", "d"]))
+
+    # -- notes (callbacks shared by workers) ---------------------------------------------
+
+    async def get_note(self, name: str) -> NoteRecord | None:
+        version, data = await self._redis.hmget(self._note(name), ["v", "d"])
+        if version is None or data is None:
+            return None
+        return NoteRecord(name, json.loads(_text(data)), int(version))
+
+    async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
+        data = json.dumps(dict(record.data), ensure_ascii=False, separators=(",", ":"))
+        version = int(
+            await self._swap(keys=[self._note(record.name)], args=[expected_version, data])
+        )
+        return NoteRecord(record.name, json.loads(data), version) if version else None
+
+    def _note(self, name: str) -> str:
+        return f"{self._prefix}note:{name}"
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}key:{key}"

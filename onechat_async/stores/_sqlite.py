@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .._store import KeyRecord, TaskRecord, record_from_data, record_to_data
+from .._store import KeyRecord, NoteRecord, TaskRecord, record_from_data, record_to_data
 
 __all__ = ["SQLiteStore"]
 
@@ -25,6 +25,12 @@ CREATE TABLE IF NOT EXISTS tasks (
     data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (task_id) WHERE terminal = 0;
 CREATE TABLE IF NOT EXISTS permits (name TEXT PRIMARY KEY, until REAL NOT NULL);
+"""
+
+# Notes, for callbacks shared by workers: kept apart from the journal's own tables.
+_NOTES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notes (
+    name TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
 """
 
 
@@ -105,6 +111,23 @@ class SQLiteStore:
     async def prune(self, *, now: float) -> int:
         return await self._run(_prune, now)
 
+    # -- notes (callbacks shared by workers) ---------------------------------------------
+
+    async def get_note(self, name: str) -> NoteRecord | None:
+        row = await self._run(_fetch_one, "SELECT version, data FROM notes WHERE name = ?", (name,))
+        return None if row is None else NoteRecord(name, json.loads(row[1]), int(row[0]))
+
+    async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
+        data = json.dumps(dict(record.data), ensure_ascii=False, separators=(",", ":"))
+        if expected_version == 0:
+            sql = "INSERT INTO notes (name, version, data) VALUES (?, 1, ?) ON CONFLICT DO NOTHING"
+            params: tuple[Any, ...] = (record.name, data)
+        else:
+            sql = "UPDATE notes SET version = version + 1, data = ? WHERE name = ? AND version = ?"
+            params = (data, record.name, expected_version)
+        won = await self._run(_write, sql, params)
+        return NoteRecord(record.name, json.loads(data), expected_version + 1) if won else None
+
     async def aclose(self) -> None:
         """Close the database and its thread; calling it again does nothing."""
         if self._closed:
@@ -141,6 +164,7 @@ def _open(path: str, busy_timeout: float) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
     db.executescript(_SCHEMA)
+    db.executescript(_NOTES_SCHEMA)
     return db
 
 
