@@ -201,6 +201,7 @@ class OneChatClient:
                     "proxy and trust_env configure the built-in transport; "
                     "a transport of your own handles proxies itself"
                 )
+        self._session = session
         self._transport: Transport = transport or AiohttpTransport(
             session, proxy=proxy_for(self._base_url, proxy=proxy, trust_env=trust_env)
         )
@@ -298,6 +299,16 @@ class OneChatClient:
         except RuntimeError:
             return  # called outside a coroutine: checked again where it awaits
         if self._loop is None:
+            # A borrowed session is tied to the loop it was made in; aiohttp would only say
+            # "Timeout context manager should be used inside a task", a bare RuntimeError.
+            # (aiohttp has no public accessor for it; getattr keeps this safe should it go.)
+            made_in = getattr(self._session, "_loop", None)
+            if made_in is not None and made_in is not loop:
+                raise InvalidRequestError(
+                    "the aiohttp session given to this OneChatClient belongs to another event "
+                    "loop; make the session (or let the client make its own) inside the loop "
+                    "that uses the client"
+                )
             self._loop = loop
         elif loop is not self._loop:
             if self._loop.is_closed():

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._errors import APIConnectionError
-from .._proxy import proxy_for
+from .._errors import APIConnectionError, InvalidRequestError
+from .._proxy import proxy_for as _library_proxy_for
 from .._responses import Response
 from .._transport import AiohttpTransport, Transport
 
@@ -44,6 +44,14 @@ def host_of(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{port or _DEFAULT_PORTS.get(parts.scheme, '?')}"
+
+
+def proxy_for(url: str, *, proxy: str | None, trust_env: bool) -> str | None:
+    """The library's choice of proxy for ``url``, its refusal worded for the command line."""
+    try:
+        return _library_proxy_for(url, proxy=proxy, trust_env=trust_env)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"--{exc.message}") from None
 
 
 @attrs.define

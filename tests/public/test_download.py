@@ -20,6 +20,11 @@ from tests.helpers import ScriptedServer
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
 
 
+def _names(directory: Path) -> list[str]:
+    """What the directory holds, by name."""
+    return sorted(p.name for p in directory.iterdir())
+
+
 async def test_an_image_is_saved_under_its_safe_name(
     server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -48,7 +53,7 @@ async def test_a_hostile_name_cannot_leave_the_directory(
     server.reply("GET", url_path, body=PNG, content_type="image/png")
     path = await download(server.url + url_path, tmp_path, name=name)
     assert path == tmp_path / expected
-    assert sorted(p.name for p in tmp_path.iterdir()) == [expected]
+    assert _names(tmp_path) == [expected]
 
 
 def _umask() -> int:
@@ -86,7 +91,7 @@ async def test_refused_answers_leave_nothing_behind(
     server.reply("GET", "/x", status=status, body=body, content_type=content_type)
     with pytest.raises(DownloadError, match=match):
         await download(f"{server.url}/x", tmp_path, name="t", max_bytes=1000)
-    assert list(tmp_path.iterdir()) == []
+    assert _names(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -97,7 +102,7 @@ async def test_only_http_urls_are_fetched(tmp_path: Path, url: str) -> None:
     """Any other scheme is refused before anything is opened."""
     with pytest.raises(InvalidRequestError, match="only http and https"):
         await download(url, tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert _names(tmp_path) == []
 
 
 async def test_a_slow_server_runs_into_the_timeout(server: ScriptedServer, tmp_path: Path) -> None:

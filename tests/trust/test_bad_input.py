@@ -192,7 +192,7 @@ async def test_bad_submit_follow_duration_is_refused_before_sending(
 NONE_ADVICE = [
     "track.deadline",
     "track_many.deadline",
-    "wait.timeout",
+    "wait.deadline",
     "PollPolicy.deadline",
     "PollPolicy.stall_after",
 ]
