@@ -246,6 +246,16 @@ class SyncOneChatClient:
         ``sync.run(lambda c: c.submit_and_wait(c.imagine("a fox")))``. ``work`` is called on
         the loop, so it may create and await anything bound to it. :meth:`close` lets it
         finish, like a submit.
+
+        :param work: a function of the async client returning an awaitable.
+        :returns: what the awaitable returns.
+        :raises ClientClosedError: the client is closed.
+        :raises InvalidRequestError: called from the private loop itself.
+        :raises Exception: whatever ``work`` raises.
+
+        Example::
+
+            task = sync.run(lambda c: c.submit_and_wait(c.imagine("a fox"), deadline=600))
         """
         return self._call(work, cancel_on_close=False)
 
@@ -295,6 +305,16 @@ class SyncOneChatClient:
 
         Waits and streams in flight are cancelled (their callers get ClientClosedError);
         submits, queries and :meth:`run` calls in flight are let finish first.
+
+        :raises InvalidRequestError: called from the private loop itself.
+
+        Example::
+
+            sync = SyncOneChatClient()
+            try:
+                sync.imagine("a fox")
+            finally:
+                sync.close()
         """
         self._check_caller()
         with self._lock:
