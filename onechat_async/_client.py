@@ -24,6 +24,7 @@ from ._errors import (
     InvalidRequestError,
     OneChatError,
     SubmitRejectedError,
+    TaskTimeoutError,
 )
 from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, SubmitResult, Task
@@ -119,7 +120,8 @@ class OneChatClient:
         upstream's notifyHook calls (see docs/callbacks.md): every submit then carries a
         notifyHook to it (unless you give your own ``notify_hook``) and a ``state`` binding
         the hook's token; verified calls update tracked tasks at once, and polling slows to
-        ``PollPolicy.reconcile_interval`` while they flow.
+        ``PollPolicy.reconcile_interval`` while they flow. The client starts the receiver's
+        server before its first submit and stops it on close (unless ``serve=False``).
     :param store: a :class:`~onechat_async.SQLiteStore` or ``RedisStore`` that journals
         every submit and every event of the tasks it made, so :meth:`resume` finds them
         after a restart (see docs/workers.md); ``idempotency_key=`` on a submit then makes
@@ -1344,7 +1346,8 @@ class OneChatClient:
         :param idempotency_key: makes each child once-only: child ``op`` is submitted under
             ``f"{key}/{op}"`` (see :meth:`imagine`).
         :param deadline: see :meth:`track`; children not finished by then end with
-            ``TimedOut``.
+            ``TimedOut``, and children not yet submitted then are never sent (they end
+            ``SubmitFailed`` with a :class:`~onechat_async.TaskTimeoutError`).
         :returns: one stream of every child's events.
         :raises InvalidRequestError: an argument is wrong; nothing was sent.
         :raises ClientClosedError: the client is closed.
@@ -1365,6 +1368,13 @@ class OneChatClient:
         deadline_at = self._deadline_at(deadline)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
+            if deadline_at is not None and self._clock.now() >= deadline_at:
+                # A paid submit the caller no longer waits for is not sent: the child ends
+                # SubmitFailed with this error, which proves no task was made.
+                raise TaskTimeoutError(
+                    f"the fan-out's deadline passed before {op} of {parent} was submitted",
+                    task_id=parent,
+                )
             if idempotency_key is None:
                 # No keyword it does not need: a subclass may override simple_change.
                 return await self.simple_change(parent, op, state=state)

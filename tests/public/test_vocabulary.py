@@ -195,3 +195,18 @@ async def test_a_bad_per_call_timeout_sends_nothing(server: ScriptedServer, valu
         with pytest.raises(InvalidRequestError, match="timeout"):
             await client.imagine("x", timeout=value)  # type: ignore[arg-type]
     assert server.seen == []
+
+
+async def test_children_not_yet_sent_at_the_deadline_are_never_sent(sim: Simulator) -> None:
+    """A child whose retry falls after fan_out's deadline is not submitted: SubmitFailed."""
+    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
+        grid = await client.submit_and_wait(client.imagine("a cat"), deadline=600)
+        sent_before = len(sim.submits)
+        # Refused once, to come back in 30 s: past the 20 s deadline.
+        sim.inject(Fault(endpoint="simple-change", kind="http_429", count=1, retry_after=30))
+        events = [e async for e in client.fan_out(grid.id, ["U1"], deadline=20)]
+    [failed] = events
+    assert isinstance(failed, SubmitFailed)
+    assert failed.op == "U1"
+    assert isinstance(failed.error, TaskTimeoutError)
+    assert len(sim.submits) - sent_before == 1  # the refused one; nothing after the deadline
