@@ -32,7 +32,7 @@ from onechat_async import (
     TimedOut,
     Unreadable,
 )
-from onechat_async.testing import Fault, ManualClock, ScaledClock, Simulator
+from onechat_async.testing import Fault, ManualClock, ScaledClock, Simulator, Timings
 from tests.helpers import API_KEY, ScriptedServer
 
 KEY = "sk-test"
@@ -78,12 +78,18 @@ async def test_a_failed_child_is_named_by_parent_and_op(sim: Simulator) -> None:
     assert isinstance(failed, FAILURE_EVENTS)
 
 
-async def test_fan_out_deadline_ends_unfinished_children(sim: Simulator) -> None:
+async def test_fan_out_deadline_ends_unfinished_children() -> None:
     """fan_out(deadline=) ends children still running then with TimedOut, named by op."""
-    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
+    # Variations take an hour here: the deadline passes while the child runs, and leaves
+    # a loaded machine ample time to submit it first.
+    slow = Simulator(
+        api_key=KEY,
+        clock=ScaledClock(speed=1000),
+        timings=Timings(variation=3600, task_timeout=7200),
+    )
+    async with slow, OneChatClient(api_key=KEY, base_url=slow.url, clock=slow.clock) as client:
         grid = await client.submit_and_wait(client.imagine("a cat"), deadline=600)
-        # A variation takes the simulator 40 s: the deadline passes while it runs.
-        events = [e async for e in client.fan_out(grid.id, ["V1"], deadline=20)]
+        events = [e async for e in client.fan_out(grid.id, ["V1"], deadline=600)]
     ends = [e for e in events if e.is_terminal]
     assert [type(e) for e in ends] == [TimedOut]
     assert ends[0].op == "V1"
@@ -197,16 +203,22 @@ async def test_a_bad_per_call_timeout_sends_nothing(server: ScriptedServer, valu
     assert server.seen == []
 
 
-async def test_children_not_yet_sent_at_the_deadline_are_never_sent(sim: Simulator) -> None:
+async def test_children_not_yet_sent_at_the_deadline_are_never_sent(
+    server: ScriptedServer, clock: ManualClock
+) -> None:
     """A child whose retry falls after fan_out's deadline is not submitted: SubmitFailed."""
-    async with OneChatClient(api_key=KEY, base_url=sim.url, clock=sim.clock) as client:
-        grid = await client.submit_and_wait(client.imagine("a cat"), deadline=600)
-        sent_before = len(sim.submits)
-        # Refused once, to come back in 30 s: past the 20 s deadline.
-        sim.inject(Fault(endpoint="simple-change", kind="http_429", count=1, retry_after=30))
-        events = [e async for e in client.fan_out(grid.id, ["U1"], deadline=20)]
+    # Refused with "come back in 30 s": past the 20 s deadline.
+    server.reply(
+        "POST",
+        "/mj/submit/simple-change",
+        status=429,
+        json_body={"code": 30, "description": "slow down"},
+        headers={"Retry-After": "30"},
+    )
+    async with OneChatClient(api_key=API_KEY, base_url=server.url, clock=clock) as client:
+        events = [e async for e in client.fan_out("17", ["U1"], deadline=20)]
     [failed] = events
     assert isinstance(failed, SubmitFailed)
     assert failed.op == "U1"
     assert isinstance(failed.error, TaskTimeoutError)
-    assert len(sim.submits) - sent_before == 1  # the refused one; nothing after the deadline
+    assert server.paths() == ["/mj/submit/simple-change"]  # nothing sent after the deadline
