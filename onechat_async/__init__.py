@@ -7,9 +7,11 @@ one poller, against every quirk of the real servers.
 from typing import TYPE_CHECKING, Any
 
 from ._backoff import Backoff
-from ._client import DEFAULT_BASE_URL, ImageInput, Mode, OneChatClient
+from ._client import DEFAULT_BASE_URL, BotType, ChangeAction, ImageInput, Mode, OneChatClient
 from ._clock import Clock, SystemClock
+from ._download import DownloadError, download
 from ._errors import (
+    TASK_FAILURES,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -28,6 +30,7 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._events import (
+    FAILURE_EVENTS,
     Cancelled,
     Event,
     Failed,
@@ -47,6 +50,7 @@ from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
+from ._task_json import task_from_dict, task_from_json, task_to_dict, task_to_json
 from ._version import __version__
 from .stores import MemoryStore, SQLiteStore
 
@@ -56,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_CHILDREN",
     "DEFAULT_BASE_URL",
+    "FAILURE_EVENTS",
+    "TASK_FAILURES",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -63,10 +69,13 @@ __all__ = [
     "AuthenticationError",
     "Backoff",
     "BannedPromptError",
+    "BotType",
     "Button",
     "Cancelled",
+    "ChangeAction",
     "ClientClosedError",
     "Clock",
+    "DownloadError",
     "Event",
     "EventStream",
     "Failed",
@@ -104,6 +113,11 @@ __all__ = [
     "TimedOut",
     "Unreadable",
     "__version__",
+    "download",
+    "task_from_dict",
+    "task_from_json",
+    "task_to_dict",
+    "task_to_json",
 ]
 
 

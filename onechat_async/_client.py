@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -24,12 +25,14 @@ from ._errors import (
     OneChatError,
     QueueFullError,
     SubmitRejectedError,
+    TaskTimeoutError,
 )
 from ._follow import ALL_CHILDREN, EventStream
 from ._models import AccountFilter, SubmitResult, Task
 from ._outcome import may_resend, settle, unknown
 from ._policy import PollPolicy
 from ._poller import Poller
+from ._proxy import proxy_for
 from ._receiver import CallbackReceiver
 from ._requests import Request
 from ._responses import (
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
     # Only named in a signature: the aiohttp code itself stays in _transport.
     import aiohttp
 
-__all__ = ["DEFAULT_BASE_URL", "ImageInput", "Mode", "OneChatClient"]
+__all__ = ["DEFAULT_BASE_URL", "BotType", "ChangeAction", "ImageInput", "Mode", "OneChatClient"]
 
 _T = TypeVar("_T")
 _log = get_logger("onechat_async")
@@ -67,6 +70,10 @@ _log = get_logger("onechat_async")
 DEFAULT_BASE_URL = "https://gpts.onechat.fun"
 _MODES = {"fast": "/mj-fast/mj", "relax": "/mj-relax/mj", "turbo": "/mj-turbo/mj", None: "/mj"}
 Mode = Literal["fast", "relax", "turbo"]
+BotType = Literal["MID_JOURNEY", "NIJI_JOURNEY"]
+"""Which Discord bot runs a task: Midjourney itself, or Niji (the anime model)."""
+ChangeAction = Literal["UPSCALE", "VARIATION", "REROLL"]
+"""What :meth:`OneChatClient.change` does to a grid."""
 ImageInput = bytes | str | os.PathLike[str]
 """Image bytes, a path to an image file, a ``data:`` URL, or an http(s) URL the server fetches."""
 
@@ -76,34 +83,59 @@ _SimpleRoute = Literal["simple-change", "change", "action"]
 class OneChatClient:
     """An async client for the OneChat Midjourney API.
 
-    Use it as an async context manager, or call :meth:`aclose` when done. ``api_key`` and
-    ``base_url`` default to the ``ONECHAT_API_KEY`` and ``ONECHAT_BASE_URL`` environment
-    variables. A ``session`` you pass in is borrowed and left open. A client belongs to the
-    event loop it is first used in.
-
-    ``timeout`` bounds each query (fetch, list, image-seed: short, they are retried);
-    ``submit_timeout`` each submit, which must outlast the gateway's own wait of up to 60 s on
-    the upstream, since the gateway creates and charges the task even after we gave up.
-
-    ``mode`` sends requests under ``/mj-fast``, ``/mj-relax`` or ``/mj-turbo``. Only a bare
-    trueai proxy honours it. Through OneChat (new-api) the prefix is stripped and ignored: the
-    task runs in whatever mode the upstream account uses and is billed at the normal price of
-    its action, so ``mode="turbo"`` does not buy turbo there. To ask an upstream for a mode
-    through a gateway, put ``--fast``/``--relax``/``--turbo`` in the prompt (honoured unless the
-    operator strips it).
+    Use it as an async context manager, or call :meth:`aclose` when done. A client belongs
+    to the event loop it is first used in; using it from another raises a
+    :class:`~onechat_async.OneChatError` saying so (make one client per loop, or use
+    :class:`onechat_async.sync.SyncOneChatClient` from threads).
 
     Queries are retried after transient failures according to ``retry``. Submits are never
     re-sent after a failure that may have created a task (that raises
-    :class:`~onechat_async.SubmitOutcomeUnknownError`); with ``submit_retry`` set, refusals that
-    prove no task was made and may pass later (429, queue full, connection refused) are
-    retried by that policy.
+    :class:`~onechat_async.SubmitOutcomeUnknownError`); refusals that prove no task was made
+    and may pass later (429, queue full, connection refused) are re-sent as ``submit_retry``
+    says.
 
-    ``callbacks`` receives the upstream's notifyHook calls (see docs/callbacks.md): every
-    submit then carries a notifyHook to it (unless you give your own ``notify_hook``) and a
-    ``state`` binding the hook's token (a fresh one unless you give yours); verified calls
-    update tracked tasks at once, through the same rules as polls, and polling slows to
-    ``PollPolicy.reconcile_interval`` while they flow. The client starts the receiver's
-    server before its first submit and stops it on close (unless ``serve=False``).
+    :param api_key: the OneChat key (``sk-...``); default: ``ONECHAT_API_KEY``.
+    :param base_url: the server; default: ``ONECHAT_BASE_URL``, else
+        :data:`~onechat_async.DEFAULT_BASE_URL`.
+    :param mode: ``"fast"``, ``"relax"`` or ``"turbo"`` sends requests under ``/mj-fast``,
+        ``/mj-relax`` or ``/mj-turbo``. Only a bare trueai proxy honours it: through OneChat
+        (new-api) the prefix is ignored and the task runs (and is billed) in the upstream
+        account's mode. To ask for a mode through a gateway, put ``--fast``/``--relax``/
+        ``--turbo`` in the prompt.
+    :param session: an aiohttp session to borrow (left open on close); default: the client
+        makes and closes its own.
+    :param timeout: seconds (or a timedelta) for each query (fetch, list, image-seed);
+        short, they are retried. Every method's own ``timeout=`` overrides it for one call.
+    :param submit_timeout: seconds for each submit; it must outlast the gateway's own wait
+        of up to 60 s on the upstream, since the gateway creates and charges the task even
+        after we gave up.
+    :param retry: how queries are retried; None: the default ``RetryPolicy()``;
+        ``RetryPolicy.off()``: never.
+    :param submit_retry: how submits refused with proof that no task was made are re-sent;
+        None: the default, which is never; pass a :class:`~onechat_async.RetryPolicy` to
+        turn it on (``RetryPolicy.off()`` says "never" explicitly).
+    :param poll: how tracked tasks are polled; None: the default ``PollPolicy()``.
+    :param clock: the time source (tests pass a simulated one); default: the system's.
+    :param transport: the network seam (tests pass their own); default: aiohttp.
+    :param rng: the random source for jitter; default: a fresh ``random.Random()``.
+    :param callbacks: a :class:`~onechat_async.callbacks.CallbackReceiver` for the
+        upstream's notifyHook calls (see docs/callbacks.md): every submit then carries a
+        notifyHook to it (unless you give your own ``notify_hook``) and a ``state`` binding
+        the hook's token; verified calls update tracked tasks at once, and polling slows to
+        ``PollPolicy.reconcile_interval`` while they flow. The client starts the receiver's
+        server before its first submit and stops it on close (unless ``serve=False``).
+    :param store: a :class:`~onechat_async.SQLiteStore` or ``RedisStore`` that journals
+        every submit and every event of the tasks it made, so :meth:`resume` finds them
+        after a restart (see docs/workers.md); ``idempotency_key=`` on a submit then makes
+        it once-only.
+    :param max_in_flight: how many of the account's tasks may run at once (10 for a 3 + 10
+        account); submits wait their turn, counted through the store across workers.
+    :param lease_ttl: seconds a dead worker's tasks wait before another worker takes them.
+    :param proxy: an http(s) proxy URL every API request goes through (its password never
+        appears in errors or logs).
+    :param trust_env: with no ``proxy``, take one from ``HTTPS_PROXY``/``HTTP_PROXY``
+        (``NO_PROXY`` honoured), read once here. ``~/.netrc`` is never read.
+    :raises InvalidRequestError: an argument is wrong (a bad key, URL, mode, policy, ...).
 
     Workers (see docs/workers.md): ``store`` (a :class:`~onechat_async.stores.SQLiteStore`
     or ``RedisStore``) journals every submit and every event of the tasks it made, so
@@ -117,6 +149,13 @@ class OneChatClient:
     over. ``key_ttl`` (7 days; None: for good) is how long the store keeps an accepted or
     refused key and an ended task: after it, the same key is sent (and paid for) again.
     Unknown outcomes are never dropped.
+
+    Example::
+
+        async with OneChatClient(api_key="sk-...") as client:
+            result = await client.imagine("a red fox in snow")
+            task = await client.wait(result.task_id, deadline=600)
+            print(task.image_url)
     """
 
     def __init__(
@@ -139,6 +178,8 @@ class OneChatClient:
         max_in_flight: int | Literal["auto"] | None = "auto",
         lease_ttl: float | timedelta = 60.0,
         key_ttl: float | timedelta | None = timedelta(days=7),
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         if not (mode is None or isinstance(mode, str)) or mode not in _MODES:
             raise InvalidRequestError(
@@ -173,7 +214,15 @@ class OneChatClient:
         _check_shape(self._clock, "clock", ("now", "wall", "sleep"))
         if transport is not None:
             _check_shape(transport, "transport", ("send", "aclose"))
-        self._transport: Transport = transport or AiohttpTransport(session)
+            if proxy is not None or trust_env:
+                raise InvalidRequestError(
+                    "proxy and trust_env configure the built-in transport; "
+                    "a transport of your own handles proxies itself"
+                )
+        self._session = session
+        self._transport: Transport = transport or AiohttpTransport(
+            session, proxy=proxy_for(self._base_url, proxy=proxy, trust_env=trust_env)
+        )
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         if max_in_flight is not None and max_in_flight != "auto":
             count(max_in_flight, what="max_in_flight")
@@ -271,6 +320,16 @@ class OneChatClient:
         except RuntimeError:
             return  # called outside a coroutine: checked again where it awaits
         if self._loop is None:
+            # A borrowed session is tied to the loop it was made in; aiohttp would only say
+            # "Timeout context manager should be used inside a task", a bare RuntimeError.
+            # (aiohttp has no public accessor for it; getattr keeps this safe should it go.)
+            made_in = getattr(self._session, "_loop", None)
+            if made_in is not None and made_in is not loop:
+                raise InvalidRequestError(
+                    "the aiohttp session given to this OneChatClient belongs to another event "
+                    "loop; make the session (or let the client make its own) inside the loop "
+                    "that uses the client"
+                )
             self._loop = loop
         elif loop is not self._loop:
             if self._loop.is_closed():
@@ -343,7 +402,7 @@ class OneChatClient:
             await self._clock.sleep(wait)
 
     def _submit(
-        self, request: Request, key: str | None = None
+        self, request: Request, key: str | None = None, timeout: float | None = None
     ) -> Coroutine[Any, Any, SubmitResult]:
         # Not a coroutine itself: the submit's own coroutine is handed back, one frame less.
         if self._callbacks is not None:
@@ -351,12 +410,13 @@ class OneChatClient:
             request = self._callbacks.stated(request)
 
         def send_once() -> Awaitable[SubmitResult]:
-            return self._submit_read(request, read_submit, resend=False)
+            return self._submit_read(request, read_submit, resend=False, timeout=timeout)
 
         if key is None and not self._durable.journal_all:
             if self._durable.gate is None:
-                return self._submit_read(request, read_submit)
-            return self._dormant(self._submit_read(request, read_submit), request.state, send_once)
+                return self._submit_read(request, read_submit, timeout=timeout)
+            first = self._submit_read(request, read_submit, timeout=timeout)
+            return self._dormant(first, request.state, send_once)
         return self._journaled(key, request.state, send_once)
 
     async def _dormant(
@@ -411,22 +471,47 @@ class OneChatClient:
         return await self._durable.submit(key, send, tag=state or "", retry=retry)
 
     async def _submit_read(
-        self, request: Request, reader: Callable[..., _T], *, resend: bool = True
+        self,
+        request: Request,
+        reader: Callable[..., _T],
+        *,
+        resend: bool = True,
+        timeout: float | None = None,
     ) -> _T:
         """Send a submit, with this client's notifyHook unless the caller named one."""
+        send: Callable[[Request, Callable[..., _T]], Awaitable[_T]]
         send = self._send_submit if resend else self._send_submit_once
+        if timeout is not None:
+            send = functools.partial(self._send_timed, send, timeout)
         link = self._callbacks
         if link is not None and link.wants(request):
             self._check_open()
             return await link.submit(await link.prepare(request), send, reader)
         return await send(request, reader)
 
-    async def _send_submit_once(self, request: Request, reader: Callable[..., _T]) -> _T:
+    @staticmethod
+    async def _send_timed(
+        send: Callable[..., Awaitable[_T]],
+        timeout: float,
+        request: Request,
+        reader: Callable[..., _T],
+    ) -> _T:
+        """``send`` with a per-call timeout, for the callbacks link that calls it bare."""
+        return await send(request, reader, timeout=timeout)
+
+    async def _send_submit_once(
+        self, request: Request, reader: Callable[..., _T], *, timeout: float | None = None
+    ) -> _T:
         """Send a submit once, whatever the answer (the journal decides about sending again)."""
-        return await self._send_submit(request, reader, resend=False)
+        return await self._send_submit(request, reader, resend=False, timeout=timeout)
 
     async def _send_submit(
-        self, request: Request, reader: Callable[..., _T], *, resend: bool = True
+        self,
+        request: Request,
+        reader: Callable[..., _T],
+        *,
+        resend: bool = True,
+        timeout: float | None = None,
     ) -> _T:
         """Send a submit once, or again only after an answer that proves no task was made.
 
@@ -435,6 +520,7 @@ class OneChatClient:
         """
         # Through the journal (resend=False) the journal alone decides on sending again.
         policy = self._submit_retry if resend else None
+        timeout = timeout or self._submit_timeout
         started = self._clock.now()
         attempt = 0
         while True:
@@ -443,7 +529,7 @@ class OneChatClient:
             try:
                 self._check_open()
                 sent = True
-                response = await self._send(request, self._submit_timeout)
+                response = await self._send(request, timeout)
                 if _log.isEnabledFor(logging.DEBUG):
                     _log.debug("%s %s -> %s", request.method, request.path, response.status)
                 return reader(response, request, now_wall=self._clock.wall())
@@ -512,19 +598,54 @@ class OneChatClient:
         return [await self._image(image) for image in images]
 
     # -- submits ---------------------------------------------------------------------------
+    # Every submit takes the same trailing keywords; their meaning is written out once per
+    # method below, because the API reference shows each method on its own.
 
     async def imagine(
         self,
         prompt: str,
         *,
         images: Sequence[ImageInput] = (),
-        bot_type: str | None = None,
+        bot_type: BotType | None = None,
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Start a grid from a prompt, optionally with reference images."""
+        """Start a four-image grid from a prompt, optionally with reference images.
+
+        :param prompt: the Midjourney prompt, parameters included (``"a fox --ar 16:9"``).
+        :param images: reference images (bytes, paths, ``data:`` or http(s) URLs), sent
+            before the prompt as Midjourney image prompts.
+        :param bot_type: ``"MID_JOURNEY"`` (the server's default) or ``"NIJI_JOURNEY"``:
+            which Discord bot, and so which model family, runs the task.
+        :param account_filter: which upstream accounts may take the task (instance id,
+            modes, remix settings); omitted, the server picks any account.
+        :param notify_hook: a URL the upstream POSTs the task to whenever it changes;
+            omitted, the client's ``callbacks`` receiver's URL (if any) is used.
+        :param state: your own text (up to 255 characters) stored on the task and echoed in
+            :attr:`Task.state`, callbacks and errors, to recognise the task (an order id).
+            With ``callbacks`` set and no ``state`` given, a fresh one is made.
+        :param idempotency_key: makes this submit once-only through the client's ``store``:
+            the same key again returns the first result and never makes a second task.
+        :param timeout: seconds (or a timedelta) for this submit's request, instead of the
+            client's ``submit_timeout``.
+        :returns: the accepted submit; ``result.task_id`` is the new task.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises BannedPromptError: Midjourney refused the prompt; no task was made.
+        :raises SubmitRejectedError: any other refusal; no task was made.
+        :raises QueueFullError: the account's queue is full; no task was made.
+        :raises RateLimitError: too many requests; no task was made.
+        :raises AuthenticationError: the key is missing, wrong or out of quota.
+        :raises SubmitOutcomeUnknownError: the submit may have created (and charged) a task;
+            it is never sent again by the library.
+
+        Example::
+
+            result = await client.imagine("a red fox in snow --ar 3:2", state="order-17")
+            task = await client.wait(result.task_id, deadline=600)
+        """
         return await self._submit(
             rq.imagine(
                 prompt,
@@ -535,49 +656,94 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def change(
         self,
         task_id: str,
-        action: str,
+        action: ChangeAction,
         index: int | None = None,
         *,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Upscale, vary (``index`` 1..4) or reroll a finished grid through ``/submit/change``."""
+        """Upscale, vary or reroll a finished grid through ``/submit/change``.
+
+        :meth:`simple_change` does the same on every kind of server; prefer it.
+
+        :param task_id: the finished grid's task id.
+        :param action: ``"UPSCALE"``, ``"VARIATION"`` or ``"REROLL"``.
+        :param index: which image of the grid, 1 to 4 (not for ``"REROLL"``).
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit of the new child task.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises SubmitRejectedError: refused (the parent is not a finished grid, ...).
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.change(grid_id, "UPSCALE", 2)
+        """
         return await self._submit(
             rq.change(task_id, action, index, notify_hook=notify_hook, state=state),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def simple_change(
         self,
-        content: str,
+        task_id: str,
         op: str | None = None,
         *,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Upscale, vary or reroll by ``"<task id> U1..U4|V1..V4|R"`` (or ``(task_id, "U2")``).
+        """Upscale, vary or reroll a finished grid: ``simple_change(grid_id, "U2")``.
 
         Works on every server kind: the body carries what the gateway needs to route it; a
         server that lacks the endpoint is asked through ``/change``, then through ``/action``
         with the parent's button. Only answers that prove no task was made lead to the next
         route, so one call creates at most one task. The route that worked is remembered.
+
+        :param task_id: the finished grid's task id; or, with ``op`` left out, the
+            server's own ``"<task id> <op>"`` form (``"1712345 U2"``).
+        :param op: ``"U1"`` to ``"U4"`` (upscale), ``"V1"`` to ``"V4"`` (vary) or ``"R"``
+            (reroll).
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine` (it bounds each route's request).
+        :returns: the accepted submit of the new child task.
+        :raises InvalidRequestError: the id or op is malformed; nothing was sent.
+        :raises SubmitRejectedError: refused, or the parent has no such button.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.simple_change(grid_id, "U2")
         """
-        task_id, parsed = rq.parse_simple_change(content, op)
+        task_id, parsed = rq.parse_simple_change(task_id, op)
+        limit = _call_timeout(timeout)
         if self._callbacks is not None:
             state = self._callbacks.state_for(state, notify_hook)
 
         def send_once() -> Awaitable[SubmitResult]:
-            return self._simple_change(task_id, parsed, notify_hook, state, resend=False)
+            return self._simple_change(
+                task_id, parsed, notify_hook, state, resend=False, timeout=limit
+            )
 
         if idempotency_key is None and not self._durable.journal_all:
-            first = self._simple_change(task_id, parsed, notify_hook, state, resend=True)
+            first = self._simple_change(
+                task_id, parsed, notify_hook, state, resend=True, timeout=limit
+            )
             if self._durable.gate is None:
                 return await first
             return await self._dormant(first, state, send_once)
@@ -591,13 +757,18 @@ class OneChatClient:
         state: str | None,
         *,
         resend: bool,
+        timeout: float | None,
     ) -> SubmitResult:
         routes: tuple[_SimpleRoute, ...] = ("simple-change", "change", "action")
         if self._simple_route is not None:
             routes = routes[routes.index(self._simple_route) :]
         for route in routes:
-            request = await self._simple_change_request(route, task_id, parsed, notify_hook, state)
-            result = await self._submit_read(request, _submit_unless_missing_route, resend=resend)
+            request = await self._simple_change_request(
+                route, task_id, parsed, notify_hook, state, timeout=timeout
+            )
+            result = await self._submit_read(
+                request, _submit_unless_missing_route, resend=resend, timeout=timeout
+            )
             if result is None:
                 _log.info("%s is not served here; trying the next route", request.endpoint)
                 continue
@@ -617,13 +788,15 @@ class OneChatClient:
         op: str,
         notify_hook: str | None,
         state: str | None,
+        *,
+        timeout: float | None,
     ) -> Request:
         if route == "simple-change":
             return rq.simple_change(task_id, op, notify_hook=notify_hook, state=state)
         if route == "change":
             action, index = rq.op_action_index(op)
             return rq.change(task_id, action, index, notify_hook=notify_hook, state=state)
-        parent = await self.fetch(task_id)
+        parent = await self._query(rq.fetch(task_id), read_task, timeout=timeout)
         prefix = rq.change_op_button_prefix(op)
         button = next((b for b in parent.buttons if b.custom_id.startswith(prefix)), None)
         if button is None:
@@ -645,11 +818,30 @@ class OneChatClient:
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Press a button (``Button.custom_id``) of a finished task: zoom, pan, vary, ...
+        """Press a button of a finished task: zoom, pan, vary, upscale, ...
 
-        ``enable_remix=True`` (trueai) opens the remix window: the task waits in MODAL for
-        :meth:`modal` with a new prompt, even where the account would submit directly.
+        :param task_id: the finished task whose button is pressed.
+        :param custom_id: the button's :attr:`Button.custom_id` (``task.buttons``, or
+            ``task.button("Zoom Out 2x")``).
+        :param enable_remix: ``True`` (trueai) opens the remix window: the task waits in
+            MODAL for :meth:`modal` with a new prompt, even where the account would submit
+            directly.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit of the new task.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises SubmitRejectedError: refused (unknown button, unfinished task, ...).
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            zoom = task.button("Zoom Out 2x")
+            if zoom is not None:
+                result = await client.action(task.id, zoom.custom_id)
         """
         return await self._submit(
             rq.action(
@@ -660,6 +852,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def modal(
@@ -671,12 +864,31 @@ class OneChatClient:
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Complete a task waiting in MODAL (Custom Zoom prompt, Vary Region mask)."""
+        """Complete a task waiting in MODAL (a Custom Zoom prompt, a Vary Region mask).
+
+        :param task_id: the task that sits in MODAL (tracking yields ``NeedsModal``).
+        :param prompt: the new prompt (Custom Zoom, remix).
+        :param mask: the region to vary, as an image (Vary Region).
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises SubmitRejectedError: refused (the task is not in MODAL, ...).
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            await client.modal(event.task_id, prompt="a fox on the moon --zoom 2")
+        """
         mask_url = await self._image(mask) if mask is not None else None
         return await self._submit(
             rq.modal(task_id, prompt, mask_url, notify_hook=notify_hook, state=state),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def blend(
@@ -684,13 +896,32 @@ class OneChatClient:
         images: Sequence[ImageInput],
         *,
         dimensions: Literal["PORTRAIT", "SQUARE", "LANDSCAPE"] = "SQUARE",
-        bot_type: str | None = None,
+        bot_type: BotType | None = None,
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Blend two to five images into a grid."""
+        """Blend two to five images into a grid.
+
+        :param images: two to five images (bytes, paths, ``data:`` or http(s) URLs).
+        :param dimensions: the grid's shape: ``"PORTRAIT"``, ``"SQUARE"`` or ``"LANDSCAPE"``.
+        :param bot_type: see :meth:`imagine`.
+        :param account_filter: see :meth:`imagine`.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong (or an image unreadable).
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.blend(["cat.png", "dog.png"], dimensions="LANDSCAPE")
+        """
         return await self._submit(
             rq.blend(
                 await self._images(images),
@@ -701,6 +932,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def describe(
@@ -708,16 +940,33 @@ class OneChatClient:
         image: ImageInput | None = None,
         *,
         link: str | None = None,
-        bot_type: str | None = None,
+        bot_type: BotType | None = None,
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Ask for four prompts describing an image (answer in ``Task.final_prompt``).
+        """Ask for four prompts describing an image (the answer is in ``Task.final_prompt``).
 
-        Give the image, or a ``link`` to one that the server fetches itself (trueai; the gateway
-        passes it on; open-source Java has no ``link``).
+        :param image: the image (bytes, a path, a ``data:`` or http(s) URL).
+        :param link: instead of ``image``, a URL the server fetches itself (trueai; the
+            gateway passes it on; open-source Java has no ``link``).
+        :param bot_type: see :meth:`imagine`.
+        :param account_filter: see :meth:`imagine`.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong (or the image unreadable).
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.describe("photo.jpg")
+            prompts = (await client.wait(result.task_id)).final_prompt
         """
         return await self._submit(
             rq.describe(
@@ -729,19 +978,38 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def shorten(
         self,
         prompt: str,
         *,
-        bot_type: str | None = None,
+        bot_type: BotType | None = None,
         account_filter: AccountFilter | None = None,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Analyse a prompt (answer in ``Task.final_prompt``)."""
+        """Analyse a prompt (the answer is in ``Task.final_prompt``).
+
+        :param prompt: the prompt to analyse.
+        :param bot_type: see :meth:`imagine`.
+        :param account_filter: see :meth:`imagine`.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.shorten("a very very detailed painting of a fox")
+        """
         return await self._submit(
             rq.shorten(
                 prompt,
@@ -751,6 +1019,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def swap_face(
@@ -761,8 +1030,25 @@ class OneChatClient:
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Put the face from ``source`` onto ``target`` (InsightFace)."""
+        """Put the face from ``source`` onto ``target`` (InsightFace).
+
+        :param source: the image with the face to take.
+        :param target: the image to put it on.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong (or an image unreadable).
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.swap_face("me.jpg", "poster.png")
+        """
         return await self._submit(
             rq.swap_face(
                 await self._image(source),
@@ -771,6 +1057,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def video(
@@ -787,12 +1074,33 @@ class OneChatClient:
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
         """Animate ``image`` into short videos, or extend a finished video.
 
-        To extend, pass ``extend=`` the finished video task's id and ``index=`` (1 to 4) the
-        video to go on from. The finished task carries ``Task.video_url`` and
-        ``Task.video_urls``. Served by the gateway and trueai, not by open-source Java.
+        The finished task carries ``Task.video_url`` and ``Task.video_urls``. Served by the
+        gateway and trueai, not by open-source Java.
+
+        :param prompt: what should happen in the video.
+        :param image: the first frame.
+        :param end_image: the last frame.
+        :param motion: ``"low"`` or ``"high"`` motion.
+        :param loop: whether the video loops back to its first frame.
+        :param batch_size: how many videos: 1, 2 or 4.
+        :param extend: to extend a finished video task, its id.
+        :param index: with ``extend``, which of its videos (1 to 4) to go on from.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.video("the fox runs", image="fox.png", motion="high")
         """
         return await self._submit(
             rq.video(
@@ -808,6 +1116,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def edits(
@@ -819,8 +1128,26 @@ class OneChatClient:
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
-        """Edit ``image`` as ``prompt`` says (``/submit/edits``; the gateway and trueai)."""
+        """Edit ``image`` as ``prompt`` says (``/submit/edits``; the gateway and trueai).
+
+        :param prompt: what to change.
+        :param image: the image to edit.
+        :param account_filter: see :meth:`imagine`.
+        :param notify_hook: see :meth:`imagine`.
+        :param state: see :meth:`imagine`.
+        :param idempotency_key: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: the accepted submit.
+        :raises InvalidRequestError: an argument is wrong (or the image unreadable).
+        :raises SubmitRejectedError: refused; no task was made.
+        :raises SubmitOutcomeUnknownError: the submit may have created a task.
+
+        Example::
+
+            result = await client.edits("make the sky purple", "fox.png")
+        """
         return await self._submit(
             rq.edits(
                 prompt,
@@ -830,6 +1157,7 @@ class OneChatClient:
                 state=state,
             ),
             idempotency_key,
+            _call_timeout(timeout),
         )
 
     async def upload_images(
@@ -837,43 +1165,98 @@ class OneChatClient:
         images: Sequence[ImageInput],
         *,
         account_filter: AccountFilter | None = None,
+        timeout: float | timedelta | None = None,
     ) -> list[str]:
         """Host images on the upstream's Discord; the URLs they got, in order. No task is made.
 
-        Like every submit it is sent once (the gateway charges for it): a lost answer raises
-        :class:`~onechat_async.SubmitOutcomeUnknownError`.
+        Like every submit it is sent once (the gateway charges for it).
+
+        :param images: the images to host.
+        :param account_filter: see :meth:`imagine`.
+        :param timeout: see :meth:`imagine`.
+        :returns: one URL per image, in order.
+        :raises InvalidRequestError: an argument is wrong (or an image unreadable).
+        :raises SubmitRejectedError: refused.
+        :raises SubmitOutcomeUnknownError: the answer was lost; the images may be hosted.
+
+        Example::
+
+            [url] = await client.upload_images(["fox.png"])
         """
         return await self._submit_read(
             rq.upload_images(await self._images(images), account_filter=account_filter),
             read_uploaded,
+            timeout=_call_timeout(timeout),
         )
 
-    async def cancel(self, task_id: str) -> None:
-        """Ask the server to cancel a task that has not finished.
+    async def cancel(self, task_id: str, *, timeout: float | timedelta | None = None) -> None:
+        """Ask the server to cancel a task that has not finished. Not retried.
 
         Only a bare trueai proxy offers it, and only to an admin key; the task then ends in
-        FAILURE ("取消任务"), which tracking reports as usual. Any other server raises an
-        :class:`~onechat_async.APIError` saying it has no cancel. Not retried.
+        FAILURE ("取消任务"), which tracking reports as usual.
+
+        :param task_id: the task to cancel.
+        :param timeout: seconds (or a timedelta) for this request, instead of the client's
+            ``timeout``.
+        :raises APIError: the server has no cancel, or refused it.
+        :raises APIConnectionError: the request failed in transit.
+
+        Example::
+
+            await client.cancel(result.task_id)
         """
-        await self._query(rq.cancel(task_id), read_cancelled, retry=_NO_RETRY)
+        await self._query(
+            rq.cancel(task_id), read_cancelled, retry=_NO_RETRY, timeout=_call_timeout(timeout)
+        )
 
     # -- queries ---------------------------------------------------------------------------
 
-    async def fetch(self, task_id: str) -> Task:
-        """The task's current snapshot; raises TaskNotFoundError for an unknown id."""
-        return await self._query(rq.fetch(task_id), read_task)
+    async def fetch(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
+        """The task's current snapshot.
 
-    async def list_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        Retried after transient failures as the client's ``retry`` policy says.
+
+        :param task_id: the task's id.
+        :param timeout: seconds (or a timedelta) for each request of this call, instead of
+            the client's ``timeout``.
+        :raises TaskNotFoundError: the server does not know the id.
+        :raises APIConnectionError: the server could not be reached (after retries).
+        :raises ServerError: the server failed or its answer cannot be read.
+
+        Example::
+
+            task = await client.fetch(result.task_id)
+            print(task.status, task.progress)
+        """
+        return await self._query(rq.fetch(task_id), read_task, timeout=_call_timeout(timeout))
+
+    async def list_tasks(
+        self, task_ids: Sequence[str], *, timeout: float | timedelta | None = None
+    ) -> list[Task]:
         """Snapshots of many tasks, in the order asked; ids the server does not know are left out.
 
         Asks in chunks of at most 100 ids, concurrently.
+
+        :param task_ids: the ids (a list, not one str).
+        :param timeout: see :meth:`fetch`.
+        :raises InvalidRequestError: ``task_ids`` is one str or holds a malformed id.
+        :raises APIConnectionError: the server could not be reached (after retries).
+        :raises ServerError: the server failed or its answer cannot be read.
+
+        Example::
+
+            tasks = await client.list_tasks(["1712345", "1712346"])
         """
         if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
             raise InvalidRequestError("list_tasks takes a list of ids, not one id")
         wanted = list(dict.fromkeys(rq.check_task_id(t) for t in task_ids))
+        limit = _call_timeout(timeout)
         chunks = chunked(wanted, 100)
         answers = await asyncio.gather(
-            *(self._query(rq.list_by_condition(chunk), read_task_list) for chunk in chunks)
+            *(
+                self._query(rq.list_by_condition(chunk), read_task_list, timeout=limit)
+                for chunk in chunks
+            )
         )
         found: dict[str, Task] = {}
         for task in (task for answer in answers for task in answer):
@@ -883,55 +1266,103 @@ class OneChatClient:
         return [found[t] for t in wanted if t in found]
 
     async def image_seed(self, task_id: str, *, timeout: float | timedelta = 90.0) -> str:
-        """The Midjourney seed of a finished task (the server may take up to a minute)."""
+        """The Midjourney seed of a finished task.
+
+        :param task_id: the finished task's id.
+        :param timeout: seconds (or a timedelta) for each request; 90 by default, since the
+            server may take up to a minute to ask Discord.
+        :raises TaskNotFoundError: the server does not know the id.
+        :raises APIError: the server has no seed for it.
+
+        Example::
+
+            seed = await client.image_seed(task.id)
+        """
         return await self._query(
             rq.image_seed(task_id), read_seed, timeout=seconds(timeout, what="timeout")
         )
 
     # -- following tasks: thin doors onto _follow -------------------------------------------
 
-    def _deadline_at(self, value: object, what: str) -> float | None:
-        after = optional_seconds(value, what=what)
+    def _deadline_at(self, value: object) -> float | None:
+        after = optional_seconds(value, what="deadline")
         return None if after is None else self._clock.now() + after
 
     def track(self, task_id: str, *, deadline: float | timedelta | None = None) -> EventStream:
         """Follow one task; ``async for`` its events until the terminal one.
 
-        ``deadline`` (from now) ends this stream with ``TimedOut``; the poll policy's own
-        deadline applies to every stream.
+        :param task_id: the task to follow.
+        :param deadline: seconds (or a timedelta) from now after which this stream ends with
+            ``TimedOut`` (the task may still run server-side); None: only the poll
+            policy's own ``deadline`` applies.
+        :returns: a stream of :class:`TaskEvent` values, ending after the terminal one.
+        :raises InvalidRequestError: the id or deadline is malformed.
+        :raises ClientClosedError: the client is closed.
+
+        Example::
+
+            async for event in client.track(result.task_id, deadline=600):
+                if isinstance(event, ProgressChanged):
+                    print(event.progress)
         """
         return _follow.track(
             self._poller,
             [self._watchable(task_id)],
-            deadline_at=self._deadline_at(deadline, "deadline"),
+            deadline_at=self._deadline_at(deadline),
             journal=self._durable,
         )
 
     def track_many(
         self, task_ids: Sequence[str], *, deadline: float | timedelta | None = None
     ) -> EventStream:
-        """Follow several tasks in one merged stream that ends when all of them have ended."""
+        """Follow several tasks in one merged stream that ends when all of them have ended.
+
+        :param task_ids: the tasks to follow (a list, not one str).
+        :param deadline: see :meth:`track`; it applies to every task of the stream.
+        :returns: one stream of all their events.
+        :raises InvalidRequestError: ``task_ids`` is one str, or an id is malformed.
+        :raises ClientClosedError: the client is closed.
+
+        Example::
+
+            async for event in client.track_many(ids, deadline=900):
+                if event.is_terminal:
+                    print(event.task_id, type(event).__name__)
+        """
         if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
             raise InvalidRequestError("track_many takes a list of ids, not one id")
         return _follow.track(
             self._poller,
             [self._watchable(t) for t in task_ids],
-            deadline_at=self._deadline_at(deadline, "deadline"),
+            deadline_at=self._deadline_at(deadline),
             journal=self._durable,
         )
 
-    async def wait(self, task_id: str, *, timeout: float | timedelta | None = None) -> Task:
+    async def wait(self, task_id: str, *, deadline: float | timedelta | None = None) -> Task:
         """The task once it succeeded.
 
-        Raises TaskFailedError (FAILURE, CANCEL), TaskTimeoutError (``timeout`` or the policy's
-        deadline passed), TaskNotFoundError (the server forgot the task) or ServerError (its
-        snapshots cannot be read).
+        :param task_id: the task to wait for.
+        :param deadline: see :meth:`track`.
+        :returns: the task's final snapshot (SUCCESS).
+        :raises TaskFailedError: the task ended in FAILURE or CANCEL.
+        :raises TaskTimeoutError: ``deadline`` or the poll policy's deadline passed first.
+        :raises TaskNotFoundError: the server forgot the task.
+        :raises ServerError: its snapshots cannot be read.
+
+        Every one of them is in :data:`~onechat_async.TASK_FAILURES`.
+
+        Example::
+
+            try:
+                task = await client.wait(result.task_id, deadline=600)
+            except TASK_FAILURES as error:
+                print("no image:", error)
         """
         task_id = self._watchable(task_id)
         return await _follow.wait(
             self._poller,
             task_id,
-            deadline_at=self._deadline_at(timeout, "timeout"),
+            deadline_at=self._deadline_at(deadline),
             journal=self._durable,
         )
 
@@ -944,13 +1375,37 @@ class OneChatClient:
         attempts: int = 5,
         state: str | None = None,
         idempotency_key: str | None = None,
+        deadline: float | timedelta | None = None,
     ) -> EventStream:
         """Submit the children of a finished grid (default U1-U4 and V1-V4) and follow them all.
 
-        Yields ``Submitted`` per accepted child, then its events; a child whose submit failed
-        yields ``SubmitFailed`` (with SubmitOutcomeUnknownError when it may exist) and the
-        others go on. A child is sent again only after a refusal that proves no task was made.
-        With ``idempotency_key``, child ``op`` is submitted under ``f"{key}/{op}"``.
+        Yields ``Submitted`` per accepted child, then its events, each naming its child in
+        ``event.op``; a child whose submit failed yields ``SubmitFailed`` (``parent_id`` and
+        ``op`` say which; its error is SubmitOutcomeUnknownError when the child may exist)
+        and the others go on. A child is sent again only after a refusal that proves no task
+        was made.
+
+        :param parent_id: the finished grid's task id.
+        :param ops: the children to make, among ``"U1"``..``"U4"``, ``"V1"``..``"V4"``,
+            ``"R"``.
+        :param concurrency: how many submits may be in flight at once.
+        :param attempts: tries per child, counting the first, after refusals that prove no
+            task was made (rate limit, queue full).
+        :param state: see :meth:`imagine`; the same for every child.
+        :param idempotency_key: makes each child once-only: child ``op`` is submitted under
+            ``f"{key}/{op}"`` (see :meth:`imagine`).
+        :param deadline: see :meth:`track`; children not finished by then end with
+            ``TimedOut``, and children not yet submitted then are never sent (they end
+            ``SubmitFailed`` with a :class:`~onechat_async.TaskTimeoutError`).
+        :returns: one stream of every child's events.
+        :raises InvalidRequestError: an argument is wrong; nothing was sent.
+        :raises ClientClosedError: the client is closed.
+
+        Example::
+
+            async for event in client.fan_out(grid_id, ["U1", "U2"], deadline=900):
+                if isinstance(event, Succeeded):
+                    print(event.op, event.task.image_url)
         """
         parent = self._watchable(parent_id)
         if isinstance(ops, str) or not isinstance(ops, Iterable):
@@ -959,8 +1414,16 @@ class OneChatClient:
         count(concurrency, what="concurrency")
         count(attempts, what="attempts")
         rq.check_state(state)
+        deadline_at = self._deadline_at(deadline)
 
         async def submit_child(parent: str, op: str) -> SubmitResult:
+            if deadline_at is not None and self._clock.now() >= deadline_at:
+                # A paid submit the caller no longer waits for is not sent: the child ends
+                # SubmitFailed with this error, which proves no task was made.
+                raise TaskTimeoutError(
+                    f"the fan-out's deadline passed before {op} of {parent} was submitted",
+                    task_id=parent,
+                )
             if idempotency_key is None:
                 # No keyword it does not need: a subclass may override simple_change.
                 return await self.simple_change(parent, op, state=state)
@@ -977,6 +1440,7 @@ class OneChatClient:
             backoff=self._poller.policy.backoff,
             clock=self._clock,
             rng=self._rng,
+            deadline_at=deadline_at,
             journal=self._durable,
         )
 
@@ -986,11 +1450,24 @@ class OneChatClient:
         *,
         deadline: float | timedelta | None = None,
     ) -> EventStream:
-        """Await a submit (``client.imagine(...)``) and follow its task from ``Submitted`` on."""
+        """Await a submit (``client.imagine(...)``) and follow its task from ``Submitted`` on.
+
+        :param submit: a submit not yet awaited, such as ``client.imagine("a cat")``.
+        :param deadline: see :meth:`track`.
+        :returns: a stream that starts with ``Submitted``; a submit that fails raises its
+            error from the first ``__anext__``.
+        :raises InvalidRequestError: ``submit`` is not an awaitable submit.
+        :raises ClientClosedError: the client is closed.
+
+        Example::
+
+            async for event in client.submit_and_track(client.imagine("a cat"), deadline=600):
+                print(event)
+        """
         try:
             self._check_open()
             submit = _submit_awaitable(submit)
-            deadline_at = self._deadline_at(deadline, "deadline")
+            deadline_at = self._deadline_at(deadline)
         except OneChatError:
             _close_unsent(submit)
             raise
@@ -1002,13 +1479,24 @@ class OneChatClient:
         self,
         submit: Awaitable[SubmitResult],
         *,
-        timeout: float | timedelta | None = None,
+        deadline: float | timedelta | None = None,
     ) -> Task:
-        """Await a submit and then :meth:`wait` for the task it created."""
+        """Await a submit and then :meth:`wait` for the task it created.
+
+        :param submit: a submit not yet awaited, such as ``client.imagine("a cat")``.
+        :param deadline: see :meth:`track`; counted from this call, the submit included.
+        :returns: the finished task.
+        :raises OneChatError: what the submit raises (see :meth:`imagine`) or what
+            :meth:`wait` raises.
+
+        Example::
+
+            task = await client.submit_and_wait(client.imagine("a cat"), deadline=600)
+        """
         try:
             self._check_open()
             submit = _submit_awaitable(submit)
-            deadline_at = self._deadline_at(timeout, "timeout")
+            deadline_at = self._deadline_at(deadline)
         except OneChatError:
             _close_unsent(submit)
             raise
@@ -1024,6 +1512,13 @@ class OneChatClient:
         you see it. Tasks another live worker tracks are left to it; those whose worker died
         are taken over once its lease expires (looked for every ``lease_ttl`` seconds). The
         stream ends when the store holds no unfinished task.
+
+        :raises ClientClosedError: the client is closed.
+
+        Example::
+
+            async for event in client.resume():
+                handle(event)
         """
         self._check_open()
         if self._callbacks is not None:
@@ -1042,6 +1537,12 @@ class OneChatClient:
         made a task; with ``callbacks=`` on, the first callback carrying its ``state`` (the
         error's :attr:`~onechat_async.OneChatError.state`) adopts that task: it is tracked
         from then on, and named here. Empty until such a callback came (or without callbacks).
+
+        :param state: the ``state`` of the submit whose outcome was unknown.
+
+        Example::
+
+            ids = client.adopted(error.state)
         """
         return () if self._callbacks is None else self._callbacks.adopted(state)
 
@@ -1127,3 +1628,8 @@ def _submit_unless_missing_route(
     if is_missing_route(response):
         return None
     return read_submit(response, request, now_wall=now_wall)
+
+
+def _call_timeout(value: object) -> float | None:
+    """A per-call ``timeout=`` as seconds; None keeps the client's own."""
+    return None if value is None else seconds(value, what="timeout")

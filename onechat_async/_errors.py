@@ -11,7 +11,8 @@ Every one of them derives from :class:`OneChatError`; the tree is deliberately s
     │   ├── BannedPromptError    code 24; carries ``banned_word``
     │   ├── SubmitRejectedError  any other refusal of a submit (codes 3, 4, 9, ...)
     │   ├── TaskNotFoundError    the server does not know the task id
-    │   └── ServerError          5xx, HTML, empty or undecodable bodies
+    │   ├── ServerError          5xx, HTML, empty or undecodable bodies
+    │   └── DownloadError        ``download()`` refused an answer (status, type, size)
     ├── APIConnectionError       a query failed in transit, or a submit's connection was refused
     │   └── APITimeoutError      ... because it took too long (also a TimeoutError)
     ├── SubmitOutcomeUnknownError  a submit left, and what became of it is unknown: it may have
@@ -26,6 +27,9 @@ Every one of them derives from :class:`OneChatError`; the tree is deliberately s
 Each carries what a caller needs to decide what to do next: the HTTP ``status``, the API
 ``code``, the server's ``message``, the ``task_id`` and the submit's ``state`` where known, and
 whether retrying can help (``retryable``). None of them ever carries the API key.
+
+:data:`TASK_FAILURES` is the tuple that ``wait()`` and ``submit_and_wait()`` raise when the
+task ends without an image: ``except TASK_FAILURES`` catches every way a task can fail.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALLBACK_REASONS",
+    "TASK_FAILURES",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -254,3 +259,12 @@ class TaskTimeoutError(OneChatError, TimeoutError):
 
 class ClientClosedError(OneChatError, RuntimeError):
     """The client was closed: it takes no more calls, and open streams end with this."""
+
+
+TASK_FAILURES: Final = (TaskFailedError, TaskTimeoutError, TaskNotFoundError, ServerError)
+"""What waiting for a task raises when it ends without an image, as one ``except`` tuple.
+
+:class:`TaskFailedError` (FAILURE, CANCEL), :class:`TaskTimeoutError` (a deadline passed),
+:class:`TaskNotFoundError` (the server forgot the task) and :class:`ServerError` (its
+snapshots cannot be read). The events behind them are ``onechat_async.FAILURE_EVENTS``.
+"""

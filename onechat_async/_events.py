@@ -25,7 +25,7 @@ statuses, ``NeedsModal`` for MODAL, and the terminal event for SUCCESS, FAILURE 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -33,6 +33,7 @@ from ._errors import OneChatError
 from ._models import SubmitResult, Task, TaskStatus
 
 __all__ = [
+    "FAILURE_EVENTS",
     "Cancelled",
     "Event",
     "Failed",
@@ -60,6 +61,9 @@ class TaskEvent:
     #: The event's number in its task's journal, or None when the task is not journaled.
     #: Left out of ``==``: the same fact is the same event, numbered or not.
     seq: int | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+    #: For an event of a fan-out child, the operation that made the child (``"U1"`` ..
+    #: ``"V4"``, ``"R"``); None for every other task.
+    op: str | None = attrs.field(default=None, kw_only=True)
 
     @property
     def identity(self) -> tuple[str, int | None]:
@@ -93,9 +97,18 @@ def _progress_maker() -> Callable[[str, Task, int, int | None], ProgressChanged]
     every task that moved on every tick.
     """
     new = object.__new__
-    set_task_id, set_seq, set_task, set_progress, set_previous = (
-        getattr(ProgressChanged, field.name).__set__ for field in attrs.fields(ProgressChanged)
+    setters = {
+        field.name: getattr(ProgressChanged, field.name).__set__
+        for field in attrs.fields(ProgressChanged)
+    }
+    set_task_id, set_seq, set_op = setters["task_id"], setters["seq"], setters["op"]
+    set_task, set_progress, set_previous = (
+        setters["task"],
+        setters["progress"],
+        setters["previous"],
     )
+    if len(setters) != 6:  # noqa: PLR2004 - a new field must be set below too
+        raise TypeError("ProgressChanged gained a field that progress_changed does not set")
 
     def progress_changed(
         task_id: str, task: Task, progress: int, previous: int | None
@@ -103,6 +116,7 @@ def _progress_maker() -> Callable[[str, Task, int, int | None], ProgressChanged]
         event: ProgressChanged = new(ProgressChanged)
         set_task_id(event, task_id)
         set_seq(event, None)
+        set_op(event, None)
         set_task(event, task)
         set_progress(event, progress)
         set_previous(event, previous)
@@ -136,7 +150,6 @@ class Submitted(TaskEvent):
 
     result: SubmitResult
     parent_id: str | None = None
-    op: str | None = None
     task: Task | None = None
 
 
@@ -203,15 +216,23 @@ class Unreadable(TaskEvent):
 
 @attrs.frozen
 class SubmitFailed(TaskEvent):
-    """A fan-out child could not be submitted; ``task_id`` is the parent's, as no child exists."""
+    """A fan-out child could not be submitted: ``parent_id`` and ``op`` name the child.
+
+    No child task exists, so ``task_id`` is always ``""``. ``error`` says why; when it is a
+    SubmitOutcomeUnknownError the child may exist after all (``error.state`` finds it).
+    """
 
     is_terminal: ClassVar[bool] = True
 
+    task_id: str = attrs.field(default="", init=False)
     parent_id: str
-    op: str
     error: OneChatError
     task: Task | None = None
+    op: str = attrs.field(kw_only=True)
 
+
+FAILURE_EVENTS: Final = (Failed, Cancelled, TimedOut, Lost, Unreadable, SubmitFailed)
+"""Every terminal event that is not ``Succeeded``: ``isinstance(event, FAILURE_EVENTS)``."""
 
 Event: TypeAlias = (
     StatusChanged

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import attrs
+
 from ._backoff import Backoff
 from ._clock import Clock
 from ._errors import (
@@ -94,6 +96,7 @@ class _Handle:
         "ids",
         "journal",
         "make_driver",
+        "ops",
         "pending",
         "poller",
         "sub",
@@ -121,6 +124,8 @@ class _Handle:
         self.sub: Subscription | None = None
         self.driver: asyncio.Task[None] | None = None
         self.closed = False
+        #: A fan-out's children: task id to the op that made it, to name it on their events.
+        self.ops: dict[str, str] | None = None
 
     def ready(self) -> Event | None:
         """An event queued now that needs no journaling, or None: then await :meth:`next`."""
@@ -149,6 +154,8 @@ class _Handle:
         journal = self.journal
         while True:
             event = await sub.next()
+            if self.ops is not None:
+                event = _named(event, self.ops)
             # Most events concern no journaled task: hand them over without a coroutine.
             if journal is None or not journal.concerns(event):
                 return event
@@ -312,7 +319,20 @@ def fan_out(
         make_driver=drive if ops else None,
         journal=journal,
     )
+    handle.ops = {}
     return EventStream(handle)
+
+
+def _named(event: Event, ops: dict[str, str]) -> Event:
+    """``event`` with the op of the fan-out child it is about (learnt from its Submitted)."""
+    if isinstance(event, Submitted):
+        if event.op is not None:
+            ops[event.task_id] = event.op
+        return event
+    op = ops.pop(event.task_id, None) if event.is_terminal else ops.get(event.task_id)
+    if op is None or event.op is not None:
+        return event
+    return attrs.evolve(event, op=op)
 
 
 async def _submit_child(
@@ -333,16 +353,16 @@ async def _submit_child(
         except OneChatError as error:
             failures += 1
             if failures >= attempts or not may_resend(error):
-                sub.submit_failed(SubmitFailed(parent_id, parent_id, op, error))
+                sub.submit_failed(SubmitFailed(parent_id, error, op=op))
                 return
             retry_after = getattr(error, "retry_after", None)
             await clock.sleep(backoff.wait(failures, retry_after=retry_after, rng=rng))
         except Exception as exc:  # noqa: BLE001 - a child's failure must not end the others
             broken = OneChatError(f"submitting {op} failed unexpectedly ({type(exc).__name__})")
-            sub.submit_failed(SubmitFailed(parent_id, parent_id, op, broken))
+            sub.submit_failed(SubmitFailed(parent_id, broken, op=op))
             return
         else:
-            sub.submitted(Submitted(result.task_id, result, parent_id, op))
+            sub.submitted(Submitted(result.task_id, result, parent_id, op=op))
             return
 
 

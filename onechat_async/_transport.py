@@ -117,6 +117,7 @@ class AiohttpTransport:
     """A :class:`Transport` on an :class:`aiohttp.ClientSession`.
 
     ``max_response_bytes`` caps every answer, after decompression (default 16 MiB).
+    ``proxy`` (an http(s) URL) sends every request through that proxy.
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class AiohttpTransport:
         *,
         limit: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        proxy: str | None = None,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidRequestError(
@@ -141,6 +143,7 @@ class AiohttpTransport:
         self._owned_loop: asyncio.AbstractEventLoop | None = None
         self._limit = limit
         self._max = max_response_bytes
+        self._proxy = proxy
 
     def _session(self) -> aiohttp.ClientSession:
         if self._borrowed is not None:
@@ -191,6 +194,7 @@ class AiohttpTransport:
                 timeout=_client_timeout(timeout),
                 allow_redirects=False,
                 auto_decompress=False,
+                proxy=self._proxy,
             ) as resp:
                 status = resp.status
                 payload = await self._read(resp)

@@ -10,7 +10,7 @@ What ``close()`` does with calls still running, and why:
 
 - submits and queries (``imagine``, ``fetch``, ...) and :meth:`SyncOneChatClient.run` calls
   are let finish: cancelling a submit in flight would leave a paid task unaccounted for.
-  Each is bounded by the client's own timeouts.
+  Each is bounded by its ``timeout=`` or the client's own timeouts.
 - waits and streams (``wait``, ``track``, ``track_many``, ``fan_out``) are cancelled; their
   callers get :class:`~onechat_async.ClientClosedError`, as does any later call.
 
@@ -125,9 +125,9 @@ class SyncOneChatClient:
     """A blocking :class:`~onechat_async.OneChatClient`, safe to share between threads.
 
     Takes the keyword arguments of ``OneChatClient`` (``api_key``, ``base_url``, ``timeout``,
-    ``retry``, ``poll``, ...), except ``session``: the client makes its own on the private
-    loop. Use it as a context manager, or call :meth:`close` when done; once closed, every
-    call raises :class:`~onechat_async.ClientClosedError`.
+    ``retry``, ``poll``, ``proxy``, ``trust_env``, ...), except ``session``: the client makes
+    its own on the private loop. Use it as a context manager, or call :meth:`close` when
+    done; once closed, every call raises :class:`~onechat_async.ClientClosedError`.
 
     Every async method has a blocking twin of the same name and parameters: the submits
     (``imagine``, ``change``, ``simple_change``, ``action``, ``modal``, ``blend``,
@@ -139,6 +139,15 @@ class SyncOneChatClient:
     Its blocking methods must not be called from the private loop itself (from inside a
     coroutine given to :meth:`run`): that raises :class:`~onechat_async.InvalidRequestError`
     instead of deadlocking.
+
+    :param options: the keyword arguments of :class:`~onechat_async.OneChatClient`.
+    :raises InvalidRequestError: ``session`` was given, or an option is wrong.
+
+    Example::
+
+        with SyncOneChatClient(api_key="sk-...") as client:
+            result = client.imagine("a red fox", timeout=60)
+            task = client.wait(result.task_id, deadline=600)
     """
 
     def __init__(self, **options: Any) -> None:
@@ -237,6 +246,16 @@ class SyncOneChatClient:
         ``sync.run(lambda c: c.submit_and_wait(c.imagine("a fox")))``. ``work`` is called on
         the loop, so it may create and await anything bound to it. :meth:`close` lets it
         finish, like a submit.
+
+        :param work: a function of the async client returning an awaitable.
+        :returns: what the awaitable returns.
+        :raises ClientClosedError: the client is closed.
+        :raises InvalidRequestError: called from the private loop itself.
+        :raises Exception: whatever ``work`` raises.
+
+        Example::
+
+            task = sync.run(lambda c: c.submit_and_wait(c.imagine("a fox"), deadline=600))
         """
         return self._call(work, cancel_on_close=False)
 
@@ -286,6 +305,16 @@ class SyncOneChatClient:
 
         Waits and streams in flight are cancelled (their callers get ClientClosedError);
         submits, queries and :meth:`run` calls in flight are let finish first.
+
+        :raises InvalidRequestError: called from the private loop itself.
+
+        Example::
+
+            sync = SyncOneChatClient()
+            try:
+                sync.imagine("a fox")
+            finally:
+                sync.close()
         """
         self._check_caller()
         with self._lock:

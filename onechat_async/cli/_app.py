@@ -29,7 +29,7 @@ from .._secrets import register_secret
 from ._args import GlobalOptionsGroup
 from ._exits import exit_code_for, explained, one_line_text
 from ._logs import cli_logging, level_from_env
-from ._network import Reachability, host_of, proxy_for, session_for, transport
+from ._network import Reachability, host_of, proxy_for, transport
 from ._output import Reporter, output_console, reader_may_leave, redacting_console
 
 __all__ = ["Run", "Settings", "cli", "execute"]
@@ -132,11 +132,7 @@ class Run:
         else:
             settings = self.settings
             proxy = proxy_for(settings.server, proxy=settings.proxy, trust_env=settings.trust_env)
-        session = session_for(proxy)
-        if session is not None:
-            # Entered first, so closed after the client that borrows it.
-            await self.stack.enter_async_context(session)
-        overrides.setdefault("transport", transport(session, self.reach))
+        overrides.setdefault("transport", transport(proxy, self.reach))
         return await self.stack.enter_async_context(self.settings.client(**overrides))
 
     def resume_hint(self) -> str | None:

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from .._client import OneChatClient
+from .._download import download as download_file
 from .._errors import SubmitOutcomeUnknownError
 from .._events import (
     Event,
@@ -31,10 +32,8 @@ from .._events import (
 from .._follow import EventStream
 from .._models import SubmitResult, Task
 from ._app import Run, resume_command
-from ._download import download_image
 from ._english import explain
 from ._exits import ExitCode
-from ._network import proxy_for
 from ._output import shown, task_table
 from ._serialize import submit_json, task_json
 
@@ -130,8 +129,13 @@ async def save(run: Run, task: Task, directory: Path | None) -> str | None:
     if directory is None or not task.image_url:
         return None
     settings = run.settings
-    proxy = proxy_for(task.image_url, proxy=settings.proxy, trust_env=settings.trust_env)
-    path = await download_image(task.image_url, directory, task.id, proxy=proxy)
+    path = await download_file(
+        task.image_url,
+        directory,
+        name=task.id,
+        proxy=settings.proxy,
+        trust_env=settings.trust_env,
+    )
     return str(path)
 
 

@@ -1,12 +1,9 @@
 """How the CLI reaches the server: which proxy, and whether the server answers at all.
 
 ``--proxy URL`` sends every request (API calls and image downloads) through that proxy;
-``--trust-env`` takes it from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` instead. The
-environment is read once, here, rather than by aiohttp's ``trust_env``: that one also reads
-``~/.netrc``, whose entry for the API host would clash with the ``Authorization`` header.
-
-:class:`OneChatClient` has no proxy parameter (yet), so the CLI lends it a session made for
-the proxy; :func:`transport` is the one place to change when the client grows one.
+``--trust-env`` takes it from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` instead. Which
+proxy that is, the library decides (:func:`onechat_async._proxy.proxy_for`, the rule behind
+``OneChatClient(proxy=, trust_env=)``); the CLI hands it to the transport it watches.
 
 :class:`WatchedTransport` notices when the server stops answering: the library's poller
 retries quietly until ``--timeout``, which on a terminal looks like a frozen NOT_START.
@@ -15,16 +12,14 @@ retries quietly until ``--timeout``, which on a terminal looks like a frozen NOT
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
-import aiohttp
 import attrs
 
 from .._errors import APIConnectionError, InvalidRequestError
+from .._proxy import proxy_for as _library_proxy_for
 from .._responses import Response
-from .._secrets import register_secret
 from .._transport import AiohttpTransport, Transport
 
 __all__ = [
@@ -32,7 +27,6 @@ __all__ = [
     "WatchedTransport",
     "host_of",
     "proxy_for",
-    "session_for",
     "transport",
 ]
 
@@ -53,38 +47,11 @@ def host_of(url: str) -> str:
 
 
 def proxy_for(url: str, *, proxy: str | None, trust_env: bool) -> str | None:
-    """The proxy to reach ``url`` through: ``proxy``, else the environment's when trusted.
-
-    ``NO_PROXY`` is honoured for the environment's proxies only: an explicit ``--proxy`` is
-    always used.
-    """
-    if proxy:
-        if urlsplit(proxy).scheme not in ("http", "https"):
-            raise InvalidRequestError(f"--proxy must be an http:// or https:// URL, got {proxy!r}")
-        _register_password(proxy)
-        return proxy
-    if not trust_env:
-        return None
-    parts = urlsplit(url)
-    found = urllib.request.getproxies_environment().get(parts.scheme)
-    if not found or urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    _register_password(found)
-    return str(found)
-
-
-def _register_password(proxy: str) -> None:
-    # A proxy's password must not reach an error line any more than the API key may.
-    password = urlsplit(proxy).password
-    if password:
-        register_secret(password)
-
-
-def session_for(proxy: str | None) -> aiohttp.ClientSession | None:
-    """A session that sends through ``proxy``; None (the client makes its own) without one."""
-    if proxy is None:
-        return None
-    return aiohttp.ClientSession(proxy=proxy)
+    """The library's choice of proxy for ``url``, its refusal worded for the command line."""
+    try:
+        return _library_proxy_for(url, proxy=proxy, trust_env=trust_env)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"--{exc.message}") from None
 
 
 @attrs.define
@@ -166,6 +133,6 @@ class WatchedTransport:
         await self._inner.aclose()
 
 
-def transport(session: aiohttp.ClientSession | None, reach: Reachability) -> WatchedTransport:
-    """The client's transport: through ``session`` if one was made for a proxy, watched."""
-    return WatchedTransport(AiohttpTransport(session), reach)
+def transport(proxy: str | None, reach: Reachability) -> WatchedTransport:
+    """The client's transport: through ``proxy`` if there is one, watched."""
+    return WatchedTransport(AiohttpTransport(proxy=proxy), reach)

@@ -122,6 +122,9 @@ def event_json(event: TaskEvent) -> dict[str, Any]:
         line["parent_id"] = event.parent_id
         line["op"] = event.op
         line["error"] = error_json(event.error, str(event.error))
+    if event.op is not None:
+        # Every event of a fan-out child names its op, not only its Submitted.
+        line.setdefault("op", event.op)
     line["terminal"] = event.is_terminal
     line["task"] = task_json(getattr(event, "task", None))
     return line

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import subprocess
 import sys
-from pathlib import Path
 
 import click
 import pytest
@@ -19,7 +17,6 @@ from onechat_async import InvalidRequestError
 from onechat_async._secrets import register_secret
 from onechat_async.cli import main
 from onechat_async.cli._app import cli
-from onechat_async.cli._download import DownloadError, download_image, file_name
 from onechat_async.cli._exits import ExitCode, exit_code_for, one_line
 from onechat_async.cli._logs import cli_logging
 from onechat_async.cli._output import RedactingStream
@@ -166,36 +163,6 @@ def test_one_line_masks_the_secret() -> None:
     """A message that somehow contains the key shows it masked, on one line."""
     text = one_line(RuntimeError("echoed sk-abc\nback"), secret="sk-abc")
     assert text == "RuntimeError: echoed <redacted> back"
-
-
-def test_file_name_cannot_escape_the_directory() -> None:
-    """A hostile task id becomes a plain file name."""
-    assert file_name("../../etc/passwd", "image/png") == "______etc_passwd.png"
-    assert file_name("1748339029401828", "image/webp") == "1748339029401828.webp"
-
-
-def test_download_refuses_other_schemes(tmp_path: Path) -> None:
-    """Only http and https URLs are downloaded."""
-    with pytest.raises(InvalidRequestError, match="only http and https"):
-        asyncio.run(download_image("file:///etc/passwd", tmp_path, "1"))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_download_refuses_non_images(sim: ThreadedSimulator, tmp_path: Path) -> None:
-    """A URL that answers something other than an image is refused and nothing is saved."""
-    url = f"{sim.url}/mj/task/1748339029401828/fetch"
-    with pytest.raises(DownloadError):
-        asyncio.run(download_image(url, tmp_path, "1748339029401828"))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_download_enforces_the_size_cap(sim: ThreadedSimulator, tmp_path: Path) -> None:
-    """An image larger than the cap is refused and no partial file is left behind."""
-    grid = sim.invoke("--json", "imagine", "a capped cat", "--wait")
-    url = json.loads(grid.stdout.splitlines()[-1])["task"]["image_url"]
-    with pytest.raises(DownloadError, match="cap"):
-        asyncio.run(download_image(url, tmp_path, "1", max_bytes=10))
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_click_usage_errors_use_exit_code_2() -> None:

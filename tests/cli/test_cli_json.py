@@ -183,6 +183,10 @@ def test_fan_out_follows_every_child(sim: ThreadedSimulator) -> None:
     submitted = [line for line in lines if line.get("event") == "Submitted"]
     assert sorted(line["op"] for line in submitted) == ["U1", "V2"]
     assert all(line["parent_id"] == parent for line in submitted)
+    ops = {line["task_id"]: line["op"] for line in submitted}
+    events = [line for line in lines if line.get("type") == "event"]
+    assert all(line["op"] == ops[line["task_id"]] for line in events)
+    assert {line["op"] for line in events if line["event"] == "Succeeded"} == {"U1", "V2"}
     last = lines[-1]
     assert last["command"] == "fan-out"
     assert last["parent_id"] == parent

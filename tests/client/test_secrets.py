@@ -304,7 +304,7 @@ CALLS: dict[str, Call] = {
     "imagine": lambda c: c.imagine("a fox", state="s-1"),
     "fetch": lambda c: c.fetch(TASK_ID),
     "list_tasks": lambda c: c.list_tasks([TASK_ID]),
-    "wait": lambda c: c.wait(TASK_ID, timeout=30),
+    "wait": lambda c: c.wait(TASK_ID, deadline=30),
 }
 
 

@@ -9,7 +9,7 @@ from onechat_async._router import Router, Routing
 
 RUNNING = Task(id="42", status=TaskStatus.IN_PROGRESS, progress=10)
 CHILD = Submitted("43", SubmitResult("43"), parent_id="42", op="U1")
-REFUSED = SubmitFailed("42", "42", "U2", SubmitRejectedError("no"))
+REFUSED = SubmitFailed("42", SubmitRejectedError("no"), op="U2")
 
 
 def test_following_again_adds_only_the_new_ids() -> None:

@@ -121,8 +121,8 @@ def test_nothing_heard_and_never_created_ids() -> None:
 def test_fan_out_events_are_filed_by_their_op() -> None:
     """Submitted and SubmitFailed of a fan-out are filed under (state, op)."""
     ledger = Ledger()
-    ledger.event("s2", None, Submitted("202", SubmitResult("202"), "101", "V3"))
-    ledger.event("s2", None, SubmitFailed("101", "101", "U1", unknown("s2")))
+    ledger.event("s2", None, Submitted("202", SubmitResult("202"), "101", op="V3"))
+    ledger.event("s2", None, SubmitFailed("101", unknown("s2"), op="U1"))
     ledger.event("s2", None, done("202"))
     assert check_reported_once([CHILD], ledger) == []
     assert ledger.returned["202"] == [("s2", "V3")]

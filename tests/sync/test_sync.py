@@ -49,7 +49,7 @@ def test_submit_then_wait_blocks_until_the_task_succeeds(sync: SyncOneChatClient
     """imagine() returns the submit result; wait() returns the finished task."""
     result = sync.imagine("a fox", state="job-1")
     assert isinstance(result, SubmitResult)
-    task = sync.wait(result.task_id, timeout=600)
+    task = sync.wait(result.task_id, deadline=600)
     assert isinstance(task, Task)
     assert task.status == "SUCCESS"
     assert sync.fetch(result.task_id).id == result.task_id
@@ -70,7 +70,7 @@ def test_track_is_a_plain_iterator_ending_with_the_terminal_event(
 def test_fan_out_and_track_many_stream_too(sync: SyncOneChatClient) -> None:
     """The other streaming methods are iterators as well, over every child."""
     parent = sync.imagine("a fox").task_id
-    sync.wait(parent, timeout=600)
+    sync.wait(parent, deadline=600)
     children = {e.task_id for e in sync.fan_out(parent, ["U1", "V1"]) if isinstance(e, Succeeded)}
     assert len(children) == 2
     ended = [e for e in sync.track_many(sorted(children)) if isinstance(e, Succeeded)]
@@ -101,7 +101,7 @@ def test_many_threads_share_one_client_and_one_loop_thread(
 
     def job(n: int) -> str:
         result = sync.imagine(f"fox {n}", state=f"job-{n}")
-        return sync.wait(result.task_id, timeout=600).status.value
+        return sync.wait(result.task_id, deadline=600).status.value
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(job, range(8)))
@@ -188,7 +188,7 @@ def test_blocking_calls_from_the_private_loop_are_refused(sync: SyncOneChatClien
 
 def test_run_reaches_what_has_no_blocking_twin(sync: SyncOneChatClient) -> None:
     """run() awaits a coroutine of the caller's with the async client, on the private loop."""
-    task = sync.run(lambda c: c.submit_and_wait(c.imagine("a fox"), timeout=600))
+    task = sync.run(lambda c: c.submit_and_wait(c.imagine("a fox"), deadline=600))
     assert task.status == "SUCCESS"
 
 
@@ -218,7 +218,7 @@ def test_dropping_an_iterator_stops_following(
     events = sync.track(task_id)
     next(events)
     events.close()
-    assert sync.wait(task_id, timeout=600).status == "SUCCESS"
+    assert sync.wait(task_id, deadline=600).status == "SUCCESS"
 
 
 def test_the_repr_names_the_client_and_its_state(sync: SyncOneChatClient) -> None:

@@ -123,7 +123,7 @@ async def test_fan_out_reports_a_failing_child_and_finishes_the_rest(client: Fak
     client.submit_fault = refuse_v3
     events = await collect(fan_out(client, "parent"))
     failed = [e for e in events if isinstance(e, SubmitFailed)]
-    assert [(e.op, e.task_id) for e in failed] == [("V3", "parent")]
+    assert [(e.op, e.parent_id, e.task_id) for e in failed] == [("V3", "parent", "")]
     assert isinstance(failed[0].error, SubmitRejectedError)
     assert len([e for e in events if isinstance(e, Succeeded)]) == 7
     assert Counter(op for _, op in client.submits)["V3"] == 1

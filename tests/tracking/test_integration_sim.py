@@ -204,7 +204,7 @@ async def test_submit_and_wait(sim: Simulator) -> None:
     """The client's shortcut awaits the submit and waits for the task it created."""
     client, poller = await start(sim, PollPolicy())
     try:
-        task = await client.submit_and_wait(client.imagine("a cat"), timeout=600)
+        task = await client.submit_and_wait(client.imagine("a cat"), deadline=600)
     finally:
         await poller.aclose()
         await client.aclose()

@@ -17,6 +17,7 @@ import logging
 import sys
 import weakref
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -76,19 +77,25 @@ class TallyClient(OneChatClient):
 
     async def simple_change(
         self,
-        content: str,
+        task_id: str,
         op: str | None = None,
         *,
         notify_hook: str | None = None,
         state: str | None = None,
         idempotency_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> SubmitResult:
         """The real submit, counted."""
         self.tally.started += 1
         self.tally.begun.set()
         try:
             result = await super().simple_change(
-                content, op, notify_hook=notify_hook, state=state, idempotency_key=idempotency_key
+                task_id,
+                op,
+                notify_hook=notify_hook,
+                state=state,
+                idempotency_key=idempotency_key,
+                timeout=timeout,
             )
         except asyncio.CancelledError:
             self.tally.cancelled += 1

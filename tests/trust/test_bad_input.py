@@ -116,7 +116,7 @@ DURATIONS: dict[str, tuple[str, Valued, bool]] = {
     ),
     "track.deadline": ("deadline", lambda c, v: c.track(ID, deadline=v), False),
     "track_many.deadline": ("deadline", lambda c, v: c.track_many([ID], deadline=v), False),
-    "wait.timeout": ("timeout", lambda c, v: c.wait(ID, timeout=v), False),
+    "wait.deadline": ("deadline", lambda c, v: c.wait(ID, deadline=v), False),
     "image_seed.timeout": ("timeout", lambda c, v: c.image_seed(ID, timeout=v), False),
     **{
         f"PollPolicy.{field}": (field, _policy(PollPolicy, field), field == "batch_window")
@@ -167,7 +167,9 @@ async def test_bad_duration_is_refused_before_sending(
 @pytest.mark.parametrize(
     ("call", "name"),
     [
-        pytest.param(lambda c, s: c.submit_and_wait(s, timeout=0), "timeout", id="submit_and_wait"),
+        pytest.param(
+            lambda c, s: c.submit_and_wait(s, deadline=0), "deadline", id="submit_and_wait"
+        ),
         pytest.param(
             lambda c, s: c.submit_and_track(s, deadline=0), "deadline", id="submit_and_track"
         ),
@@ -190,7 +192,7 @@ async def test_bad_submit_follow_duration_is_refused_before_sending(
 NONE_ADVICE = [
     "track.deadline",
     "track_many.deadline",
-    "wait.timeout",
+    "wait.deadline",
     "PollPolicy.deadline",
     "PollPolicy.stall_after",
 ]
@@ -565,7 +567,7 @@ async def test_closed_borrowed_session_says_keep_it_open(
 @pytest.mark.parametrize(
     "follow",
     [
-        pytest.param(lambda c, task_id: c.wait(task_id, timeout=600), id="wait"),
+        pytest.param(lambda c, task_id: c.wait(task_id, deadline=600), id="wait"),
         pytest.param(lambda c, task_id: _drain(c.track(task_id)), id="track"),
     ],
 )
@@ -696,9 +698,9 @@ async def test_closed_client_says_make_a_new_one(sim: Simulator, call: Call) -> 
 
 SUBMIT_REFUSALS = [
     pytest.param(
-        lambda c, submit: c.submit_and_wait(submit, timeout=0),
+        lambda c, submit: c.submit_and_wait(submit, deadline=0),
         False,
-        id="submit_and_wait(timeout=0)",
+        id="submit_and_wait(deadline=0)",
     ),
     pytest.param(
         lambda c, submit: c.submit_and_track(submit, deadline=-1),

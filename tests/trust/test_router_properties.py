@@ -257,7 +257,7 @@ class RouterRun:
                 self._hear(model, event, expected)
             return router.joined(sid, events)
         if isinstance(op, Submit):
-            event = Submitted(op.task_id, SubmitResult(task_id=op.task_id), PARENT, "U1")
+            event = Submitted(op.task_id, SubmitResult(task_id=op.task_id), PARENT, op="U1")
             if live:
                 model.pending = max(0, model.pending - 1)
                 expected.append((sid, event))
@@ -265,7 +265,7 @@ class RouterRun:
                     model.following.append(op.task_id)
             return router.submitted(sid, event)
         if isinstance(op, SubmitFail):
-            failed = SubmitFailed(PARENT, PARENT, "V2", ServerError("refused"))
+            failed = SubmitFailed(PARENT, ServerError("refused"), op="V2")
             if live and model.pending > 0:
                 model.pending -= 1
                 expected.append((sid, failed))
