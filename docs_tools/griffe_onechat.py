@@ -251,7 +251,7 @@ def _comment_docstring(attr: griffe.Attribute) -> None:
 class OneChatReference(griffe.Extension):
     """Applies the rules of this module once the package is loaded."""
 
-    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:  # noqa: ARG002
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         """Rewrite the loaded ``onechat_async`` package for rendering."""
         if pkg.name != "onechat_async":
             return

@@ -1,4 +1,4 @@
-"""Run the Python examples of a documentation page, as written, against a simulator.
+"""Run the Python and console examples of a documentation page, as written, on a simulator.
 
 The convention, for every page under docs/ (and README.md):
 
@@ -21,8 +21,12 @@ The convention, for every page under docs/ (and README.md):
   framework we do not install) is marked by an HTML comment on the line before its fence,
   blank lines allowed between: ``<!-- docs: skip (why) -->``. It renders as nothing.
 - Blocks with another info string (``py``, ``pycon``, ``console``, ``bash``, ``text``) are
-  not run by :func:`run_page`; :func:`blocks` still returns them, so that another runner can
-  take, say, the ``console`` ones.
+  not run by :func:`run_page`. :func:`run_console` runs the ``console`` ones: each line
+  that starts with ``$ `` is a command (a line ending in a backslash continues it), the other
+  lines are sample output and are not compared. A block's commands run in one bash, in
+  order, under ``set -e -o pipefail`` (so ``export`` and ``ID=$(...)`` carry to the next
+  line), in a fresh temporary directory, with the simulator in ``ONECHAT_BASE_URL``.
+  ``pip install`` commands are not run: the suite runs where the package is installed.
 
 A failing example fails with its page and line in the traceback
 (``File "docs/sync.md", line 42``).
@@ -36,6 +40,9 @@ import contextlib
 import inspect
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -47,7 +54,7 @@ import attrs
 from onechat_async import OneChatClient
 from onechat_async.testing import Simulator
 
-__all__ = ["Block", "SimulatorThread", "blocks", "run_page"]
+__all__ = ["Block", "SimulatorThread", "blocks", "commands", "run_console", "run_page"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
@@ -208,3 +215,72 @@ def _execute(
         runner.run(eval(compiled, namespace))  # noqa: S307 - our own docs pages
     else:
         exec(compiled, namespace)  # noqa: S102
+
+
+def commands(code: str) -> list[str]:
+    """The commands of a ``console`` block: its ``$ `` lines, continuations joined."""
+    found: list[str] = []
+    continued = False
+    for line in code.splitlines():
+        if continued:
+            found[-1] += "\n" + line
+        elif line.startswith("$ "):
+            found.append(line[2:])
+        else:
+            continue
+        continued = line.endswith("\\")
+    return [c for c in found if not re.search(r"\bpip install\b", c)]
+
+
+def run_console(
+    page: str | Path, *, api_key: str = "sk-...", timeout: float = 120, **simulator: Any
+) -> list[str]:
+    """Run every ``console`` block of ``page`` against a simulator; returns their outputs.
+
+    The key defaults to the pages' own placeholder, ``sk-...``: a block that says
+    ``export ONECHAT_API_KEY=sk-...`` talks to the simulator with the key it expects.
+    A command that fails raises AssertionError with the page line and what it printed.
+    """
+    path = ROOT / page
+    runnable = [b for b in blocks(path.read_text(encoding="utf-8")) if b.lang == "console"]
+    outputs: list[str] = []
+    bin_dir = str(Path(sys.executable).parent)
+    with (
+        SimulatorThread(api_key=api_key, **simulator) as server,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
+        env = {
+            **os.environ,
+            "ONECHAT_API_KEY": api_key,
+            "ONECHAT_BASE_URL": server.url,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        }
+        for block in runnable:
+            lines = commands(block.code)
+            if block.skip or not lines:
+                continue
+            script = "set -e -o pipefail\n" + "\n".join(lines) + "\n"
+            # A session of its own, so that a timeout ends whatever the block started.
+            with subprocess.Popen(  # noqa: S603 - our own docs pages
+                ["bash", "-c", script],  # noqa: S607
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            ) as run:
+                try:
+                    stdout, stderr = run.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(run.pid, signal.SIGKILL)
+                    stdout, stderr = run.communicate()
+                    run.returncode = -signal.SIGKILL
+            if run.returncode != 0:
+                msg = (
+                    f"{page}, line {block.line}: exit {run.returncode}\n{script}\n"
+                    f"stdout:\n{stdout}\nstderr:\n{stderr}"
+                )
+                raise AssertionError(msg)
+            outputs.append(stdout)
+    return outputs

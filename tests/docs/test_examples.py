@@ -1,8 +1,9 @@
-"""Every Python example of README.md and docs/ runs, as written, in the test suite.
+"""Every Python and console example of README.md and docs/ runs, as written, in the suite.
 
-Pages whose examples need options of their own (a clock, limits, Redis) are run by their
-own tests (tests/sync, tests/workers, tests/openai); every other page is run here against
-a simulator, and a page with an example nobody runs fails the suite.
+Pages whose Python examples need options of their own (a clock, limits, Redis) are run by
+their own tests (tests/sync, tests/workers, tests/openai); every other page is run here
+against a simulator, and a page with an example nobody runs fails the suite. Console
+blocks run through bash with ``onechat-mj`` on the PATH (tests/docs_examples.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from onechat_async.testing import ScaledClock
-from tests.docs_examples import ROOT, blocks, run_page
+from tests.docs_examples import ROOT, blocks, commands, run_console, run_page
 
 #: Pages whose examples run here, each against a fresh simulator.
 PAGES = [
@@ -58,6 +59,45 @@ def test_every_python_example_is_run_or_says_why_not(page: str) -> None:
     assert all(re.fullmatch(r"\s*\(.+\)\s*", m) for m in marks), f"{page}: a skip without why"
 
 
+def console_pages() -> list[str]:
+    """The pages with at least one console command to run."""
+    return [
+        page
+        for page in all_pages()
+        if any(
+            b.lang == "console" and not b.skip and commands(b.code)
+            for b in blocks((ROOT / page).read_text(encoding="utf-8"))
+        )
+    ]
+
+
+@pytest.mark.parametrize("page", console_pages())
+def test_the_pages_console_examples_run_against_the_simulator(page: str) -> None:
+    """Every command of the page's console blocks exits 0 against a simulator at 100,000x."""
+    run_console(page, clock=ScaledClock(100_000))
+
+
+@pytest.mark.parametrize("page", all_pages())
+def test_shell_blocks_are_console_blocks_or_say_why_not(page: str) -> None:
+    """A bash or sh block is not run by anything, so it must be marked with a reason."""
+    found = blocks((ROOT / page).read_text(encoding="utf-8"))
+    assert all(b.skip for b in found if b.lang in {"bash", "sh", "shell"}), page
+
+
+def test_console_blocks_are_split_into_commands() -> None:
+    """``$`` lines are commands, a backslash continues one; output and pip installs are not run."""
+    code = "$ export A=1\nsample output\n$ echo a \\\n    b\n$ python3 -m pip install x\n"
+    assert commands(code) == ["export A=1", "echo a \\\n    b"]
+
+
+def test_a_failing_console_command_names_its_page_and_line(tmp_path: Path) -> None:
+    """A command that exits non-zero fails with the page, the block's line and its output."""
+    page = tmp_path / "failing.md"
+    page.write_text("# t\n\n```console\n$ echo out; false\n```\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match=r"failing\.md, line 4: exit 1[\s\S]*out"):
+        run_console(page)
+
+
 @pytest.mark.parametrize(("page", "test"), RUN_ELSEWHERE.items())
 def test_pages_run_elsewhere_are_run_there(page: str, test: str) -> None:
     """The test named for a page calls run_page on it (so the list above cannot go stale)."""
@@ -75,7 +115,7 @@ def test_the_testing_pages_pytest_examples_pass_under_pytest(tmp_path: Path) -> 
     (tmp_path / "pyproject.toml").write_text(config.code, encoding="utf-8")
     for i, block in enumerate(tests):
         (tmp_path / f"test_page_{i}.py").write_text(block.code, encoding="utf-8")
-    run = subprocess.run(  # noqa: S603 - our interpreter, our page
+    run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
         cwd=tmp_path,
         capture_output=True,
