@@ -5,7 +5,8 @@ The docstrings are written in Sphinx style, which griffe parses (``:param:``, ``
 this extension:
 
 - turns every role into a link to the object's entry in the reference when that object is
-  public, or into plain code when it is private (a reader cannot follow it anyway);
+  public, or into plain code when it is private (a reader cannot follow it anyway), and
+  Sphinx's ``text::`` before a literal block into ``text:``;
 - gives attrs classes the ``__init__`` that attrs generates, so that their signature shows
   the fields a user passes (griffe only knows dataclasses);
 - reads the ``#:`` comment above a module-level constant as its docstring (Sphinx's
@@ -35,6 +36,7 @@ PUBLIC_MODULES = (
 _ROLE = re.compile(
     r":(?:py:)?(?P<role>class|meth|func|attr|exc|data|obj|mod|const|type):`(?P<target>[^`]+)`"
 )
+_LITERAL = re.compile(r"(\S|\s)::$", re.MULTILINE)
 _EMPTY = {"dict": "{}", "list": "[]", "tuple": "()", "set": "set()"}
 _TAKES_SELF = re.compile(r"attrs\.Factory\(lambda self: (?P<expr>.+), takes_self=True\)")
 _ATTRS_DECORATORS = {"attrs.frozen", "attrs.define", "attrs.mutable", "attr.s", "attrs.attrs"}
@@ -138,6 +140,9 @@ def convert_roles(
         anchor = public.get(obj.path) if obj is not None else None
         return f"[`{shown}`][{anchor}]" if anchor else f"`{shown}`"
 
+    # "as follows::" introduces a literal block in Sphinx and renders as "as follows:"; the
+    # indented block after it is already a Markdown code block.
+    text = _LITERAL.sub(lambda m: "" if m.group(1).isspace() else f"{m.group(1)}:", text)
     return _ROLE.sub(replace, text)
 
 
