@@ -51,9 +51,7 @@ def docs(session: nox.Session) -> None:
     name has no entry or a Sphinx role is printed literally; the tests session skips those
     tests, as it has no mkdocs.
     """
-    session.install(
-        "-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "docs", "docs-check")
-    )
+    session.install("-e", ".[cli]", *nox.project.dependency_groups(PYPROJECT, "docs", "docs-check"))
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
     session.run("pytest", "tests/docs", "-p", "no:cacheprovider", *session.posargs)
 

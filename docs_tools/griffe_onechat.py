@@ -138,6 +138,11 @@ def convert_roles(
             # table (":ivar:"), which has no anchor per row: the class is the target.
             obj = obj.parent
         anchor = public.get(obj.path) if obj is not None else None
+        if obj is None:
+            # Not in scope (a testing name in a sibling module): a public name that ends
+            # the same way, if exactly one does.
+            matches = {p for p in public.values() if p.endswith(f".{name}")}
+            anchor = matches.pop() if len(matches) == 1 else None
         return f"[`{shown}`][{anchor}]" if anchor else f"`{shown}`"
 
     # "as follows::" introduces a literal block in Sphinx and renders as "as follows:"; the
@@ -158,9 +163,7 @@ def _is_attrs(cls: griffe.Class) -> dict[str, str] | None:
 
 def _call_args(call: griffe.ExprCall) -> dict[str, str]:
     return {
-        arg.name: str(arg.value)
-        for arg in call.arguments
-        if isinstance(arg, griffe.ExprKeyword)
+        arg.name: str(arg.value) for arg in call.arguments if isinstance(arg, griffe.ExprKeyword)
     }
 
 
@@ -218,9 +221,7 @@ def _give_attrs_init(cls: griffe.Class) -> None:
     for base in reversed(cls.mro()):
         inherited.extend(_attrs_parameters(base) or [])
     parameters = {p.name: p for p in [*inherited, *own]}
-    ordered = sorted(
-        parameters.values(), key=lambda p: p.kind is griffe.ParameterKind.keyword_only
-    )
+    ordered = sorted(parameters.values(), key=lambda p: p.kind is griffe.ParameterKind.keyword_only)
     cls.set_member(
         "__init__",
         griffe.Function(

@@ -270,3 +270,4 @@ Event: TypeAlias = (
     | Unreadable
     | SubmitFailed
 )
+"""Any event a stream yields: one of the classes above (match on them, or ``is_terminal``)."""

@@ -123,8 +123,8 @@ class SubmitResult:
     :ivar task_id: The new task's id (the server's ``result``).
     :ivar code: The server's code: 1 (accepted), 21 (already exists: ``task_id`` is the
         existing task) or 22 (queued).
-    :ivar description: The server's message, as sent (often Chinese: "提交成功",
-        "排队中，前面还有1个任务").
+    :ivar description: The server's message, as sent (often Chinese: "提交成功", or
+        "排队中" and how many tasks wait ahead).
     :ivar properties: Extra fields of the answer, as sent (``discordInstanceId``,
         ``numberOfQueues``...).
     """

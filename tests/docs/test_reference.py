@@ -40,8 +40,10 @@ def documented_as(module_name: str, name: str) -> set[str]:
     paths = {f"{module_name}.{name}"}
     module = importlib.import_module(module_name)
     root = importlib.import_module("onechat_async")
-    if name in module.__all__ and name in root.__all__ and getattr(root, name) is getattr(
-        module, name
+    if (
+        name in module.__all__
+        and name in root.__all__
+        and getattr(root, name) is getattr(module, name)
     ):
         paths.add(f"onechat_async.{name}")
     if module_name == "onechat_async" and name in {"MemoryStore", "SQLiteStore"}:
