@@ -8,6 +8,9 @@ blocks run through bash with ``onechat-mj`` on the PATH (tests/docs_examples.py)
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -125,3 +128,29 @@ def test_the_testing_pages_pytest_examples_pass_under_pytest(tmp_path: Path) -> 
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{sum(b.code.count('def test_') for b in tests)} passed" in run.stdout
+
+
+def docstring_examples() -> list[tuple[str, str]]:
+    """Every fenced python block in a docstring of a public name, with the name it is on."""
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for module_name in ("onechat_async", "onechat_async.callbacks", "onechat_async.testing"):
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            members = [obj, *vars(obj).values()] if inspect.isclass(obj) else [obj]
+            for member in members:
+                doc = inspect.getdoc(member) if id(member) not in seen else None
+                seen.add(id(member))
+                found.extend(
+                    (f"{module_name}.{name}", block.code)
+                    for block in blocks(doc or "")
+                    if block.lang == "python"
+                )
+    return found
+
+
+@pytest.mark.parametrize(("where", "code"), docstring_examples())
+def test_docstring_examples_are_valid_python(where: str, code: str) -> None:
+    """A docstring's example compiles (top-level await allowed); the pages run the flows."""
+    compile(code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
