@@ -192,6 +192,15 @@ def parse_callback(body: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> Task:
     For users who keep their own endpoint: it checks size and shape, not authenticity.
     Lenient where the servers are (``"progress": "9%"``, numeric ids, ``""`` statuses), total
     where they are hostile: anything unusable raises :class:`CallbackRejectedError`.
+
+    :param body: The request body, as received.
+    :param max_body: The largest body accepted, in bytes.
+    :raises CallbackRejectedError: The body is too large, not JSON, or not a task
+        (``reason`` says which).
+
+    ```python
+    task = parse_callback(await request.read())  # in your own aiohttp handler
+    ```
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise CallbackRejectedError("not_json", "the callback body must be bytes")

@@ -30,12 +30,19 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None:
-        """Wait for ``seconds`` of this clock's time."""
+        """Wait for ``seconds`` of this clock's time.
+
+        :param seconds: How long, in this clock's seconds (0 or less: just yield to the loop).
+        """
         ...
 
 
 class SystemClock:
-    """The real clock: :func:`time.monotonic` and :func:`asyncio.sleep`."""
+    """The real clock: :func:`time.monotonic` and :func:`asyncio.sleep`.
+
+    What a client, a receiver and a simulator use when given no ``clock=``; it implements
+    :class:`Clock`.
+    """
 
     def now(self) -> float:
         return time.monotonic()

@@ -66,7 +66,30 @@ class OneChatError(Exception):
     """Root of every error this library raises.
 
     :attr:`retryable` says whether the same request may succeed later; for a submit it is
-    only true when the server certainly created no task.
+    only true when the server certainly created no task. ``str(error)`` is the message
+    followed by the known details: ``"queue full (endpoint='imagine', code=23)"``.
+
+    ```python
+    try:
+        task = await client.submit_and_wait(client.imagine("a fox", state="job-7"))
+    except OneChatError as exc:
+        log.warning("failed: %s (retry: %s)", exc, exc.retryable)
+    ```
+
+    :param message: What went wrong, in words (also ``args[0]``).
+    :ivar message: What went wrong, in words; a server's own message is quoted in it.
+    :vartype message: str
+    :ivar status: The HTTP status of the answer, if one came.
+    :vartype status: int | None
+    :ivar code: The API's ``code`` in the answer (21, 23, 24...), if there was one.
+    :vartype code: int | None
+    :ivar task_id: The task concerned, where known.
+    :vartype task_id: str | None
+    :ivar state: The ``state`` the submit carried (your job id), where known.
+    :vartype state: str | None
+    :ivar endpoint: The API operation (``"imagine"``, ``"fetch"``, ``"list-by-condition"``...).
+    :vartype endpoint: str | None
+    :ivar retryable: Whether the same request may succeed if sent again later.
     """
 
     retryable: bool = False
@@ -125,7 +148,13 @@ class AuthenticationError(APIError):
 
 
 class RateLimitError(APIError):
-    """Too many requests (HTTP 429 or code 30); try again after :attr:`retry_after` seconds."""
+    """Too many requests (HTTP 429 or code 30); try again after :attr:`retry_after` seconds.
+
+    Retryable: the request was refused before anything was created.
+
+    :ivar retry_after: The server's ``Retry-After`` in seconds, or ``None`` if it gave none.
+    :vartype retry_after: float | None
+    """
 
     retryable = True
 
@@ -135,7 +164,11 @@ class RateLimitError(APIError):
 
 
 class QueueFullError(APIError):
-    """The upstream account's queue is full; no task was created. Retry later."""
+    """The upstream account's queue is full; no task was created. Retry later.
+
+    :ivar retry_after: The server's ``Retry-After`` in seconds, or ``None`` if it gave none.
+    :vartype retry_after: float | None
+    """
 
     retryable = True
 
@@ -145,7 +178,13 @@ class QueueFullError(APIError):
 
 
 class BannedPromptError(APIError):
-    """Midjourney refused the prompt (code 24); :attr:`banned_word` says why when known."""
+    """Midjourney refused the prompt (code 24); :attr:`banned_word` says why when known.
+
+    :ivar banned_word: The word Midjourney objected to, or ``None`` when not said.
+    :vartype banned_word: str | None
+    :ivar prompt_en: The prompt as sent to Midjourney (translated), or ``None``.
+    :vartype prompt_en: str | None
+    """
 
     def __init__(
         self,
@@ -179,6 +218,15 @@ class APIConnectionError(OneChatError):
 
     A submit that fails this way is never re-sent automatically: :attr:`state` (the
     ``state`` you passed) lets you find the task again if the server did create it.
+    A submit whose request may have arrived raises :class:`SubmitOutcomeUnknownError`
+    instead; this error on a submit means the connection itself failed.
+
+    :param request_sent: False when the connection failed before the request left (a
+        :class:`~onechat_async.testing.MockTransport` handler raises
+        ``APIConnectionError("refused", request_sent=False)`` to stand for one).
+    :ivar request_sent: False only when the connection itself failed, so the server cannot
+        have seen the request.
+    :vartype request_sent: bool
     """
 
     retryable = True
@@ -206,6 +254,9 @@ class SubmitOutcomeUnknownError(OneChatError):
     ``"unreadable_answer"``, ``"server_error"``, ``"no_task_id"``, ``"cancelled"``);
     :attr:`state` is the ``state`` you passed, which the server echoes on the task, so
     the task can be recognised if it turns up (a callback, a later list).
+
+    :ivar reason: What happened, one of the words above.
+    :vartype reason: str
     """
 
     retryable = False
@@ -234,6 +285,10 @@ class CallbackRejectedError(OneChatError, ValueError):
 
     ``reason`` is one of :data:`CALLBACK_REASONS`. The message never quotes the body or the
     token. Raised by the receiver's checks and by ``parse_callback``; a client never sees it.
+
+    :ivar reason: Why the call was refused: a key of ``REASONS`` (``"bad_token"``,
+        ``"too_large"``, ``"unknown_task"``...); :attr:`status` is the HTTP status to answer.
+    :vartype reason: str
     """
 
     def __init__(self, reason: str, message: str, *, task_id: str | None = None) -> None:
@@ -242,7 +297,14 @@ class CallbackRejectedError(OneChatError, ValueError):
 
 
 class TaskFailedError(OneChatError):
-    """A tracked task ended in FAILURE or CANCEL; :attr:`task` is its last snapshot."""
+    """A tracked task ended in FAILURE or CANCEL; :attr:`task` is its last snapshot.
+
+    Raised by :meth:`OneChatClient.wait` and :meth:`OneChatClient.submit_and_wait`.
+
+    :ivar task: The final snapshot: ``task.status`` says FAILURE or CANCEL,
+        ``task.fail_reason`` why.
+    :vartype task: Task
+    """
 
     def __init__(self, message: str, *, task: Task) -> None:
         super().__init__(message, task_id=task.id, state=task.state or None)
@@ -250,7 +312,13 @@ class TaskFailedError(OneChatError):
 
 
 class TaskTimeoutError(OneChatError, TimeoutError):
-    """A tracked task outlived the caller's deadline; :attr:`task` is its last snapshot."""
+    """A tracked task outlived the caller's deadline; :attr:`task` is its last snapshot.
+
+    The task may still finish on the server: track or wait for :attr:`task_id` again.
+
+    :ivar task: The last snapshot read, or ``None`` if the task was never seen.
+    :vartype task: Task | None
+    """
 
     def __init__(self, message: str, *, task_id: str, task: Task | None = None) -> None:
         super().__init__(message, task_id=task_id)

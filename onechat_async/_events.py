@@ -53,7 +53,19 @@ __all__ = [
 
 @attrs.frozen
 class TaskEvent:
-    """Base of every event: the id of the task it is about."""
+    """Base of every event: the id of the task it is about.
+
+    Match on the subclasses (``match event: case Succeeded(task=task): ...``) or test
+    ``event.is_terminal``; every event is frozen, hashable and compares by value.
+
+    :ivar task_id: The task the event is about (for :class:`SubmitFailed`, the parent's).
+    :ivar seq: The event's number in its task's journal (``OneChatClient(store=...)``), or
+        ``None`` when the task is not journaled. Left out of ``==``: the same fact is the same
+        event, numbered or not.
+    :cvar is_terminal: Whether this kind of event ends its task's stream: ``True`` for
+        :class:`Succeeded`, :class:`Failed`, :class:`Cancelled`, :class:`TimedOut`,
+        :class:`Lost`, :class:`Unreadable` and :class:`SubmitFailed`.
+    """
 
     is_terminal: ClassVar[bool] = False
 
@@ -73,7 +85,13 @@ class TaskEvent:
 
 @attrs.frozen
 class StatusChanged(TaskEvent):
-    """The task moved to an ordinary status; ``previous`` is None on the first sighting."""
+    """The task moved to an ordinary status; ``previous`` is None on the first sighting.
+
+    :ivar task: The snapshot that showed the new status.
+    :ivar status: The new status: NOT_START, SUBMITTED, IN_PROGRESS, or one the library does
+        not know (kept as an ``UNKNOWN`` pseudo-member of :class:`TaskStatus`).
+    :ivar previous: The status before, or ``None`` when the task is seen for the first time.
+    """
 
     task: Task
     status: TaskStatus
@@ -82,7 +100,12 @@ class StatusChanged(TaskEvent):
 
 @attrs.frozen
 class ProgressChanged(TaskEvent):
-    """The task's progress rose to ``progress`` percent; it never goes down."""
+    """The task's progress rose to ``progress`` percent; it never goes down.
+
+    :ivar task: The snapshot that showed the new progress.
+    :ivar progress: The new percentage, 0 to 100.
+    :ivar previous: The percentage reported before, or ``None`` if none was.
+    """
 
     task: Task
     progress: int
@@ -131,14 +154,25 @@ progress_changed = _progress_maker()
 
 @attrs.frozen
 class NeedsModal(TaskEvent):
-    """The task sits in MODAL and will not move until ``/modal`` is called for it."""
+    """The task sits in MODAL and will not move until ``/modal`` is called for it.
+
+    Answer with :meth:`OneChatClient.modal` (a prompt, a mask...) to let it go on.
+
+    :ivar task: The snapshot in MODAL status.
+    """
 
     task: Task
 
 
 @attrs.frozen
 class Stalled(TaskEvent):
-    """Nothing changed for ``seconds``; tracking goes on and a later change re-arms this."""
+    """Nothing changed for ``seconds``; tracking goes on and a later change re-arms this.
+
+    Sent after :attr:`PollPolicy.stall_after` seconds without a change of status or progress.
+
+    :ivar task: The last snapshot, or ``None`` if the task was never seen.
+    :ivar seconds: How long nothing has changed, in seconds.
+    """
 
     task: Task | None
     seconds: float
@@ -146,7 +180,14 @@ class Stalled(TaskEvent):
 
 @attrs.frozen
 class Submitted(TaskEvent):
-    """A submit was accepted: ``task_id`` is the new task; for a fan-out child, ``op`` made it."""
+    """A submit was accepted: ``task_id`` is the new task; for a fan-out child, ``op`` made it.
+
+    :ivar task_id: The id of the task the submit created.
+    :ivar result: The server's answer to the submit.
+    :ivar parent_id: For a fan-out child, the grid it was made from; else ``None``.
+    :ivar op: For a fan-out child, the operation that made it (``"U1"``, ``"V3"``...).
+    :ivar task: The first snapshot of the new task, if one was read already.
+    """
 
     result: SubmitResult
     parent_id: str | None = None
@@ -155,7 +196,10 @@ class Submitted(TaskEvent):
 
 @attrs.frozen
 class Succeeded(TaskEvent):
-    """The task ended in SUCCESS; ``task.image_url`` and ``task.buttons`` are final."""
+    """The task ended in SUCCESS; ``task.image_url`` and ``task.buttons`` are final.
+
+    :ivar task: The final snapshot.
+    """
 
     is_terminal: ClassVar[bool] = True
 
@@ -164,7 +208,11 @@ class Succeeded(TaskEvent):
 
 @attrs.frozen
 class Failed(TaskEvent):
-    """The task ended in FAILURE; ``reason`` is the server's ``failReason`` (may be empty)."""
+    """The task ended in FAILURE; ``reason`` is the server's ``failReason`` (may be empty).
+
+    :ivar task: The final snapshot.
+    :ivar reason: Why, in the server's words (``task.fail_reason``), or ``""``.
+    """
 
     is_terminal: ClassVar[bool] = True
 
@@ -174,7 +222,10 @@ class Failed(TaskEvent):
 
 @attrs.frozen
 class Cancelled(TaskEvent):
-    """The task ended in CANCEL."""
+    """The task ended in CANCEL.
+
+    :ivar task: The final snapshot.
+    """
 
     is_terminal: ClassVar[bool] = True
 
@@ -183,7 +234,14 @@ class Cancelled(TaskEvent):
 
 @attrs.frozen
 class TimedOut(TaskEvent):
-    """The deadline passed after ``seconds`` of tracking; the task may still run server-side."""
+    """The deadline passed after ``seconds`` of tracking; the task may still run server-side.
+
+    The deadline is the call's (``deadline=``/``timeout=``) or :attr:`PollPolicy.deadline`.
+    Track the task again later to see how it ends.
+
+    :ivar task: The last snapshot, or ``None`` if the task was never seen.
+    :ivar seconds: How long the task was tracked, in seconds.
+    """
 
     is_terminal: ClassVar[bool] = True
 
@@ -193,7 +251,10 @@ class TimedOut(TaskEvent):
 
 @attrs.frozen
 class Lost(TaskEvent):
-    """The server no longer knows the task (confirmed by a fetch); ``task`` is the last sighting."""
+    """The server no longer knows the task (confirmed by a fetch); ``task`` is the last sighting.
+
+    :ivar task: The last snapshot read, or ``None`` if the task was never seen.
+    """
 
     is_terminal: ClassVar[bool] = True
 
@@ -206,6 +267,9 @@ class Unreadable(TaskEvent):
 
     Tracking of this one task ends here (the others go on); ``error`` says what was wrong,
     ``task`` is the last snapshot that could be read.
+
+    :ivar task: The last snapshot that could be read, or ``None``.
+    :ivar error: What was wrong with the answers.
     """
 
     is_terminal: ClassVar[bool] = True
@@ -220,6 +284,12 @@ class SubmitFailed(TaskEvent):
 
     No child task exists, so ``task_id`` is always ``""``. ``error`` says why; when it is a
     SubmitOutcomeUnknownError the child may exist after all (``error.state`` finds it).
+
+    :ivar task_id: Always ``""`` (no child task exists).
+    :ivar parent_id: The grid the child was to be made from.
+    :ivar op: The operation that could not be submitted (``"U1"``, ``"V3"``...).
+    :ivar error: What the submit raised.
+    :ivar task: The parent's snapshot, if one was read.
     """
 
     is_terminal: ClassVar[bool] = True
@@ -248,3 +318,4 @@ Event: TypeAlias = (
     | Unreadable
     | SubmitFailed
 )
+"""Any event a stream yields: one of the classes above (match on them, or ``is_terminal``)."""

@@ -91,7 +91,17 @@ class TaskAction(_OpenStrEnum):
 
 @attrs.frozen
 class Button:
-    """A button under a finished task; its ``custom_id`` drives :meth:`OneChatClient.action`."""
+    """A button under a finished task; its ``custom_id`` drives :meth:`OneChatClient.action`.
+
+    Found in :attr:`Task.buttons`; :meth:`Task.button` finds one by its label.
+
+    :ivar custom_id: The opaque id the server expects back (``MJ::JOB::upsample::1::...``).
+    :ivar label: What the button says: ``"U1"``, ``"V2"``, ``"Vary (Strong)"``... (may be
+        ``""`` for an emoji-only button).
+    :ivar emoji: The emoji shown on it, if any (``"🔄"`` for a reroll).
+    :ivar type: Discord's component type (2: a button).
+    :ivar style: Discord's button style (1: primary, 2: secondary...).
+    """
 
     custom_id: str
     label: str = ""
@@ -105,7 +115,19 @@ _QUEUE_AHEAD = re.compile(r"(\d+)")
 
 @attrs.frozen
 class SubmitResult:
-    """The server accepted a submit; follow :attr:`task_id` to see the task through."""
+    """The server accepted a submit; follow :attr:`task_id` to see the task through.
+
+    Returned by every submit method (:meth:`OneChatClient.imagine`...); a refused submit
+    raises instead (:class:`SubmitRejectedError` and its kin).
+
+    :ivar task_id: The new task's id (the server's ``result``).
+    :ivar code: The server's code: 1 (accepted), 21 (already exists: ``task_id`` is the
+        existing task) or 22 (queued).
+    :ivar description: The server's message, as sent (often Chinese: "提交成功", or
+        "排队中" and how many tasks wait ahead).
+    :ivar properties: Extra fields of the answer, as sent (``discordInstanceId``,
+        ``numberOfQueues``...).
+    """
 
     task_id: str
     code: int = 1
@@ -130,7 +152,39 @@ class SubmitResult:
 
 @attrs.frozen
 class Task:
-    """A snapshot of one task as the server last described it."""
+    """A snapshot of one task as the server last described it.
+
+    Read by :meth:`OneChatClient.fetch`, :meth:`OneChatClient.wait` and every event's
+    ``task``. Times are timezone-aware UTC datetimes; the wire's quirks (``"45%"``, numeric
+    ids, ``""`` statuses) are already undone.
+
+    :ivar id: The task's id.
+    :ivar status: Where the task is in its life (``""`` on the wire reads as NOT_START).
+    :ivar action: What the task does (IMAGINE, UPSCALE...), or ``None`` if the server did
+        not say.
+    :ivar progress: Percent done, 0 to 100, or ``None`` before the server reports any.
+    :ivar prompt: The prompt as submitted.
+    :ivar prompt_en: The prompt as sent to Midjourney (translated, with the server's
+        additions).
+    :ivar description: The server's note on the task ("Submit success", "Waiting for window
+        confirm"...).
+    :ivar state: The ``state`` the submit carried (your job id), echoed back; ``""`` if none.
+    :ivar custom_id: For a task made by a button, that button's ``custom_id``.
+    :ivar bot_type: Which bot ran it: ``"MID_JOURNEY"`` or ``"NIJI_JOURNEY"`` (``""`` when
+        not said).
+    :ivar submit_time: When the server accepted the submit.
+    :ivar start_time: When Midjourney started on it.
+    :ivar finish_time: When it ended.
+    :ivar image_url: The result image (a grid of four for an imagine), once there is one.
+    :ivar fail_reason: Why it failed, in the server's words (FAILURE only).
+    :ivar buttons: The buttons under the finished task (U1-U4, V1-V4, reroll...).
+    :ivar properties: Everything else the server sent under ``properties``, as sent
+        (``finalPrompt``, ``discordChannelId``...).
+    :ivar image_urls: The four grid images one by one (trueai's ``imageUrls``; the gateway
+        does not pass them).
+    :ivar video_url: A video task's video (``videoUrl``).
+    :ivar video_urls: A video task's videos one by one (``videoUrls``).
+    """
 
     id: str
     status: TaskStatus = TaskStatus.NOT_START
@@ -168,7 +222,10 @@ class Task:
         return value if isinstance(value, str) and value else None
 
     def button(self, label: str) -> Button | None:
-        """The button labelled ``label`` (``"U2"``, ``"V1"``, ...), if the task has one."""
+        """The button labelled ``label`` (``"U2"``, ``"V1"``, ...), if the task has one.
+
+        :param label: The label to look for, exactly as shown (:attr:`Button.label`).
+        """
         return next((b for b in self.buttons if b.label == label), None)
 
 
@@ -258,7 +315,17 @@ make_task: Callable[..., Task] = _task_maker()
 
 @attrs.frozen
 class AccountFilter:
-    """Which upstream account may run an image task (``accountFilter``; gateways may strip it)."""
+    """Which upstream account may run an image task (``accountFilter``; gateways may strip it).
+
+    Pass it as ``account_filter=`` to a submit; every field left at its default is not sent.
+
+    :ivar instance_id: Only the account (Discord instance) with this id.
+    :ivar modes: Only accounts that offer one of these speeds (``"FAST"``, ``"RELAX"``,
+        ``"TURBO"``).
+    :ivar remix: Only accounts whose Midjourney remix mode is on (True) or off (False).
+    :ivar niji_remix: The same for the Niji bot.
+    :ivar remix_auto_considered: Whether a remix account's automatic remix is accepted.
+    """
 
     instance_id: str | None = None
     modes: tuple[str, ...] = ()

@@ -54,38 +54,47 @@ class PollPolicy:
     """The poller's cadence, patience and manners; durations are seconds or timedeltas.
 
     The defaults suit the real gateway, which refreshes its own copy of a task about every
-    15 s: polling much faster only buys rate limits.
+    15 s: polling much faster only buys rate limits. Pass one as ``OneChatClient(poll=...)``;
+    every field is a keyword argument, and a bad value raises :class:`InvalidRequestError`
+    when the policy is made.
 
-    - ``interval``: the base cadence for a running task.
-    - ``fast_interval``: the floor for a task that looks close to done (from its observed
-      progress rate), so the last step is seen promptly (default: 0.6 x ``interval``).
-    - ``queued_interval``: the cadence for NOT_START, SUBMITTED and MODAL tasks (default:
-      3 x ``interval``).
-    - ``batch_window``: how early a task may be polled to share a request with others; also the
-      delay before a newly watched task is first asked about, so a burst of watches is batched
-      (default: ``interval`` / 10).
-    - ``backoff``: the waits after failed queries (a :class:`~onechat_async.Backoff`; 2 s
-      doubling to 60 s plus up to 1 s of jitter); a server's ``Retry-After`` wins when it is
-      longer, up to the backoff's ``retry_after_max``.
-    - ``max_requests_per_second``: the ceiling over all query requests of one client. Below
-      it the rate follows the watch set: ``2 x chunks / interval`` (at least 10), so that
-      every task is asked about within its interval however many are tracked (default 500:
-      100,000 tasks at the default interval need 400, and past that one core is saturated).
-    - ``max_in_flight``: list-by-condition requests in flight at once (default 16). Answers
-      are applied as they land, one per turn of the event loop; this bounds how many can land
-      together. The rate it allows is ``max_in_flight / round trip``: 16 over 80 ms is the
-      200 requests a second of 100,000 tasks; raise it for a distant server.
-    - ``freeze_gc_above``: while at least this many tasks are tracked, what survives each
-      garbage collection of the middle or oldest generation is frozen (:func:`gc.freeze`), so
-      that a full one does not walk the whole watch set again and stall the event loop
-      (None: leave the collector alone).
-    - ``deadline``: per task, counted from when it is first watched (None: never).
-    - ``stall_after``: report ``Stalled`` after this long without change (None: never).
-    - ``fetch_concurrency``: fetches in flight when list-by-condition cannot be used.
-    - ``chunk_size``: ids per list-by-condition request (1 to 100).
-    - ``reconcile_interval``: while notifyHook callbacks bring a task's changes, how long
-      after the last one it is asked about anyway, to catch a dropped callback (default:
-      3 x ``interval``). When callbacks stop, polling falls back to the cadence above.
+    ```python
+    PollPolicy(interval=2.0, deadline=timedelta(minutes=10), stall_after=None)
+    ```
+
+    :ivar interval: the base cadence for a running task.
+    :ivar fast_interval: the floor for a task that looks close to done (from its observed
+        progress rate), so the last step is seen promptly (default: 0.6 x ``interval``).
+    :ivar queued_interval: the cadence for NOT_START, SUBMITTED and MODAL tasks (default:
+        3 x ``interval``).
+    :ivar batch_window: how early a task may be polled to share a request with others; also the
+        delay before a newly watched task is first asked about, so a burst of watches is batched
+        (default: ``interval`` / 10).
+    :ivar backoff: the waits after failed queries (a :class:`~onechat_async.Backoff`; 2 s
+        doubling to 60 s plus up to 1 s of jitter); a server's ``Retry-After`` wins when it is
+        longer, up to the backoff's ``retry_after_max``.
+    :ivar max_requests_per_second: the ceiling over all query requests of one client. Below
+        it the rate follows the watch set: ``2 x chunks / interval`` (at least 10), so that
+        every task is asked about within its interval however many are tracked (default 500:
+        100,000 tasks at the default interval need 400, and past that one core is saturated).
+    :ivar max_in_flight: list-by-condition requests in flight at once (default 16). Answers
+        are applied as they land, one per turn of the event loop; this bounds how many can land
+        together. The rate it allows is ``max_in_flight / round trip``: 16 over 80 ms is the
+        200 requests a second of 100,000 tasks; raise it for a distant server.
+    :ivar freeze_gc_above: while at least this many tasks are tracked, what survives each
+        garbage collection of the middle or oldest generation is frozen (:func:`gc.freeze`),
+        so that a full one does not walk the whole watch set again and stall the event
+        loop (None: leave the collector alone).
+    :ivar deadline: per task, counted from when it is first watched (None: never).
+    :ivar stall_after: report ``Stalled`` after this long without change (None: never).
+    :ivar fetch_concurrency: fetches in flight when list-by-condition cannot be used.
+    :ivar chunk_size: ids per list-by-condition request (1 to 100).
+    :ivar reconcile_interval: while notifyHook callbacks bring a task's changes, how long
+        after the last one it is asked about anyway, to catch a dropped callback (default:
+        3 x ``interval``). When callbacks stop, polling falls back to the cadence above.
+
+    :raises InvalidRequestError: A duration that is not positive (or negative where 0 is
+        allowed), a count below its minimum, a ``chunk_size`` above 100.
     """
 
     # Checked by its converter, so the defaults derived from it below never see a bad value.
@@ -135,6 +144,10 @@ class PollPolicy:
         ``rate`` is the observed progress in percent per second. A moving task is polled at
         ``interval`` until the time it seems to need to finish drops below that, then at half
         that time (but not under ``fast_interval``), so its end is noticed soon after it comes.
+
+        :param status: The task's last status, or None before it was seen.
+        :param progress: Its last progress in percent, or None.
+        :param rate: Its observed progress rate in percent per second, or None if unknown.
         """
         if status is None or status in _QUEUED:
             return self.queued_interval
@@ -152,6 +165,8 @@ class PollPolicy:
 
         Every tracked task is due about once per ``interval``, in chunks of ``chunk_size``;
         the rate is twice that, at least 10 and at most ``max_requests_per_second``.
+
+        :param tracked: How many tasks the client tracks.
         """
         chunks = math.ceil(tracked / self.chunk_size)
         needed = _RATE_HEADROOM * chunks / self.interval

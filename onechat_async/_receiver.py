@@ -75,18 +75,6 @@ def _error_body(reason: str) -> bytes:
 class CallbackReceiver:
     """Receives notifyHook callbacks, checks each one, and hands verified tasks to a sink.
 
-    ``public_url`` is the URL the upstream can reach (behind a proxy, the proxy's URL of this
-    receiver); None means the address this receiver listens on once started, which only
-    suits a receiver on the same host as the upstream (tests). ``host``/``port`` are where
-    :meth:`start` listens (port 0: any free port). ``secret`` signs the tokens (at least 32
-    bytes); None makes a fresh random one, so tokens minted before a restart stop verifying,
-    unless the receiver is given to a client with a shared store: it then takes the store's
-    secret, shared by every worker on it (docs/callbacks.md). ``ttl`` is how long a
-    token stays valid: longer than a task can take, queue included. ``max_body`` bounds the
-    body read. ``sink`` receives each verified :class:`~onechat_async.Task`; ``known`` says
-    whether a task is tracked (None: a genuine token is enough). Both can be given later by
-    :meth:`connect`, which is what a client does.
-
     Given to ``OneChatClient(callbacks=...)``, the receiver is started by the client before
     its first submit and stopped when the client closes, unless ``serve=False`` (you mount
     it in your own application) or it is already running (you started it).
@@ -97,6 +85,38 @@ class CallbackReceiver:
 
     Every rejected call is answered with a 4xx and a JSON ``{"error": reason}`` and counted in
     :attr:`rejected`; nothing it logs contains a token, the secret or a body.
+
+    ```python
+    receiver = CallbackReceiver(public_url="https://hooks.example.com/onechat", port=8788)
+    async with OneChatClient(callbacks=receiver) as client:
+        task = await client.submit_and_wait(client.imagine("a red fox"))
+    ```
+
+    :param public_url: The URL the upstream can reach (behind a proxy, the proxy's URL of
+        this receiver); None means the address this receiver listens on once started, which
+        only suits a receiver on the same host as the upstream (tests).
+    :param host: Where :meth:`start` listens.
+    :param port: The port :meth:`start` listens on (0: any free port).
+    :param secret: Signs the tokens (at least 32 bytes; give every worker that receives for
+        the same tasks the same secret); None makes a fresh random one, so tokens minted
+        before a restart stop verifying, unless the receiver is given to a client with a
+        shared store: it then takes the store's secret, shared by every worker on it
+        (docs/callbacks.md).
+    :param ttl: How long a token stays valid, in seconds or a timedelta: longer than a task
+        can take, queue included.
+    :param max_body: The largest body read, in bytes.
+    :param sink: Receives each verified :class:`~onechat_async.Task`; can be given later by
+        :meth:`connect`, which is what a client does.
+    :param known: Says whether a task is tracked (None: a genuine token is enough).
+    :param clock: The clock tokens are minted and checked against (tests pass a fake one).
+    :param serve: Whether a client given this receiver starts (and stops) its server.
+    :raises InvalidRequestError: A bad ``port``, ``max_body``, ``ttl``, ``secret`` (shorter
+        than 32 bytes) or ``serve``.
+    :ivar host: Where :meth:`start` listens.
+    :ivar port: The port; after :meth:`start` with port 0, the one picked.
+    :ivar serve: Whether a client given this receiver starts (and stops) its own server.
+    :ivar accepted: How many calls were accepted.
+    :ivar rejected: How many calls were rejected, by reason (``"bad_token"``...).
     """
 
     def __init__(
@@ -163,7 +183,12 @@ class CallbackReceiver:
         return self._signer.ttl
 
     def hook_url(self, state: str) -> str:
-        """The notifyHook URL for a submit carrying ``state`` (which must not be empty)."""
+        """The notifyHook URL for a submit carrying ``state`` (which must not be empty).
+
+        :param state: The submit's ``state``; the token in the URL binds it.
+        :raises InvalidRequestError: ``state`` is empty.
+        :raises RuntimeError: ``public_url`` is None and the receiver is not serving yet.
+        """
         return hook_url(self.public_url, self._signer.token(state, self._clock.wall()))
 
     def hook_fields(self, state: str | None = None) -> dict[str, str]:
@@ -171,6 +196,8 @@ class CallbackReceiver:
 
         What a client adds to a submit that names no hook of its own; mint them once per
         submit, before it is first sent, so that a re-send carries the same pair.
+
+        :param state: The submit's ``state``, or None for a fresh random one.
         """
         state = state or self.new_state()
         return {"state": state, "notifyHook": self.hook_url(state)}
@@ -185,9 +212,11 @@ class CallbackReceiver:
     ) -> None:
         """Send verified tasks to ``sink`` from now on, accepting those ``known`` approves.
 
-        ``refresh`` (what a client with a shared store passes) is awaited before each call
-        is checked, and once more with ``force=True`` when a token fails, in case the secrets
-        changed; it calls :meth:`use_secrets`.
+        :param sink: Called with each verified task, on the event loop (do not block in it).
+        :param known: Says whether a task is one of yours; None accepts any genuine token.
+        :param refresh: What a client with a shared store passes: awaited before each call
+            is checked, and once more with ``force=True`` when a token fails, in case the
+            secrets changed; it calls :meth:`use_secrets`.
         """
         self._sink = sink
         self._known = known
@@ -204,7 +233,10 @@ class CallbackReceiver:
     # -- answering -----------------------------------------------------------------------
 
     async def answer(self, request: CallbackRequest) -> tuple[int, bytes]:
-        """The HTTP status and JSON body for one call; verified tasks go to the sink."""
+        """The HTTP status and JSON body for one call; verified tasks go to the sink.
+
+        :param request: The call as received: method, query and body.
+        """
         try:
             task = await self._verified(request)
             await self._check_known(task)

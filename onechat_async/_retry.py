@@ -20,6 +20,22 @@ class RetryPolicy:
     Waits follow :class:`~onechat_async.Backoff` with ``wait_initial``, ``wait_max`` and
     ``wait_jitter``; a server's ``Retry-After`` wins when longer, up to ``retry_after_max``.
     A submit is only ever retried after an answer that proves no task was created.
+
+    Pass one as ``OneChatClient(retry=...)`` (queries) or ``submit_retry=`` (submits);
+    :meth:`off` is a policy that never retries. Durations are seconds or timedeltas.
+
+    ```python
+    OneChatClient(retry=RetryPolicy(attempts=6, timeout=120), submit_retry=RetryPolicy())
+    ```
+
+    :ivar attempts: Tries in all, the first included (1: no retry).
+    :ivar timeout: The most time all tries and waits may take together, in seconds.
+    :ivar wait_initial: The first wait, in seconds; each next one doubles.
+    :ivar wait_max: The longest wait before jitter, in seconds.
+    :ivar wait_jitter: Up to this many seconds, at random, added to each wait.
+    :ivar retry_after_max: The longest ``Retry-After`` obeyed, in seconds.
+    :raises InvalidRequestError: A value out of range (``attempts`` below 1, a negative wait,
+        a timeout that is not positive).
     """
 
     attempts: int = attrs.field(default=4, validator=at_least(1))
@@ -47,7 +63,13 @@ class RetryPolicy:
     def next_wait(
         self, attempt: int, elapsed: float, *, retry_after: float | None, rng: random.Random
     ) -> float | None:
-        """The wait before the next try, or None when attempts or time have run out."""
+        """The wait before the next try, or None when attempts or time have run out.
+
+        :param attempt: How many tries have failed so far, 1 for the first.
+        :param elapsed: Seconds since the first try started.
+        :param retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+        :param rng: Where the jitter comes from.
+        """
         if attempt >= self.attempts:
             return None
         wait = self.backoff.wait(attempt, retry_after=retry_after, rng=rng)

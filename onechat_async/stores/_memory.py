@@ -15,6 +15,11 @@ class MemoryStore:
     """Keeps the journal in dicts: idempotency within one process, nothing across restarts.
 
     Each method completes without yielding to the event loop, so each is atomic.
+
+    ```python
+    async with OneChatClient(store=MemoryStore()) as client:
+        await client.imagine("a fox", idempotency_key="job-1")
+    ```
     """
 
     def __init__(self) -> None:

@@ -70,6 +70,18 @@ class RedisStore:
     one server. Pass ``client=`` to use a ``redis.asyncio.Redis`` you own instead of a URL:
     it is borrowed, and :meth:`aclose` leaves it open. Redis must persist (AOF with
     ``appendfsync everysec`` or stricter) for the journal to survive a Redis restart.
+    Needs the ``redis`` extra: ``pip install 'onechat-async[redis]'``.
+
+    ```python
+    store = RedisStore(os.environ["REDIS_URL"], prefix="onechat:account-1:")
+    async with OneChatClient(store=store, max_in_flight=3) as client:
+        ...
+    ```
+
+    :param url: The Redis server's URL; give this or ``client``, not both.
+    :param prefix: What every key this store writes starts with.
+    :param client: A ``redis.asyncio.Redis`` of yours to use instead of a URL (left open).
+    :raises ValueError: Both ``url`` and ``client`` were given, or neither.
     """
 
     def __init__(

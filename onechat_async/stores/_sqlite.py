@@ -42,6 +42,16 @@ class SQLiteStore:
     survives a killed process and a power cut. The database is used from one thread of its
     own, so the event loop never blocks on the disk. Meant for one worker process; several
     processes on one file are serialised by SQLite's lock, which is correct but slow.
+
+    ```python
+    async with OneChatClient(store=SQLiteStore("onechat.db")) as client:
+        async for event in client.resume():  # what a killed run left unfinished
+            ...
+    ```
+
+    :param path: The database file; its directory must exist.
+    :param busy_timeout: How long, in seconds, a write waits for another process's lock
+        before failing.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:

@@ -41,6 +41,20 @@ class ManualClock:
     (see :attr:`slept`); :meth:`settle` drives the loop until nothing is ready to run, to
     check that nothing happened; :meth:`wait_for_sleepers` waits until something blocks on
     the clock.
+
+    :param start_wall: The wall-clock time (:meth:`wall`) at the start, in epoch seconds
+        (default: a fixed date in June 2025, so runs repeat).
+    :param start: The monotonic time (:meth:`now`) at the start.
+    :param auto_advance: Jump to the next sleeper's deadline whenever nothing else can run.
+    :param record: Keep every wait asked of :meth:`sleep` in :attr:`slept`.
+
+    ```python
+    clock = ManualClock(auto_advance=True)
+    async with Simulator(clock=clock) as sim, OneChatClient(
+        api_key="sk-test", base_url=sim.url, clock=clock
+    ) as client:
+        await client.submit_and_wait(client.imagine("a fox"))  # a minute, in milliseconds
+    ```
     """
 
     def __init__(
@@ -71,7 +85,11 @@ class ManualClock:
         return self._now + self._wall_offset
 
     def advance(self, seconds: float) -> None:
-        """Move time forward and wake every sleeper whose deadline has passed."""
+        """Move time forward and wake every sleeper whose deadline has passed.
+
+        :param seconds: How far to move, in clock seconds.
+        :raises ValueError: ``seconds`` is negative.
+        """
         if seconds < 0:
             raise ValueError("a clock never goes back")
         self._now += seconds
@@ -81,7 +99,10 @@ class ManualClock:
                 future.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
-        """Wait for ``seconds`` of clock time (see the class docstring for who moves it)."""
+        """Wait for ``seconds`` of clock time (see the class docstring for who moves it).
+
+        :param seconds: Clock seconds to wait (0 or less: just yield to the loop).
+        """
         if self._slept is not None:
             self._slept.append(seconds)
         if seconds <= 0:
@@ -127,6 +148,8 @@ class ManualClock:
         For work that blocks on the clock at the end of real I/O (a simulator handler that
         takes clock time): wait for it to block, then :meth:`advance`. It waits for ever if
         nothing comes: guard it with :func:`asyncio.timeout`.
+
+        :param count: How many sleepers to wait for.
         """
         if self.sleepers >= count:
             return
@@ -216,6 +239,11 @@ class ScaledClock:
 
     :meth:`now` starts at 0 when the clock is made; :meth:`wall` starts at ``start_wall``
     (default: the real time then) and moves at the same accelerated pace.
+
+    :param speed: How many clock seconds pass per real second.
+    :param start_wall: The wall-clock time at the start, in epoch seconds (default: now).
+    :raises ValueError: ``speed`` is not positive.
+    :ivar speed: How many clock seconds pass per real second.
     """
 
     def __init__(self, speed: float = 100.0, *, start_wall: float | None = None) -> None:
@@ -234,7 +262,10 @@ class ScaledClock:
         return self._start_wall + self.now()
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of clock time, that is ``seconds / speed`` of real time."""
+        """Wait ``seconds`` of clock time, that is ``seconds / speed`` of real time.
+
+        :param seconds: Clock seconds to wait.
+        """
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
     def __repr__(self) -> str:

@@ -40,6 +40,7 @@ ENDPOINTS = (
 #: The endpoints that create a task (``stall`` and ``vanish`` faults apply to these).
 SUBMIT_ENDPOINTS = frozenset(ENDPOINTS[:11])
 
+#: Every ``kind`` a :class:`Fault` may have (``http_500_html``... pin a 5xx status).
 FAULT_KINDS = (
     "http_5xx_html",
     "http_429",
@@ -96,6 +97,24 @@ class Fault:
     charges the task anyway). ``http_429`` strikes only before: no real server rate-limits a
     request it has acted on, so ``phase="after"`` with it is refused. ``count`` caps how
     many times the rule fires.
+
+    :ivar endpoint: The endpoint it strikes: a name of ``ENDPOINTS`` (``"imagine"``,
+        ``"fetch"``...) or ``"*"`` for every one.
+    :ivar kind: What happens: one of ``FAULT_KINDS``, described above.
+    :ivar rate: The share of matching requests it strikes, 0 to 1.
+    :ivar count: The most times it fires, or None for no limit.
+    :ivar status: The HTTP status of an ``http_5xx_html`` page.
+    :ivar retry_after: The ``Retry-After`` seconds of a bare proxy's ``http_429``.
+    :ivar delay: How many real seconds a ``slow`` answer is late.
+    :ivar after: For ``stall``/``vanish``: clock seconds after the submission.
+    :ivar phase: ``"before"`` (the request is not acted on) or ``"after"`` (it is, and then
+        the answer is lost).
+    :raises ValueError: An unknown endpoint or kind, a rate outside 0..1, ``phase="after"``
+        with ``http_429``.
+
+    ```python
+    sim.inject(Fault(endpoint="imagine", kind="reset", phase="after", count=1))
+    ```
     """
 
     endpoint: str = attrs.field(default="*", validator=_check_endpoint)

@@ -21,6 +21,7 @@ from ._messages import QUEUE_FULL_CSHARP, QUEUE_FULL_JAVA
 
 __all__ = ["FLAVOURS", "UPSTREAMS", "Dialect", "mode_of", "serves"]
 
+#: Whose server a :class:`Simulator` can be: new-api's gateway, or a bare proxy.
 FLAVOURS = ("gateway", "java", "java-plus", "csharp-v10")
 #: The upstreams a simulated gateway can front.
 UPSTREAMS = ("java-plus", "csharp-v10")

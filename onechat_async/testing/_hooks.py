@@ -39,7 +39,15 @@ _log = logging.getLogger("onechat_async.testing")
 
 @attrs.frozen
 class SentHook:
-    """One callback the simulator posted (or dropped), in the order it decided to."""
+    """One callback the simulator posted (or dropped), in the order it decided to.
+
+    Read them from :attr:`Simulator.hooks_sent`.
+
+    :ivar task_id: The task the callback is about.
+    :ivar status: The task's status it carried.
+    :ivar progress: The task's progress it carried, as on the wire (``"45%"``).
+    :ivar posted: False when the drop dice said this call is lost: it was never posted.
+    """
 
     task_id: str
     status: str

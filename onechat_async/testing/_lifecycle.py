@@ -54,6 +54,30 @@ class Timings:
     per-action fields are the IN_PROGRESS durations. A task that would run longer than
     ``task_timeout`` fails there (the proxy's 任务超时); behind the gateway an unfinished task
     that the upstream still returns fails ``gateway_timeout`` after its submission.
+
+    :ivar dispatch: The NOT_START spell of a task that finds a free slot.
+    :ivar submitted: The SUBMITTED "0%" spell before Discord reports progress.
+    :ivar progress_every: The upstream's progress step.
+    :ivar refresh: The gateway poller's period.
+    :ivar seed: How long image-seed blocks.
+    :ivar imagine: IN_PROGRESS duration of an imagine.
+    :ivar upscale: ... of an upscale.
+    :ivar variation: ... of a variation (or reroll).
+    :ivar blend: ... of a blend.
+    :ivar describe: ... of a describe.
+    :ivar shorten: ... of a shorten.
+    :ivar swap_face: ... of a face swap.
+    :ivar video: ... of a video.
+    :ivar edits: ... of an edit.
+    :ivar other: ... of any other action (zoom, pan, inpaint...).
+    :ivar task_timeout: The proxy's limit: a task that would run longer fails there.
+    :ivar gateway_timeout: Behind the gateway, an unfinished task fails this long after its
+        submission.
+    :ivar gateway_seed_timeout: How long the gateway waits for image-seed (new-api's 30 s).
+
+    ```python
+    Simulator(timings=Timings(imagine=5.0, refresh=1.0))
+    ```
     """
 
     dispatch: float = 1.0
@@ -76,7 +100,10 @@ class Timings:
     gateway_seed_timeout: float = 30.0
 
     def run_time(self, action: str) -> float:
-        """The IN_PROGRESS duration of a task of ``action``."""
+        """The IN_PROGRESS duration of a task of ``action``.
+
+        :param action: The task's action (``"IMAGINE"``...); unknown ones take ``other``.
+        """
         by_action = {
             "IMAGINE": self.imagine,
             "UPSCALE": self.upscale,

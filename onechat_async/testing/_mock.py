@@ -102,14 +102,15 @@ def _path(url: str) -> str:
 class MockRequest:
     """One request the client sent, as the handler of a :class:`MockTransport` sees it.
 
-    - ``method``, ``url``: as sent (``"POST"``, ``"http://127.0.0.1:9/mj/submit/imagine"``);
-      ``path`` is the URL's path alone (``"/mj/submit/imagine"``, or
-      ``"/mj-fast/mj/submit/imagine"`` with ``mode="fast"``).
-    - ``headers``: a read-only mapping, looked up by case-insensitive name. It holds what a
-      real request carries, the key included (``Authorization``, ``mj-api-secret``); its
-      repr, and this request's, show ``<redacted>`` in place of their values.
-    - ``body``: the bytes sent, ``b""`` when none (a GET); :attr:`json` is them parsed.
-    - ``timeout``: the per-request timeout in seconds the client gave the transport.
+    :ivar method: As sent (``"POST"``, ``"GET"``).
+    :ivar url: As sent (``"http://127.0.0.1:9/mj/submit/imagine"``).
+    :ivar path: The URL's path alone (``"/mj/submit/imagine"``, or
+        ``"/mj-fast/mj/submit/imagine"`` with ``mode="fast"``).
+    :ivar headers: A read-only mapping, looked up by case-insensitive name. It holds what a
+        real request carries, the key included (``Authorization``, ``mj-api-secret``); its
+        repr, and this request's, show ``<redacted>`` in place of their values.
+    :ivar body: The bytes sent, ``b""`` when none (a GET); :attr:`json` is them parsed.
+    :ivar timeout: The per-request timeout in seconds the client gave the transport.
     """
 
     method: str
@@ -152,6 +153,17 @@ class MockResponse:
     unless ``headers`` name one); ``body=`` is sent as given (a str is UTF-8 encoded), for
     an HTML page, an empty or a cut-off answer. Give one of them, or neither for an empty
     body. :attr:`response` is the answer as the client reads it.
+
+    :param status: The HTTP status.
+    :param json: A value to send as JSON.
+    :param body: Bytes (or a str, UTF-8 encoded) to send as they are.
+    :param headers: Response headers.
+    :raises ValueError: Both ``json`` and ``body`` were given.
+    :raises TypeError: A ``status`` that is not an int, a ``body`` that is not bytes or str.
+    :ivar status: The HTTP status.
+    :ivar headers: The headers sent, ``Content-Type`` included for ``json=``.
+    :ivar body: The bytes sent.
+    :ivar response: The answer as the client's transport layer reads it.
     """
 
     status: int
@@ -224,6 +236,11 @@ class MockTransport:
             submitted = await client.imagine("a red fox")
         assert submitted.task_id == "1748339029401828"
         assert mock.requests[0].json == {"prompt": "a red fox"}
+
+    :param handler: Answers each request: a function, plain or ``async``
+        (:data:`MockHandler`).
+    :param record: Keep every request in :attr:`requests` (False: count only).
+    :raises TypeError: ``handler`` is not callable.
     """
 
     __slots__ = ("_closed", "_handler", "_record", "request_count", "requests")
@@ -260,7 +277,15 @@ class MockTransport:
         body: bytes | None,
         timeout: float,
     ) -> Response:
-        """Hand the request to the handler; its answer, or the OneChatError it raised."""
+        """Hand the request to the handler; its answer, or the OneChatError it raised.
+
+        :param method: The HTTP method.
+        :param url: The full URL.
+        :param headers: The request headers, the key included.
+        :param body: The request body, or None.
+        :param timeout: The per-request timeout, in seconds.
+        :raises ClientClosedError: The transport was closed.
+        """
         if self._closed:
             raise ClientClosedError(
                 "this MockTransport is closed (its client was closed); make a new one"

@@ -25,6 +25,13 @@ class CreatedTask:
     ``action`` is the task's action (``IMAGINE``, ``UPSCALE``, ``VARIATION``...); for a
     task made from another one, ``parent_id`` is that task and ``index`` the image (1 to 4)
     it works on, 0 when none.
+
+    :ivar task_id: The created task's id.
+    :ivar endpoint: The submit endpoint that made it (``"imagine"``, ``"simple-change"``...).
+    :ivar state: The ``state`` the submit carried, or None.
+    :ivar action: The task's action.
+    :ivar parent_id: For a task made from another one, that task.
+    :ivar index: The image of the parent it works on (1 to 4), 0 when none.
     """
 
     task_id: str
@@ -39,17 +46,21 @@ class CreatedTask:
 class SubmitRecord:
     """One submit request that reached the server, and what was sent back.
 
-    - ``state``: the ``state`` field of the body, if it was a string (None otherwise, or
-      when the body could not be read).
-    - ``status``: the HTTP status sent, or None when no answer was sent (the connection was
-      reset, or the request was cut off by :meth:`Simulator.restart` or close).
-    - ``code``: the API ``code`` of a JSON answer, if any (after the gateway's rewrites).
-    - ``task_id``: the task this request created, if it created one.
-    - ``fault``: the :class:`~onechat_async.testing.Fault` that struck the request, if any;
-      a ``slow`` one means the answer may have reached nobody.
-    - ``parent_id``, ``action``, ``index``: for a submit that works on another task
-      (change, simple-change, action, modal, a video extend), the task it names and what it
-      asks for, as the server reads the body (None where the body does not say).
+    Read them from :attr:`Simulator.submits`, in the order they came.
+
+    :ivar endpoint: The submit endpoint (``"imagine"``, ``"simple-change"``...).
+    :ivar state: The ``state`` field of the body, if it was a string (None otherwise, or
+        when the body could not be read).
+    :ivar status: The HTTP status sent, or None when no answer was sent (the connection was
+        reset, or the request was cut off by :meth:`Simulator.restart` or close).
+    :ivar code: The API ``code`` of a JSON answer, if any (after the gateway's rewrites).
+    :ivar task_id: The task this request created, if it created one.
+    :ivar fault: The :class:`~onechat_async.testing.Fault` that struck the request, if any;
+        a ``slow`` one means the answer may have reached nobody.
+    :ivar parent_id: For a submit that works on another task (change, simple-change,
+        action, modal, a video extend), the task it names (None where the body does not say).
+    :ivar action: What such a submit asks for, as the server reads the body.
+    :ivar index: The image such a submit works on, as the server reads the body.
     """
 
     endpoint: str

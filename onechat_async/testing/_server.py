@@ -42,9 +42,31 @@ async def serve(
 ) -> None:
     """Serve a :class:`Simulator` until ``stop`` is set or the task is cancelled.
 
-    ``speed`` > 1 runs task lifecycles that many times faster than real time; ``upstream``
-    and ``admin`` are :class:`Simulator`'s.
-    ``on_ready`` is called once listening (by default it prints the URL).
+    What ``python -m onechat_async.testing`` and ``onechat-mj simulate`` run.
+
+    ```python
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(port=0, speed=100, stop=stop, on_ready=print))
+    ...
+    stop.set()
+    await server
+    ```
+
+    :param port: The port to listen on (0: any free one).
+    :param host: The address to listen on.
+    :param api_key: The key clients must send.
+    :param flavour: Whose behaviour to show (see :class:`Simulator`).
+    :param upstream: What a gateway fronts (see :class:`Simulator`).
+    :param admin: Whether the key is an admin's (see :class:`Simulator`).
+    :param speed: Run task lifecycles this many times faster than real time (1: real time).
+    :param running_limit: The account's slots (see :class:`Simulator`).
+    :param waiting_limit: The account's waiting room (see :class:`Simulator`).
+    :param notify_hooks: Deliver notifyHook callbacks (see :class:`Simulator`).
+    :param seed: Seeds every random choice, so runs replay.
+    :param timings: How long things take (see :class:`Timings`).
+    :param stop: Set it to stop serving; None serves until cancelled.
+    :param on_ready: Called with the simulator once it listens (by default it prints the URL).
+    :raises ValueError: A bad ``flavour``, ``upstream`` or ``speed``.
     """
     clock: Clock = SystemClock() if speed == 1.0 else ScaledClock(speed)
     sim = Simulator(
@@ -100,7 +122,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and serve until interrupted; returns the exit status."""
+    """Parse ``argv`` and serve until interrupted; returns the exit status.
+
+    The ``python -m onechat_async.testing`` command; ``--help`` lists the options.
+
+    :param argv: The command-line arguments, without the program name (None: ``sys.argv``).
+    """
     args = _parser().parse_args(argv)
     if args.speed <= 0:
         sys.stderr.write("--speed must be positive\n")

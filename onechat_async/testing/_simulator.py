@@ -45,34 +45,56 @@ class Simulator:
     :class:`~onechat_async.testing.ScaledClock` or
     :class:`~onechat_async.testing.ManualClock`) and minutes pass in milliseconds.
 
-    Options (all keyword-only):
-
-    - ``api_key``: the key the server enforces, read from the headers as each real server
-      reads them (see docs/testing.md).
-    - ``upstream``: what the gateway fronts, ``"java-plus"`` (default) or ``"csharp-v10"``.
-    - ``admin``: whether the key belongs to an admin: trueai's cancel and new-api's
-      ``sk-KEY-<channel>`` are for admins only (default False).
-    - ``max_body``: the largest request body in bytes (default: new-api's 128 MiB,
-      Kestrel's 30,000,000, and 64 MiB for Spring, which sets none).
-    - ``clock``: default :class:`~onechat_async.SystemClock` (real time).
-    - ``running_limit`` / ``waiting_limit``: the upstream account's slots and waiting room;
-      a submit that must wait answers 22 (1 via the gateway), one beyond the room 23 (9 on C#).
-    - ``timings``: a :class:`~onechat_async.testing.Timings` (defaults: an imagine takes
-      about 60 s, the gateway refreshes every 15 s).
-    - ``notify_hooks``: deliver notifyHook callbacks (off, as the gateway strips them), like
-      the upstream: one unsigned, unretried POST of the task per status or progress
-      increase. ``hook_duplicate_rate`` is the share of callbacks sent twice,
-      ``hook_drop_rate`` the share never sent, ``hook_reorder_rate`` the share of non-final
-      ones held back and sent after the task's next one; what was sent is in
-      :attr:`hooks_sent`.
-    - ``seed``: seeds ids, fault dice, list order and duplicates, so runs replay.
-
     Use it as ``async with Simulator(...) as sim:`` or call :meth:`start` and :meth:`aclose`.
     A closed simulator cannot be started again; :meth:`restart` stops and resumes one.
 
     What it did is on record: :attr:`counters` (requests per endpoint), :attr:`created`
     (every task made by a submit, with its endpoint and ``state``), :attr:`submits` (every
     submit request and its answer) and :meth:`submits_by_state`.
+
+    ```python
+    async with Simulator(api_key="sk-test", clock=ScaledClock(1000)) as sim:
+        async with OneChatClient(api_key="sk-test", base_url=sim.url, clock=sim.clock) as client:
+            await client.submit_and_wait(client.imagine("a fox"))
+        assert sim.counters["imagine"] == 1
+    ```
+
+    :param flavour: Whose behaviour it shows (see the first paragraph).
+    :param api_key: The key the server enforces, read from the headers as each real server
+        reads them (see docs/testing.md).
+    :param upstream: What the gateway fronts, ``"java-plus"`` (default) or ``"csharp-v10"``.
+    :param admin: Whether the key belongs to an admin: trueai's cancel and new-api's
+        ``sk-KEY-<channel>`` are for admins only (default False).
+    :param max_body: The largest request body in bytes (default: new-api's 128 MiB,
+        Kestrel's 30,000,000, and 64 MiB for Spring, which sets none).
+    :param clock: The clock task lifecycles follow; default :class:`~onechat_async.SystemClock`
+        (real time).
+    :param running_limit: The upstream account's slots (tasks running at once).
+    :param waiting_limit: Its waiting room; a submit that must wait answers 22 (1 via
+        the gateway), one beyond the room 23 (9 on C#).
+    :param timings: A :class:`~onechat_async.testing.Timings` (defaults: an imagine takes
+        about 60 s, the gateway refreshes every 15 s).
+    :param notify_hooks: Deliver notifyHook callbacks (off, as the gateway strips them), like
+        the upstream: one unsigned, unretried POST of the task per status or progress
+        increase.
+    :param hook_duplicate_rate: The share of callbacks sent twice.
+    :param hook_drop_rate: The share of callbacks never sent.
+    :param hook_reorder_rate: The share of non-final callbacks held back and sent
+        after the task's next one; what was sent is in :attr:`hooks_sent`.
+    :param seed: Seeds ids, fault dice, list order and duplicates, so runs replay.
+    :raises ValueError: An unknown ``flavour`` or ``upstream``, an ``upstream`` for a bare
+        proxy, a rate outside 0..1, a ``max_body`` below 1.
+    :ivar api_key: The key the server enforces.
+    :ivar flavour: Whose behaviour it shows.
+    :ivar upstream: The proxy the server runs: itself, or the one behind the gateway.
+    :ivar clock: The clock task lifecycles follow.
+    :ivar timings: How long each kind of task takes.
+    :ivar notify_hooks: Whether notifyHook callbacks are delivered.
+    :ivar counters: Requests per endpoint name (see ``ENDPOINTS``), plus ``total`` and
+        ``notify``: ``sim.counters["imagine"]``.
+    :ivar host: The address it listens on.
+    :ivar port: The port it listens on (the one picked, after ``start(port=0)``).
+    :ivar restarts: How many times :meth:`restart` brought the server back.
     """
 
     def __init__(
@@ -181,7 +203,12 @@ class Simulator:
     # -- life --------------------------------------------------------------------------
 
     async def start(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
-        """Listen on ``host:port`` (port 0: any free port; read :attr:`url` afterwards)."""
+        """Listen on ``host:port`` (port 0: any free port; read :attr:`url` afterwards).
+
+        :param port: The port to listen on (0: any free port).
+        :param host: The address to listen on.
+        :raises RuntimeError: The simulator is running already, or was closed.
+        """
         if self._closed:
             raise RuntimeError("a closed Simulator cannot be restarted; make a new one")
         if self._runner is not None:
@@ -216,6 +243,8 @@ class Simulator:
         are cut off without an answer (a submit that had not acted yet creates nothing).
         During the downtime connections are refused. Real seconds, like a ``slow`` fault's
         delay: the network is not sped up by a scaled clock.
+
+        :param downtime: Real seconds to stay down, refusing connections.
         """
         if not (math.isfinite(downtime) and downtime >= 0):
             raise ValueError(f"downtime must be a finite number of seconds >= 0, not {downtime}")
@@ -272,6 +301,9 @@ class Simulator:
         """Wait until no request is being served, e.g. a ``slow`` one whose client gave up.
 
         ``timeout`` is in real seconds (None: no limit); it raises :class:`TimeoutError`.
+
+        :param timeout: The most real seconds to wait, or None for no limit.
+        :raises TimeoutError: Requests were still being served after ``timeout``.
         """
         async with asyncio.timeout(timeout):
             await self._backend.busy.idle()
@@ -299,7 +331,14 @@ class Simulator:
     # -- steering ----------------------------------------------------------------------
 
     def inject(self, fault: Fault) -> None:
-        """Activate a fault rule (rules are tried in the order they were injected)."""
+        """Activate a fault rule (rules are tried in the order they were injected).
+
+        :param fault: The rule: which endpoint, what kind of fault, how often.
+
+        ```python
+        sim.inject(Fault(endpoint="fetch", kind="http_5xx_html", rate=0.1))
+        ```
+        """
         self._faults.add(fault)
 
     def clear_faults(self) -> None:
@@ -307,12 +346,19 @@ class Simulator:
         self._faults.clear()
 
     def fail_prompts(self, *fragments: str, reason: str = DEFAULT_FAIL_REASON) -> None:
-        """Tasks whose prompt contains any fragment are accepted, then end in FAILURE."""
+        """Tasks whose prompt contains any fragment are accepted, then end in FAILURE.
+
+        :param fragments: Text that, found in a prompt, makes its task fail.
+        :param reason: The ``failReason`` the failed tasks carry.
+        """
         for fragment in fragments:
             self._proxy.failing[fragment] = reason
 
     def ban_words(self, *words: str) -> None:
-        """Prompts containing any word (case-insensitive) are refused with code 24."""
+        """Prompts containing any word (case-insensitive) are refused with code 24.
+
+        :param words: Words to refuse, matched case-insensitively anywhere in the prompt.
+        """
         self._proxy.banned.extend(words)
 
     def vanish(self, task_id: str) -> None:
@@ -323,6 +369,9 @@ class Simulator:
         task stays frozen in the state its poller last copied, forever; it is never
         force-failed after the hour (that needs the upstream to return it) and fetch keeps
         answering it.
+
+        :param task_id: The task to forget.
+        :raises KeyError: The simulator never made this task.
         """
         if not self._store.forget(task_id, self.clock.now()):
             raise KeyError(task_id)
@@ -332,6 +381,9 @@ class Simulator:
 
         The upstream still returns it; its running slot is still released on schedule.
         Behind the gateway it fails after ``timings.gateway_timeout`` like any other.
+
+        :param task_id: The task to freeze.
+        :raises KeyError: The simulator never made this task.
         """
         record = self._record(task_id)
         record.plan = attrs.evolve(record.plan, stalled_at=self.clock.now())
@@ -340,6 +392,8 @@ class Simulator:
         """The task object a fetch would return now, or None if the server does not know it.
 
         Through the gateway that is the id's oldest row (after a ``/modal``, the stale one).
+
+        :param task_id: The task to look up.
         """
         return self._backend.task(task_id)
 
@@ -348,6 +402,8 @@ class Simulator:
 
         One at most on a bare proxy; through the gateway one per row, so two after a
         ``/modal`` on the task (see docs/testing.md).
+
+        :param task_id: The task to look up.
         """
         return self._backend.task_rows(task_id)
 
