@@ -130,7 +130,7 @@ def _progress_maker() -> Callable[[str, Task, int, int | None], ProgressChanged]
         setters["progress"],
         setters["previous"],
     )
-    if len(setters) != 6:  # noqa: PLR2004 - a new field must be set below too
+    if len(setters) != 6:  # a new field must be set below too
         raise TypeError("ProgressChanged gained a field that progress_changed does not set")
 
     def progress_changed(
