@@ -133,7 +133,10 @@ class _Handle:
         if sub is None or self.closed:
             return None
         journal = self.journal
-        return sub.take(None if journal is None else journal.concerns)
+        event = sub.take(None if journal is None else journal.concerns)
+        if event is not None and self.ops is not None:
+            event = _named(event, self.ops)
+        return event
 
     async def next(self) -> Event:
         if self.closed:

@@ -192,7 +192,11 @@ class RedisStore:
     async def swap_note(self, expected_version: int, record: NoteRecord) -> NoteRecord | None:
         data = json.dumps(dict(record.data), ensure_ascii=False, separators=(",", ":"))
         version = int(
-            await self._swap(keys=[self._note(record.name)], args=[expected_version, data])
+            # Notes never expire: expires_at 0 keeps them out of the expiry index.
+            await self._swap(
+                keys=[self._note(record.name), self._expiry],
+                args=[expected_version, data, "0", "", "0"],
+            )
         )
         return NoteRecord(record.name, json.loads(data), version) if version else None
 

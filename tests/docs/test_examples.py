@@ -37,6 +37,7 @@ RUN_ELSEWHERE = {
     "docs/sync.md": "tests/sync/test_sync.py",
     "docs/workers.md": "tests/workers/test_docs.py",
     "docs/openai-compatible.md": "tests/openai/test_docs_page.py",
+    "docs/helpers.md": "tests/public/test_docs_page.py",
 }
 
 
