@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -316,17 +316,18 @@ class CallbackLink:
             return True
         if not task.state:
             return False
-        name = shared.open_note(task.state)
-        while True:
-            note = await notes.get_note(name)
-            if note is None:
-                return False
-            adopted = list(note.data.get("adopted") or [])
-            if task.id in adopted:
-                return True  # another worker adopted it already (a duplicate callback)
-            data = {**note.data, "adopted": [*adopted, task.id]}
-            if await notes.swap_note(note.version, NoteRecord(name, data)) is not None:
-                break
+
+        def adopt(note: NoteRecord | None) -> Mapping[str, Any] | None:
+            adopted = [] if note is None else list(note.data.get("adopted") or [])
+            if note is None or task.id in adopted:
+                return None
+            return {**note.data, "adopted": [*adopted, task.id]}
+
+        won, note = await _change_note(notes, shared.open_note(task.state), adopt)
+        if not won or note is None:
+            # No lost submit with this state; or another worker adopted it already (a
+            # duplicate callback).
+            return note is not None
         # This worker won the adoption: the task is journaled and held here.
         key = note.data.get("key")
         self._adopt_here(task)
@@ -367,13 +368,11 @@ class CallbackLink:
         """Put ``task`` in the inbox of the worker ``owner``, which holds it."""
         notes = self._notes
         assert notes is not None  # noqa: S101 - only called with a shared store
-        name = shared.inbox_note(owner)
-        while True:
-            note = await notes.get_note(name)
-            data = shared.forwarded({} if note is None else note.data, task)
-            expected = 0 if note is None else note.version
-            if await notes.swap_note(expected, NoteRecord(name, data)) is not None:
-                return
+        await _change_note(
+            notes,
+            shared.inbox_note(owner),
+            lambda note: shared.forwarded({} if note is None else note.data, task),
+        )
 
     def watch_inbox(self) -> None:
         """Read this worker's inbox until the client closes (started when it first holds a task)."""
@@ -402,13 +401,13 @@ class CallbackLink:
         durable, notes = self._durable, self._notes
         if durable is None or notes is None:
             return 0
-        name = shared.inbox_note(durable.owner)
-        while True:
-            note = await notes.get_note(name)
-            if note is None or not note.data.get("tasks"):
-                return 0
-            if await notes.swap_note(note.version, NoteRecord(name, {"tasks": []})) is not None:
-                break
+        emptied, note = await _change_note(
+            notes,
+            shared.inbox_note(durable.owner),
+            lambda note: {"tasks": []} if note is not None and note.data.get("tasks") else None,
+        )
+        if not emptied or note is None:
+            return 0
         tasks = shared.inbox_tasks(note.data)
         for task in tasks:
             self.push(task)
@@ -498,14 +497,35 @@ async def _drain(sub: Subscription) -> None:
 
 async def rotate_secret(store: NoteStore, *, grace: float, now_wall: float) -> None:
     """Replace the store's callback secret; the old one keeps verifying for ``grace`` s."""
+    fresh = secrets.token_bytes(32)
+    await _change_note(
+        store,
+        shared.SECRET_NOTE,
+        lambda note: (
+            shared.seeded(fresh)
+            if note is None
+            else shared.rotated(note.data, fresh, now=now_wall, grace=grace)
+        ),
+    )
+    _log.info("the shared callback secret was rotated")
+
+
+async def _change_note(
+    notes: NoteStore,
+    name: str,
+    change: Callable[[NoteRecord | None], Mapping[str, Any] | None],
+) -> tuple[bool, NoteRecord | None]:
+    """Write ``change(note)`` over the note ``name``, by compare-and-swap until it lands.
+
+    The note is read again whenever another worker wrote in between; ``change`` returning
+    None leaves it as it is. Whether it was written, and the note ``change`` last saw (None:
+    there was none).
+    """
     while True:
-        fresh = secrets.token_bytes(32)
-        note = await store.get_note(shared.SECRET_NOTE)
-        if note is None:
-            won = await store.swap_note(0, NoteRecord(shared.SECRET_NOTE, shared.seeded(fresh)))
-        else:
-            data = shared.rotated(note.data, fresh, now=now_wall, grace=grace)
-            won = await store.swap_note(note.version, NoteRecord(shared.SECRET_NOTE, data))
-        if won is not None:
-            _log.info("the shared callback secret was rotated")
-            return
+        note = await notes.get_note(name)
+        data = change(note)
+        if data is None:
+            return False, note
+        expected = 0 if note is None else note.version
+        if await notes.swap_note(expected, NoteRecord(name, data)) is not None:
+            return True, note

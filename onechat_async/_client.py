@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import logging
 import os
@@ -413,9 +412,9 @@ class OneChatClient:
             return self._submit_read(request, read_submit, resend=False, timeout=timeout)
 
         if key is None and not self._durable.journal_all:
-            if self._durable.gate is None:
-                return self._submit_read(request, read_submit, timeout=timeout)
             first = self._submit_read(request, read_submit, timeout=timeout)
+            if self._durable.gate is None:
+                return first
             return self._dormant(first, request.state, send_once)
         return self._journaled(key, request.state, send_once)
 
@@ -479,31 +478,15 @@ class OneChatClient:
         timeout: float | None = None,
     ) -> _T:
         """Send a submit, with this client's notifyHook unless the caller named one."""
-        send: Callable[[Request, Callable[..., _T]], Awaitable[_T]]
-        send = self._send_submit if resend else self._send_submit_once
-        if timeout is not None:
-            send = functools.partial(self._send_timed, send, timeout)
         link = self._callbacks
-        if link is not None and link.wants(request):
-            self._check_open()
-            return await link.submit(await link.prepare(request), send, reader)
-        return await send(request, reader)
+        if link is None or not link.wants(request):
+            return await self._send_submit(request, reader, resend=resend, timeout=timeout)
 
-    @staticmethod
-    async def _send_timed(
-        send: Callable[..., Awaitable[_T]],
-        timeout: float,
-        request: Request,
-        reader: Callable[..., _T],
-    ) -> _T:
-        """``send`` with a per-call timeout, for the callbacks link that calls it bare."""
-        return await send(request, reader, timeout=timeout)
+        def send(request: Request, reader: Callable[..., _T]) -> Awaitable[_T]:
+            return self._send_submit(request, reader, resend=resend, timeout=timeout)
 
-    async def _send_submit_once(
-        self, request: Request, reader: Callable[..., _T], *, timeout: float | None = None
-    ) -> _T:
-        """Send a submit once, whatever the answer (the journal decides about sending again)."""
-        return await self._send_submit(request, reader, resend=False, timeout=timeout)
+        self._check_open()
+        return await link.submit(await link.prepare(request), send, reader)
 
     async def _send_submit(
         self,

@@ -120,18 +120,10 @@ def _progress_maker() -> Callable[[str, Task, int, int | None], ProgressChanged]
     every task that moved on every tick.
     """
     new = object.__new__
-    setters = {
-        field.name: getattr(ProgressChanged, field.name).__set__
-        for field in attrs.fields(ProgressChanged)
-    }
-    set_task_id, set_seq, set_op = setters["task_id"], setters["seq"], setters["op"]
-    set_task, set_progress, set_previous = (
-        setters["task"],
-        setters["progress"],
-        setters["previous"],
+    # Unpacked in attrs' order (the base's fields first): a new field fails here, at import.
+    set_task_id, set_seq, set_op, set_task, set_progress, set_previous = (
+        getattr(ProgressChanged, field.name).__set__ for field in attrs.fields(ProgressChanged)
     )
-    if len(setters) != 6:  # a new field must be set below too
-        raise TypeError("ProgressChanged gained a field that progress_changed does not set")
 
     def progress_changed(
         task_id: str, task: Task, progress: int, previous: int | None

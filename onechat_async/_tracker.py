@@ -54,10 +54,8 @@ def _or_inf(when: float | None) -> float:
     return math.inf if when is None else when
 
 
-def _one_row_each(
-    answer: Iterable[object], tracked: Container[str] | None = None
-) -> dict[str, Row]:
-    """The answer's task objects by id, one each (only the ``tracked`` ones, if given).
+def _one_row_each(answer: Iterable[object], tracked: Container[str]) -> dict[str, Row]:
+    """The answer's task objects by id, one each, of the ``tracked`` tasks only.
 
     Rows as the poller reads them; a dict (a test's, or a parsed answer) is made a row here.
     After a ``/modal`` the gateway lists a task twice (its old row stays in MODAL for ever):
@@ -74,11 +72,8 @@ def _one_row_each(
         task_id = raw.id
         if type(task_id) is not str:
             task_id = wire_task_id(task_id)
-        elif tracked is None:
-            # An id the tracker holds was checked when it was watched; any other is checked
-            # here, and one it would refuse ("²") is no id at all.
-            task_id = wire_task_id(task_id)
-        if task_id is None or (tracked is not None and task_id not in tracked):
+        # A str id the tracker holds was checked when it was watched: no check again here.
+        if task_id is None or task_id not in tracked:
             continue
         other = rows.get(task_id)
         if other is None or (raw is not other and _further_raw(raw, other)):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -192,43 +193,31 @@ def _write(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> bool:
 
 def _acquire(db: sqlite3.Connection, name: str, limit: int | None, now: float, ttl: float) -> bool:
     # IMMEDIATE takes the write lock first, so count-then-insert cannot interleave.
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         db.execute("DELETE FROM permits WHERE until <= ?", (now,))
         held = db.execute("SELECT 1 FROM permits WHERE name = ?", (name,)).fetchone()
         if held is None and limit is not None:
             (count,) = db.execute("SELECT COUNT(*) FROM permits").fetchone()
             if count >= limit:
-                db.execute("COMMIT")
                 return False
         db.execute(
             "INSERT INTO permits (name, until) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET until = excluded.until",
             (name, now + ttl),
         )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return True
 
 
 def _renew(db: sqlite3.Connection, names: list[str], until: float) -> None:
     # One transaction, so one sync to disk for the whole batch.
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         db.executemany("UPDATE permits SET until = ? WHERE name = ?", [(until, n) for n in names])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _prune(db: sqlite3.Connection, now: float) -> int:
     # expires_at lives in the JSON (older files have no such column): a scan, run rarely.
     dropped = 0
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         for table in ("keys", "tasks"):
             dropped += db.execute(
                 f"DELETE FROM {table} WHERE "  # noqa: S608 - a fixed table name
@@ -236,11 +225,19 @@ def _prune(db: sqlite3.Connection, now: float) -> int:
                 "AND json_extract(data, '$.expires_at') <= ?",
                 (now,),
             ).rowcount
-        db.execute("COMMIT")
+    return dropped
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, its lock taken first; committed on leaving, even by return."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return dropped
+    db.execute("COMMIT")
 
 
 def _encode(record: KeyRecord | TaskRecord) -> str:
