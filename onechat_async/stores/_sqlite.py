@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -172,11 +173,28 @@ class SQLiteStore:
 def _open(path: str, busy_timeout: float) -> sqlite3.Connection:
     # Autocommit: each statement is its own transaction unless a BEGIN says otherwise.
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(db, busy_timeout)
     db.execute("PRAGMA synchronous = FULL")
     db.executescript(_SCHEMA)
     db.executescript(_NOTES_SCHEMA)
     return db
+
+
+def _switch_to_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
+    # SQLite answers "database is locked" at once, without its busy handler, when another
+    # connection switches the same new file to WAL at that moment (two workers starting
+    # together): wait for it here as the busy timeout would. The mode is the file's, so
+    # the second switch finds it done.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)  # on the store's own thread, never the event loop's
+        else:
+            return
 
 
 def _fetch_one(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Any:
