@@ -113,14 +113,17 @@ def _further_raw(raw: Row, other: Row) -> bool:
 
 class _Entry:
     # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
-    __slots__ = ("alarm_at", "asking", "next_at", "polled_at", "state", "task")
+    __slots__ = ("alarm_at", "asking", "next_at", "polled_at", "state", "task", "wait")
 
     def __init__(
-        self, state: TrackedTask, task: Task | None, next_at: float, alarm_at: float
+        self, state: TrackedTask, task: Task | None, next_at: float, alarm_at: float, wait: float
     ) -> None:
         self.state = state
         self.task = task
         self.next_at = next_at
+        #: The policy's delay for this state, kept with it: the state changes only when the
+        #: task moves, while every task due in a tick needs its delay.
+        self.wait = wait
         self.polled_at: float | None = None
         #: Asked about, answer not handed back yet.
         self.asking = False
@@ -184,9 +187,11 @@ class Tracker:
     def _add(self, state: TrackedTask, task: Task | None, now: float) -> None:
         # The first question waits a batch window, so a burst of watches shares requests.
         next_at = now + self.policy.batch_window
-        alarm_at = _or_inf(alarm(state, self.policy))
+        policy = self.policy
+        alarm_at = _or_inf(alarm(state, policy))
+        wait = policy.delay(state.status, state.progress, state.rate)
         task_id = state.task_id
-        self._entries[task_id] = _Entry(state, task, next_at, alarm_at)
+        self._entries[task_id] = _Entry(state, task, next_at, alarm_at, wait)
         self._push(next_at, task_id)
         self._next_poll = min(self._next_poll, next_at)
         if alarm_at != math.inf:
@@ -257,14 +262,12 @@ class Tracker:
         pops = len(schedule) >> 3
         while schedule and schedule[0][0] <= horizon:
             if not pops:
-                delay = policy.delay
                 for task_id, waiting in self._entries.items():
                     if waiting.next_at <= horizon and not waiting.asking:
                         # Scheduled here rather than in the loop below: one pass, not two.
                         waiting.asking = True
                         waiting.polled_at = now
-                        state = waiting.state
-                        waiting.next_at = now + delay(state.status, state.progress, state.rate)
+                        waiting.next_at = now + waiting.wait
                         due.append(task_id)
                 schedule = [item for item in schedule if item[0] > horizon]
                 heapq.heapify(schedule)
@@ -281,9 +284,8 @@ class Tracker:
         if room and len(due) < len(self._entries):
             self._top_up(now, room, taken, due)
         for entry in taken:
-            state = entry.state
             entry.polled_at = now
-            entry.next_at = now + policy.delay(state.status, state.progress, state.rate)
+            entry.next_at = now + entry.wait
         self._next_poll = self._earliest()
         return due
 
@@ -430,7 +432,8 @@ class Tracker:
         # A task that started moving deserves its faster cadence now, not after the old wait.
         asked = now if entry.polled_at is None else entry.polled_at
         policy = self.policy
-        next_at = asked + policy.delay(state.status, state.progress, state.rate)
+        entry.wait = wait = policy.delay(state.status, state.progress, state.rate)
+        next_at = asked + wait
         if next_at < entry.next_at:
             entry.next_at = next_at
             if not entry.asking:
