@@ -23,7 +23,7 @@ import collections
 import math
 import random
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ._clock import Clock
 from ._errors import (
@@ -87,23 +87,32 @@ class _Latest:
         self.event = event
 
 
+#: Queued events from which a stream's ProgressChanged are merged (see :class:`_Inbox`).
+COALESCE_FROM: Final = 256
+
+
 class _Inbox:
     """A single-consumer queue whose size stays bounded by the tasks it hears about.
 
     asyncio.Queue's bookkeeping (task counts, putter wake-ups) is paid per event, and a tick
     over 10,000 tasks hands out thousands of events; this keeps just the deque and one waiter.
 
-    A consumer slower than the poller must not make memory grow with time: a ProgressChanged
-    still queued is replaced in place by a newer one about the same task (which then reports
-    the ``previous`` the consumer last heard). Only while it is the task's last queued event:
-    any other event about the task (a status change, a submit, a terminal event) is queued
-    after it and never dropped, so each task's events keep their order.
+    A consumer slower than the poller must not make memory grow with time: once
+    ``coalesce_from`` events are queued, a ProgressChanged still queued is replaced in place
+    by a newer one about the same task (which then reports the ``previous`` the consumer last
+    heard). Only while it is the task's last queued event: any other event about the task (a
+    status change, a submit, a terminal event, a progress queued below the mark) is queued
+    after it and never dropped, so each task's events keep their order. Below the mark every
+    progress is queued as it is: a consumer that keeps up sees every step, and the poller
+    pays no bookkeeping for it. The queue stays within ``coalesce_from`` plus a few events
+    per task.
     """
 
-    __slots__ = ("_items", "_progress", "_waiter")
+    __slots__ = ("_coalesce_from", "_items", "_progress", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, coalesce_from: int = COALESCE_FROM) -> None:
         self._items: collections.deque[Event | _Latest | _Stop] = collections.deque()
+        self._coalesce_from = coalesce_from
         #: The replaceable ProgressChanged of each task, when it is the last one queued.
         self._progress: dict[str, _Latest] = {}
         self._waiter: asyncio.Future[None] | None = None
@@ -112,7 +121,8 @@ class _Inbox:
         return len(self._items)
 
     def put(self, item: Event | _Stop) -> None:
-        if type(item) is ProgressChanged:
+        items = self._items
+        if type(item) is ProgressChanged and len(items) >= self._coalesce_from:
             queued = self._progress.get(item.task_id)
             if queued is not None:
                 older = queued.event
@@ -121,12 +131,12 @@ class _Inbox:
                 )
                 return  # the consumer was woken when the older one came in
             queued = self._progress[item.task_id] = _Latest(item)
-            self._items.append(queued)
+            items.append(queued)
         else:
             if self._progress and not isinstance(item, _Stop):
                 # A later ProgressChanged must queue behind this event, not jump ahead of it.
                 self._progress.pop(item.task_id, None)
-            self._items.append(item)
+            items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

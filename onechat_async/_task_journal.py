@@ -11,7 +11,7 @@ one write per task in flight at a time, so a heartbeat never races an observatio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import KeysView, Mapping, Sequence
 from typing import Any
 
 from . import _journal as journal
@@ -46,6 +46,9 @@ class TaskJournal:
         self._ttl = ttl
         self._gate = gate
         self._held: dict[str, TaskRecord] = {}
+        #: The ids held now, as a live view: a membership test without a call, for the
+        #: check every event of every stream makes.
+        self.holding: KeysView[str] = self._held.keys()
         self._locks: dict[str, asyncio.Lock] = {}
 
     @property

@@ -200,11 +200,14 @@ def observe(
     last = state.status
     terminal = status in _TERMINAL
     events: list[Event] = []
-    if last is None or _RANK.get(status, _UNKNOWN_RANK) > _RANK.get(last, _UNKNOWN_RANK):
-        events.append(_status_event(task, last))
-    elif status != last:
-        # Same rank, other name (an unknown status next to SUBMITTED): not provably newer.
-        return _remember(state, seen), []
+    # The same status, the usual case, costs no rank lookups.
+    if status != last:
+        if last is None or _RANK.get(status, _UNKNOWN_RANK) > _RANK.get(last, _UNKNOWN_RANK):
+            events.append(_status_event(task, last))
+        else:
+            # Stale, or the same rank under another name (an unknown status next to
+            # SUBMITTED): not provably newer.
+            return _remember(state, seen), []
     if not terminal and progress is not None and progress > (state.progress or 0):
         events.append(progress_changed(task.id, task, progress, state.progress))
     if not events:

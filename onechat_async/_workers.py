@@ -123,6 +123,7 @@ class Durable:
         self.tasks = TaskJournal(
             self.store, owner=self.owner, clock=clock, ttl=lease_ttl, gate=self.gate, keep=key_ttl
         )
+        self._holding = self.tasks.holding
         # Settled keys and ended tasks are dropped from the store after key_ttl, looked for
         # at most every _PRUNE_EVERY seconds (or key_ttl / 2 if shorter), from the submits.
         self._prune_every = None if key_ttl is None else min(_PRUNE_EVERY, key_ttl / 2)
@@ -256,11 +257,7 @@ class Durable:
     def concerns(self, event: Event) -> bool:
         """Whether ``event`` belongs to a task journaled here (or lost to another worker)."""
         task_id = event.task_id
-        return (
-            task_id in self._stamped
-            or task_id in self._lost
-            or self.tasks.record(task_id) is not None
-        )
+        return task_id in self._stamped or task_id in self._lost or task_id in self._holding
 
     async def journal(self, event: Event) -> Event | None:
         """The event numbered after its state was journaled; None: another worker has it."""

@@ -20,7 +20,7 @@ from onechat_async._events import (
 from onechat_async._gc import GcGuard
 from onechat_async._models import SubmitResult, Task, TaskStatus
 from onechat_async._policy import Pacer, PollPolicy
-from onechat_async._poller import _Inbox, _Stop
+from onechat_async._poller import COALESCE_FROM, _Inbox, _Stop
 from onechat_async.testing import ManualClock
 
 from .conftest import NO_JITTER, FakeClient, Step, collect, track, within
@@ -294,7 +294,7 @@ async def _drain(inbox: _Inbox) -> list[Event]:
 
 async def test_a_queued_progress_is_replaced_by_a_newer_one_of_the_same_task() -> None:
     """Progress 10->20->30->40 queued unread is one event 10->40, in the first one's place."""
-    inbox = _Inbox()
+    inbox = _Inbox(coalesce_from=0)
     inbox.put(_progress("1", 20, 10))
     inbox.put(_progress("2", 50, None))
     inbox.put(_progress("1", 30, 20))
@@ -308,7 +308,7 @@ async def test_a_queued_progress_is_replaced_by_a_newer_one_of_the_same_task() -
 
 async def test_a_progress_never_jumps_ahead_of_a_later_status_change_or_end() -> None:
     """After a status change or terminal event, a progress queues behind it, not in front."""
-    inbox = _Inbox()
+    inbox = _Inbox(coalesce_from=0)
     running = _running("1", 0)
     done = Task(id="1", status=TaskStatus.SUCCESS, progress=100)
     submitted = Submitted("1", SubmitResult(task_id="1"))
@@ -333,12 +333,48 @@ async def test_a_progress_never_jumps_ahead_of_a_later_status_change_or_end() ->
 
 async def test_a_progress_taken_out_is_not_replaced_any_more() -> None:
     """Once the consumer took a progress, the next one is queued anew, not lost."""
-    inbox = _Inbox()
+    inbox = _Inbox(coalesce_from=0)
     inbox.put(_progress("1", 20, 10))
     assert (await _drain(inbox))[0].progress == 20  # type: ignore[union-attr]
     inbox.put(_progress("1", 30, 20))
     (event,) = await _drain(inbox)
     assert (event.progress, event.previous) == (30, 20)  # type: ignore[union-attr]
+
+
+async def test_below_the_mark_every_progress_is_queued_as_it_is() -> None:
+    """A consumer that keeps up (fewer than COALESCE_FROM queued) gets every progress step."""
+    inbox = _Inbox()
+    steps = [_progress("1", p, p - 10) for p in range(20, 20 + 10 * (COALESCE_FROM - 1), 10)]
+    for event in steps:
+        inbox.put(event)
+    assert await _drain(inbox) == steps
+
+
+async def test_past_the_mark_a_progress_is_merged_and_order_is_kept() -> None:
+    """From COALESCE_FROM queued on, a task's queued progress is replaced, never reordered."""
+    inbox = _Inbox()
+    filler = [_progress(str(100 + i), 50, None) for i in range(COALESCE_FROM)]
+    for event in filler:
+        inbox.put(event)
+    inbox.put(_progress("1", 20, 10))
+    inbox.put(_progress("1", 30, 20))
+    inbox.put(_progress("1", 40, 30))
+    got = (await _drain(inbox))[COALESCE_FROM:]
+    assert [(e.progress, e.previous) for e in got] == [(40, 10)]  # type: ignore[union-attr]
+
+
+async def test_a_progress_queued_below_the_mark_is_not_overtaken_by_a_merged_one() -> None:
+    """A plain progress queued after a mergeable one ends its merging: progress never goes back."""
+    inbox = _Inbox(coalesce_from=2)
+    inbox.put(_progress("9", 50, None))
+    inbox.put(_progress("8", 50, None))
+    inbox.put(_progress("1", 20, 10))  # mergeable: two queued
+    await inbox.get()
+    await inbox.get()
+    inbox.put(_progress("1", 30, 20))  # one queued: queued as it is
+    inbox.put(_progress("1", 40, 30))  # two queued: must not replace the 20
+    got = await _drain(inbox)
+    assert [e.progress for e in got] == [20, 30, 40]  # type: ignore[union-attr]
 
 
 def _many_steps(steps: int) -> list[Step]:

@@ -762,7 +762,7 @@ def test_an_inbox_drops_only_progress_that_a_newer_progress_replaced(
     script: list[tuple[str, ...]],
 ) -> None:
     """Whatever is put and taken, a consumer gets every other event, each task's in order."""
-    inbox = _Inbox()
+    inbox = _Inbox(coalesce_from=0)
     taken: list[Event] = []
     put: list[Event] = []
     loop = asyncio.new_event_loop()
