@@ -144,7 +144,7 @@ class _Inbox:
     def empty(self) -> bool:
         return not self._items
 
-    def take(self, refuse: Callable[[Event], bool] | None) -> Event | None:
+    def take(self, refuse: Callable[[Event], bool] | None = None) -> Event | None:
         """The first event, taken now if one is queued and ``refuse`` does not want it kept.
 
         The consumer's fast path: no coroutine, no wait. None when the queue is empty, ends
@@ -188,12 +188,17 @@ class _Inbox:
 class Subscription:
     """The consumer's end of one stream: its number with the router, and its inbox."""
 
-    __slots__ = ("_inbox", "_poller", "id")
+    __slots__ = ("_inbox", "_poller", "id", "take")
 
     def __init__(self, poller: Poller, stream_id: StreamId, inbox: _Inbox) -> None:
         self._poller = poller
         self._inbox = inbox
         self.id = stream_id
+        #: ``take(refuse=None)``: the next event if one is queued now and ``refuse`` does not
+        #: refuse it, else None (then await :meth:`next`). What :meth:`next` would return,
+        #: without a coroutine: the consumer of a busy stream takes thousands of events a
+        #: tick. The inbox's own method, so that taking one costs a single call.
+        self.take: Callable[[Callable[[Event], bool] | None], Event | None] = inbox.take
 
     @property
     def finished(self) -> bool:
@@ -215,15 +220,6 @@ class Subscription:
     def close(self) -> None:
         """Stop following everything; ids nobody else follows stop being polled."""
         self._poller.close_stream(self)
-
-    def take(self, refuse: Callable[[Event], bool] | None = None) -> Event | None:
-        """The next event if one is queued now and ``refuse`` does not refuse it, else None.
-
-        What :meth:`next` would return, without a coroutine: the consumer of a busy stream
-        takes thousands of events a tick, each of which would cost one. None tells the
-        caller to await :meth:`next`.
-        """
-        return self._inbox.take(refuse)
 
     async def next(self) -> Event:
         """The next event; StopAsyncIteration after the last one."""

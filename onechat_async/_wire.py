@@ -425,7 +425,14 @@ def _task_builder(  # noqa: PLR0915 - the builder below is one straight function
         value = raw_image_urls
         image_urls = _urls(value) if type(value) is list and value else ()
         value = raw_video_url
-        video_url = (value or None) if type(value) is str else _optional_text(value)
+        # Missing from every gateway answer: None without a call.
+        video_url = (
+            None
+            if value is None
+            else (value or None)
+            if type(value) is str
+            else _optional_text(value)
+        )
         value = raw_video_urls
         video_urls = _urls(value) if type(value) is list and value else ()
         # A task's times come back unchanged on every tick: a valid one is in the memo.
