@@ -20,7 +20,6 @@ when those few fields moved: a tick over 10,000 quiet tasks costs little more th
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
@@ -40,6 +39,7 @@ from ._task_state import (
     start,
     unreadable,
 )
+from ._timetable import Timetable
 from ._wire import Row, WireError, decode_row, decode_task, row_of, wire_task_id
 
 __all__ = ["Tracker", "chunked"]
@@ -144,14 +144,14 @@ class Tracker:
         self.policy = policy
         self._entries: dict[str, _Entry] = {}
         # The schedule, so that a wake-up costs what is due rather than a scan of every task:
-        # (next_at, task_id) of each task not in flight. Lazy: an item is live while its task
+        # each task not in flight under its next_at. Lazy: an item is live while its task
         # is tracked, not in flight and still due at that time; the rest are skipped when they
         # come up. A task may have two live items with one time; the first one taken marks it
         # in flight, which makes the other dead.
-        self._schedule: list[tuple[float, str]] = []
-        # (alarm_at, task_id), the same way for expire; an item is live while it matches the
-        # task's alarm_at.
-        self._alarms: list[tuple[float, str]] = []
+        self._schedule = Timetable()
+        # Tasks under their alarm_at, the same way for expire; an item is live while it
+        # matches the task's alarm_at.
+        self._alarms = Timetable()
         self._hold_until = -math.inf
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
@@ -199,40 +199,38 @@ class Tracker:
 
     def forget(self, task_id: str) -> None:
         """Stop tracking ``task_id`` (nobody watches it any more)."""
-        # Its heap items die with the entry and go when they come up or at a compaction.
+        # Its timetable items die with the entry and go when they come up or at a compaction.
         if self._entries.pop(task_id, None) is not None:
             self._compact()
 
     def _push(self, next_at: float, task_id: str) -> None:
-        heapq.heappush(self._schedule, (next_at, task_id))
+        self._schedule.put(next_at, task_id)
         self._compact()
 
     def _push_alarm(self, alarm_at: float, task_id: str) -> None:
-        heapq.heappush(self._alarms, (alarm_at, task_id))
+        self._alarms.put(alarm_at, task_id)
         self._next_alarm = min(self._next_alarm, alarm_at)
         self._compact()
 
     def _compact(self) -> None:
-        """Rebuild a heap that dead items have grown past twice the live ones: O(N), rarely."""
+        """Rebuild a timetable that dead items have grown past twice the live ones, rarely."""
         entries = self._entries
         most = _COMPACT_RATIO * len(entries) + _COMPACT_SLACK
         if len(self._schedule) > most:
-            self._schedule = [
+            self._schedule.rebuild(
                 (entry.next_at, task_id) for task_id, entry in entries.items() if not entry.asking
-            ]
-            heapq.heapify(self._schedule)
+            )
         if len(self._alarms) > most:
-            self._alarms = [
+            self._alarms.rebuild(
                 (entry.alarm_at, task_id)
                 for task_id, entry in entries.items()
                 if entry.alarm_at != math.inf
-            ]
-            heapq.heapify(self._alarms)
+            )
 
-    def _live(self, item: tuple[float, str]) -> _Entry | None:
+    def _live(self, when: float, task_id: str) -> _Entry | None:
         """The entry behind a schedule item, or None when the item is dead."""
-        entry = self._entries.get(item[1])
-        if entry is None or entry.asking or entry.next_at != item[0]:
+        entry = self._entries.get(task_id)
+        if entry is None or entry.asking or entry.next_at != when:
             return None
         return entry
 
@@ -245,41 +243,24 @@ class Tracker:
         """
         policy = self.policy
         horizon = now + policy.batch_window
-        # _next_poll never overstates the earliest next_at, so this skips the heap on the
+        # _next_poll never overstates the earliest next_at, so this skips the schedule on the
         # many wake-ups (right after a round, say) where nothing can be due.
         if now < self._hold_until or horizon < self._next_poll:
             return []
         schedule = self._schedule
-        live = self._live
-        pop = heapq.heappop
+        entries = self._entries
         taken: list[_Entry] = []
         due: list[str] = []
-        # Marked in flight at once, so that a second live item of the same task is dead by
-        # the time it comes up. One by one while few are due (the usual wake-up of a large
-        # watch set); past an eighth of the heap, the rest are found by one pass over the
-        # tasks in the order they were watched, as before the heap, and the heap is rebuilt
-        # from what stays: that costs less than popping most of it (a whole tick due at once).
-        pops = len(schedule) >> 3
-        while schedule and schedule[0][0] <= horizon:
-            if not pops:
-                for task_id, waiting in self._entries.items():
-                    if waiting.next_at <= horizon and not waiting.asking:
-                        # Scheduled here rather than in the loop below: one pass, not two.
-                        waiting.asking = True
-                        waiting.polled_at = now
-                        waiting.next_at = now + waiting.wait
-                        due.append(task_id)
-                schedule = [item for item in schedule if item[0] > horizon]
-                heapq.heapify(schedule)
-                self._schedule = schedule
-                break
-            pops -= 1
-            item = pop(schedule)
-            entry = live(item)
-            if entry is not None:
-                entry.asking = True
-                taken.append(entry)
-                due.append(item[1])
+        while schedule.first() <= horizon:
+            when, ids = schedule.pop_first()
+            for task_id in ids:
+                entry = entries.get(task_id)
+                # Marked in flight at once, so that a second live item of the same task is
+                # dead by the time it comes up.
+                if entry is not None and not entry.asking and entry.next_at == when:
+                    entry.asking = True
+                    taken.append(entry)
+                    due.append(task_id)
         room = -len(due) % policy.chunk_size
         if room and len(due) < len(self._entries):
             self._top_up(now, room, taken, due)
@@ -293,34 +274,37 @@ class Tracker:
         """Add up to ``room`` tasks due soonest within an interval, not asked about lately."""
         policy = self.policy
         schedule = self._schedule
-        live = self._live
+        entries = self._entries
         soon, recent = now + policy.interval, now - policy.fast_interval
-        passed: list[tuple[float, str]] = []
-        while room and schedule and schedule[0][0] <= soon:
-            item = heapq.heappop(schedule)
-            entry = live(item)
-            if entry is None:
-                continue
-            if entry.polled_at is not None and entry.polled_at > recent:
-                # Asked about lately: not pulled forward, but still on the schedule.
-                passed.append(item)
-                continue
-            entry.asking = True
-            taken.append(entry)
-            due.append(item[1])
-            room -= 1
-        for item in passed:
-            heapq.heappush(schedule, item)
+        kept: list[tuple[float, list[str]]] = []
+        while room and schedule.first() <= soon:
+            when, ids = schedule.pop_first()
+            stay: list[str] = []
+            for i, task_id in enumerate(ids):
+                if not room:
+                    stay.extend(ids[i:])
+                    break
+                entry = entries.get(task_id)
+                if entry is None or entry.asking or entry.next_at != when:
+                    continue  # dead: dropped
+                if entry.polled_at is not None and entry.polled_at > recent:
+                    # Asked about lately: not pulled forward, but still on the schedule.
+                    stay.append(task_id)
+                    continue
+                entry.asking = True
+                taken.append(entry)
+                due.append(task_id)
+                room -= 1
+            kept.append((when, stay))
+        for when, stay in kept:
+            schedule.put_all(when, stay)
 
     def _earliest(self) -> float:
         """The earliest next_at of a task not in flight; dead items on top are dropped."""
-        schedule = self._schedule
-        while schedule:
-            item = schedule[0]
-            if self._live(item) is not None:
-                return item[0]
-            heapq.heappop(schedule)
-        return math.inf
+        return self._schedule.earliest(self._is_due_at)
+
+    def _is_due_at(self, when: float, task_id: str) -> bool:
+        return self._live(when, task_id) is not None
 
     def on_listed(
         self, asked: Iterable[str], answer: Iterable[object], now: float
@@ -341,8 +325,7 @@ class Tracker:
         mine = set(asked)
         unreadable: set[str] = set()
         next_poll = math.inf
-        schedule = self._schedule
-        heappush = heapq.heappush
+        put = self._schedule.put
         for task_id, raw in rows.items():
             entry = entries.get(task_id)
             if entry is None:
@@ -375,7 +358,7 @@ class Tracker:
                 # _settle, inlined: this runs for every task of every tick.
                 entry.asking = False
                 next_at = entry.next_at
-                heappush(schedule, (next_at, task_id))
+                put(next_at, task_id)
                 if next_at < next_poll:  # noqa: PLR1730 - min() costs several times more
                     next_poll = next_at
         self._next_poll = min(self._next_poll, next_poll)
@@ -505,22 +488,23 @@ class Tracker:
         alarms = self._alarms
         # Only the tasks whose alarm item came up: their real alarm is no earlier, and a task
         # whose alarm has not come says nothing (expire has news exactly from its alarm on).
-        while alarms and alarms[0][0] <= now:
-            alarm_at, task_id = heapq.heappop(alarms)
-            entry = entries.get(task_id)
-            if entry is None or entry.alarm_at != alarm_at:
-                continue
-            state, news = expire(entry.state, now, policy, entry.task)
-            if news:
-                events.extend(news)
-                if state.ended:
-                    del entries[task_id]
+        while alarms.first() <= now:
+            alarm_at, ids = alarms.pop_first()
+            for task_id in ids:
+                entry = entries.get(task_id)
+                if entry is None or entry.alarm_at != alarm_at:
                     continue
-                entry.state = state
-            entry.alarm_at = _or_inf(alarm(state, policy))
-            if entry.alarm_at != math.inf:
-                heapq.heappush(alarms, (entry.alarm_at, task_id))
-        self._next_alarm = alarms[0][0] if alarms else math.inf
+                state, news = expire(entry.state, now, policy, entry.task)
+                if news:
+                    events.extend(news)
+                    if state.ended:
+                        del entries[task_id]
+                        continue
+                    entry.state = state
+                entry.alarm_at = _or_inf(alarm(state, policy))
+                if entry.alarm_at != math.inf:
+                    alarms.put(entry.alarm_at, task_id)
+        self._next_alarm = alarms.first()
         self._compact()
         return events
 
