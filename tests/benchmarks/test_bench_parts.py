@@ -96,3 +96,19 @@ def test_the_gc_probe_counts_full_passes_only() -> None:
         probe.stop()
     gc.collect()
     assert probe.full == 1
+
+
+def test_track_cpu_options_pick_sizes_repeats_sides_and_skip_the_tick() -> None:
+    """bench_track_cpu's --sizes, --repeats, --sides and --no-tick change the preset."""
+    from benchmarks.bench_track_cpu import FULL, _config
+
+    config = _config(["--sizes", "1000,10000", "--repeats", "3", "--sides", "ours", "--no-tick"])
+    assert (config.sizes, config.repeats, config.sides, config.tick_window) == (
+        (1_000, 10_000),
+        3,
+        ("ours",),
+        0.0,
+    )
+    assert _config([]) == FULL
+    with pytest.raises(SystemExit, match="unknown sides"):
+        _config(["--sides", "ours,loop"])

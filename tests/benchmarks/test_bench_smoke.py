@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from types import ModuleType
 
+import attrs
 import pytest
 
 from benchmarks import (
@@ -137,3 +138,15 @@ def test_main_refuses_unknown_names() -> None:
     """An unknown benchmark name is a usage error."""
     with pytest.raises(SystemExit):
         main(["no-such-bench"])
+
+
+def test_track_races_only_the_sides_asked_for_and_skips_the_tick() -> None:
+    """With sides=("ours",) and no tick, part one races ours and the batched loop only."""
+    config = attrs.evolve(bench_track_cpu.SMOKE, sides=("ours",), tick_window=0.0)
+    result = bench_track_cpu.run(config)
+    (table,) = result.tables
+    (n,) = config.sizes
+    assert column(table, "ended") == [f"{n} of {n}"] * 2
+    assert [t.name for t in result.targets] == [
+        f"client CPU ours / batched loop, HTTP included, N = {n:,}"
+    ]
