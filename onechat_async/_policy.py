@@ -89,6 +89,14 @@ class PollPolicy:
     :ivar stall_after: report ``Stalled`` after this long without change (None: never).
     :ivar fetch_concurrency: fetches in flight when list-by-condition cannot be used.
     :ivar chunk_size: ids per list-by-condition request (1 to 100).
+    :ivar refresh_interval: the shortest time between two changes of one task on the server
+        (default: 3 x ``interval``, the 15 s in which the gateway refreshes its copy of every
+        task). After a poll showed a change, the task is not asked about again until the
+        next change can have come, less ``batch_window``: behind the gateway two questions
+        in three could not see news. A change that comes sooner proves the server is not
+        like that (a midjourney-proxy asked directly, a gateway fed by callbacks): the rule
+        is then dropped for the client's life, and the poller says so at INFO. None: never
+        wait for that, only the cadence above.
     :ivar reconcile_interval: while notifyHook callbacks bring a task's changes, how long
         after the last one it is asked about anyway, to catch a dropped callback (default:
         3 x ``interval``). When callbacks stop, polling falls back to the cadence above.
@@ -132,6 +140,11 @@ class PollPolicy:
     )
     fetch_concurrency: int = attrs.field(default=8, validator=at_least(1))
     chunk_size: int = attrs.field(default=100, validator=within(1, 100))
+    refresh_interval: float | None = attrs.field(
+        default=attrs.Factory(lambda self: self.interval * 3, takes_self=True),
+        converter=to_optional_seconds,
+        validator=optional_positive,
+    )
     reconcile_interval: float = attrs.field(
         default=attrs.Factory(lambda self: self.interval * 3, takes_self=True),
         converter=to_seconds,

@@ -480,7 +480,15 @@ class Poller:
             if answer is not None:
                 async with self._applying:
                     self._succeeded()
-                    events, confirm = self.tracker.on_listed(ids, answer, self.clock.now())
+                    tracker = self.tracker
+                    disproved = tracker.refresh_disproved
+                    events, confirm = tracker.on_listed(ids, answer, self.clock.now())
+                    if tracker.refresh_disproved and not disproved:
+                        _log.info(
+                            "a task changed twice within refresh_interval (%s s): polling "
+                            "at the cadence from now on",
+                            self.policy.refresh_interval,
+                        )
                     self._route(events)
                     # What this answer made survives a collection or two: freeze it soon,
                     # not at the loop's next wake-up (seconds away while chunks queue).

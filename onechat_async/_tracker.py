@@ -113,7 +113,18 @@ def _further_raw(raw: Row, other: Row) -> bool:
 
 class _Entry:
     # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
-    __slots__ = ("alarm_at", "asking", "next_at", "polled_at", "state", "task", "wait")
+    __slots__ = (
+        "alarm_at",
+        "answered_at",
+        "asking",
+        "changed_after",
+        "next_at",
+        "polled_at",
+        "quiet_until",
+        "state",
+        "task",
+        "wait",
+    )
 
     def __init__(
         self, state: TrackedTask, task: Task | None, next_at: float, alarm_at: float, wait: float
@@ -125,6 +136,13 @@ class _Entry:
         #: task moves, while every task due in a tick needs its delay.
         self.wait = wait
         self.polled_at: float | None = None
+        #: When the question of the last list answer applied was asked (None: no answer yet).
+        self.answered_at: float | None = None
+        #: When the question before the last change seen was asked: that change came after
+        #: it (None: not known).
+        self.changed_after: float | None = None
+        #: Not asked about before this (the server cannot have changed the task yet).
+        self.quiet_until = -math.inf
         #: Asked about, answer not handed back yet.
         self.asking = False
         #: When this task's item on the alarm heap comes up (inf: none); never later than
@@ -153,6 +171,11 @@ class Tracker:
         # matches the task's alarm_at.
         self._alarms = Timetable()
         self._hold_until = -math.inf
+        #: PollPolicy.refresh_interval while no two changes of a task came closer than it.
+        self._refresh = policy.refresh_interval
+        #: Set when two changes of one task came closer than refresh_interval (the poller
+        #: says so once).
+        self.refresh_disproved = False
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
         self._next_alarm = math.inf
@@ -287,7 +310,9 @@ class Tracker:
                 entry = entries.get(task_id)
                 if entry is None or entry.asking or entry.next_at != when:
                     continue  # dead: dropped
-                if entry.polled_at is not None and entry.polled_at > recent:
+                if (
+                    entry.polled_at is not None and entry.polled_at > recent
+                ) or entry.quiet_until > now:
                     # Asked about lately: not pulled forward, but still on the schedule.
                     stay.append(task_id)
                     continue
@@ -353,8 +378,12 @@ class Tracker:
                 self._apply(task_id, entry, task, now, seen=seen, events=events)
                 if entry.state.ended:
                     continue
+                refresh = self._refresh
+                if refresh is not None and task_id in mine:
+                    self._changed(entry, now, refresh, known=known is not None)
             # Else nothing that tracking looks at moved: not decoded, no event.
             if task_id in mine:
+                entry.answered_at = entry.polled_at
                 # _settle, inlined: this runs for every task of every tick.
                 entry.asking = False
                 next_at = entry.next_at
@@ -370,6 +399,30 @@ class Tracker:
         ]
         self._compact()
         return events, confirm
+
+    def _changed(self, entry: _Entry, now: float, refresh: float, *, known: bool) -> None:
+        """A list answer to this task's own question showed a change: wait for the next.
+
+        The change came after the last answer that did not show it, so the next cannot come
+        before that question's time plus refresh_interval: until then (less the batch
+        window, so that a server that changes sooner is caught) the task is not asked about.
+        A change seen before the last one's bound was up disproves the rule for good.
+        """
+        if not known:
+            # The first snapshot, or one after a callback: no change of the server's to time.
+            entry.changed_after = None
+            return
+        previous = entry.changed_after
+        if previous is not None and now < previous + refresh:
+            self._refresh = None
+            self.refresh_disproved = True
+            return
+        after = entry.changed_after = entry.answered_at
+        if after is None:
+            return
+        quiet = after + refresh - self.policy.batch_window
+        entry.quiet_until = quiet
+        entry.next_at = max(entry.next_at, quiet)
 
     def on_fetched(self, task_id: str, raw: object, now: float) -> list[Event]:
         """Take in the answer to a question about ``task_id`` alone, still as raw JSON."""

@@ -28,10 +28,11 @@ IDS = [str(1000 + i) for i in range(8)]
 _STATUSES = ["SUBMITTED", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "SUCCESS", "MODAL"]
 
 
-def scan_due(tracker: Tracker, now: float) -> tuple[set[str], list[str]]:
+def scan_due(tracker: Tracker, now: float) -> tuple[set[str], list[tuple[float, str]]]:
     """The ids due() gave before the heap, by scanning every entry (it marks nothing).
 
-    Those due within the batch window in any order, then the top-up in order.
+    Those due within the batch window in any order, then the top-up's candidates in order:
+    (next_at, id) of the ``room`` due soonest, and of every one tied with the last of them.
     """
     policy = tracker.policy
     horizon = now + policy.batch_window
@@ -53,9 +54,15 @@ def scan_due(tracker: Tracker, now: float) -> tuple[set[str], list[str]]:
             if horizon < entry.next_at <= soon
             and not entry.asking
             and (entry.polled_at is None or entry.polled_at <= recent)
+            and entry.quiet_until <= now
         ]
         top_up = heapq.nsmallest(room, candidates)
-    return {task_id for _, task_id in due}, [task_id for _, task_id in top_up]
+        if top_up:
+            # Tasks due at one time come in the order they were filed: any of them may be
+            # the one that fills the last place.
+            last = top_up[-1][0]
+            top_up += [item for item in candidates if item[0] == last and item not in top_up]
+    return {task_id for _, task_id in due}, top_up
 
 
 def scan_expiring(tracker: Tracker, now: float) -> set[str]:
@@ -146,11 +153,20 @@ def test_due_and_expire_match_a_scan_of_every_task(ops: list[tuple[str, Any]]) -
         elif op == "forget":
             tracker.forget(arg)
         elif op == "due":
-            expected_due, expected_top_up = scan_due(tracker, now)
+            expected_due, candidates = scan_due(tracker, now)
             got = tracker.due(now)
             assert len(got) == len(set(got))
             assert set(got[: len(expected_due)]) == expected_due
-            assert got[len(expected_due) :] == expected_top_up
+            # The top-up takes the soonest candidates, in time order; ties in any order.
+            times = {task_id: when for when, task_id in candidates}
+            top_up = got[len(expected_due) :]
+            assert all(task_id in times for task_id in top_up)
+            assert [times[t] for t in top_up] == sorted(when for when, _ in candidates)[
+                : len(top_up)
+            ]
+            room = -len(expected_due) % POLICY.chunk_size
+            if len(expected_due) < len(tracker):
+                assert len(top_up) == min(room, len(candidates))
             asked.extend(got)
         elif op == "answer" and asked:
             _answer(tracker, asked, arg, now)

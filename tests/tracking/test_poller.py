@@ -40,6 +40,7 @@ from tests.helpers import API_KEY, ScriptedServer
 from .conftest import (
     NO_JITTER,
     FakeClient,
+    Step,
     collect,
     kinds,
     other_tasks,
@@ -550,3 +551,54 @@ async def test_fetch_concurrency_caps_every_fetch_in_flight(clock: ManualClock) 
         await client.aclose()
     assert sum(isinstance(e, Succeeded) for e in events) == 8
     assert peak <= 2, f"{peak} fetches in flight"
+
+
+async def _follow_with(
+    clock: ManualClock, policy: PollPolicy, steps: list[Step]
+) -> tuple[FakeClient, list[str]]:
+    """Follow one task along ``steps`` to its end; the client and the kinds of its events."""
+    client = FakeClient(clock, policy)
+    client.add("42", steps)
+    try:
+        events = await within(clock, 600, collect(track(client, "42")))
+    finally:
+        await client.aclose()
+    return client, kinds(events)
+
+
+async def test_behind_a_refreshing_server_fewer_questions_see_the_same_events(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Changes 15 s apart (the gateway's refresh): the same events for fewer list requests."""
+    caplog.set_level(logging.INFO, logger="onechat_async.poller")
+    steps: list[Step] = [
+        (0, "SUBMITTED", "0%"),
+        (15, "IN_PROGRESS", "10%"),
+        (30, "IN_PROGRESS", "40%"),
+        (45, "IN_PROGRESS", "70%"),
+        (60, "SUCCESS", "100%"),
+    ]
+    waiting, seen = await _follow_with(clock, PollPolicy(backoff=NO_JITTER, fast_interval=5), steps)
+    cadence, also_seen = await _follow_with(
+        clock, PollPolicy(backoff=NO_JITTER, fast_interval=5, refresh_interval=None), steps
+    )
+    assert seen == also_seen
+    assert len(waiting.list_calls) < len(cadence.list_calls)
+    assert not [r for r in caplog.records if "refresh_interval" in r.getMessage()]
+
+
+async def test_a_server_that_changes_sooner_is_noticed_and_polled_at_the_cadence(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Changes 5 s apart disprove the 15 s refresh: logged once at INFO, every step still seen."""
+    caplog.set_level(logging.INFO, logger="onechat_async.poller")
+    steps: list[Step] = [(0, "SUBMITTED", "0%")]
+    steps += [(5.0 * k, "IN_PROGRESS", f"{5 * k}%") for k in range(1, 15)]
+    steps.append((75, "SUCCESS", "100%"))
+    client, seen = await _follow_with(clock, PollPolicy(backoff=NO_JITTER, fast_interval=5), steps)
+    told = [r for r in caplog.records if "refresh_interval" in r.getMessage()]
+    assert [r.levelno for r in told] == [logging.INFO]
+    assert client.poller.tracker.refresh_disproved
+    assert seen[-1] == "Succeeded"
+    # After the one long wait that disproved it, the task was asked every 5 s again.
+    assert seen.count("ProgressChanged") >= 10

@@ -1,0 +1,105 @@
+"""PollPolicy.refresh_interval in the tracker: after a change, no question before the next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from onechat_async._models import Task, TaskStatus
+from onechat_async._policy import PollPolicy
+from onechat_async._tracker import Tracker
+
+#: The gateway's shape: asked every 5 s, a task's copy refreshed every 15 s (the default
+#: refresh_interval, 3 x interval), questions batched within half a second.
+POLICY = PollPolicy(interval=5, batch_window=0.5, stall_after=None, deadline=None)
+
+
+def row(progress: int, task_id: str = "1") -> dict[str, Any]:
+    return {"id": task_id, "status": "IN_PROGRESS", "progress": f"{progress}%"}
+
+
+def ask_and_answer(tracker: Tracker, at: float, progress: int, task_id: str = "1") -> None:
+    """Ask at ``at`` (the task must be due), answered 0.1 s later at ``progress``."""
+    assert tracker.due(at) == [task_id]
+    tracker.on_listed([task_id], [row(progress, task_id)], at + 0.1)
+
+
+def next_question(tracker: Tracker, task_id: str = "1") -> float:
+    return tracker._entries[task_id].next_at
+
+
+def started(policy: PollPolicy = POLICY) -> Tracker:
+    """A tracker that saw task 1 once at 10%, asked at 0.5 (a first sighting: no wait)."""
+    tracker = Tracker(policy)
+    tracker.watch("1", 0.0)
+    ask_and_answer(tracker, 0.5, 10)
+    assert next_question(tracker) == pytest.approx(5.5)
+    return tracker
+
+
+def test_after_a_change_the_task_waits_for_the_next_refresh() -> None:
+    """A change seen at 5.5 came after 0.5, so the next comes at 15.5: asked at 15.0, not 10.5."""
+    tracker = started()
+    ask_and_answer(tracker, 5.5, 20)
+    assert next_question(tracker) == pytest.approx(15.0)
+    assert tracker.due(10.5) == []
+    assert tracker.due(14.4) == []
+    assert tracker.due(14.5) == ["1"]  # due within the batch window
+
+
+def test_changes_that_keep_to_the_refresh_keep_the_rule() -> None:
+    """A change 15 s after the last one's bound is what a refreshing server does: it waits again."""
+    tracker = started()
+    ask_and_answer(tracker, 5.5, 20)
+    ask_and_answer(tracker, 15.0, 20)  # the probe: nothing yet
+    assert next_question(tracker) == pytest.approx(20.0)
+    ask_and_answer(tracker, 20.0, 30)  # changed after the probe at 15.0
+    assert not tracker.refresh_disproved
+    assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)
+
+
+def test_a_change_sooner_than_the_refresh_drops_the_rule_for_good() -> None:
+    """A second change within 15 s of the first's bound disproves the rule: cadence from then."""
+    tracker = started()
+    ask_and_answer(tracker, 5.5, 20)
+    ask_and_answer(tracker, 15.0, 30)  # answered at 15.1 < 0.5 + 15: too soon for a refresh
+    assert tracker.refresh_disproved
+    assert next_question(tracker) == pytest.approx(20.0)
+    ask_and_answer(tracker, 20.0, 40)
+    assert next_question(tracker) == pytest.approx(25.0)  # no wait any more
+
+
+def test_without_refresh_interval_a_change_changes_nothing() -> None:
+    """refresh_interval=None: the task is asked about at the cadence after a change."""
+    tracker = started(PollPolicy(interval=5, batch_window=0.5, refresh_interval=None))
+    ask_and_answer(tracker, 5.5, 20)
+    assert next_question(tracker) == pytest.approx(10.5)
+
+
+def test_a_first_sighting_or_a_snapshot_after_a_callback_sets_no_wait() -> None:
+    """Only a change between two polled answers is timed: a callback's snapshot is not one."""
+    tracker = started()
+    task = Task(id="1", status=TaskStatus.IN_PROGRESS, progress=15)
+    tracker.on_pushed(task, 3.0)
+    tracker._entries["1"].next_at = 5.5  # asked at the cadence again (as if pushes stopped)
+    tracker._push(5.5, "1")
+    ask_and_answer(tracker, 5.5, 20)
+    assert next_question(tracker) == pytest.approx(10.5)
+    ask_and_answer(tracker, 10.5, 30)  # a change between two polls: timed again
+    assert not tracker.refresh_disproved
+    assert next_question(tracker) == pytest.approx(5.5 + 15 - 0.5)
+
+
+def test_a_waiting_task_does_not_top_up_a_request() -> None:
+    """A part-empty request is not filled with a task whose next change cannot have come."""
+    tracker = Tracker(PollPolicy(interval=5, batch_window=0.5, chunk_size=2, deadline=None))
+    tracker.watch("1", 0.0)
+    tracker.watch("2", 0.0)
+    assert sorted(tracker.due(0.5)) == ["1", "2"]
+    tracker.on_listed(["1", "2"], [row(10, "1"), row(10, "2")], 0.6)
+    assert sorted(tracker.due(5.5)) == ["1", "2"]
+    tracker.on_listed(["1", "2"], [row(20, "1"), row(10, "2")], 5.6)  # 1 changed, 2 did not
+    # At 10.5 task 2 is due and task 1 waits until 15.0: though within an interval and not
+    # asked lately, it does not fill the request's second place.
+    assert tracker.due(10.5) == ["2"]
