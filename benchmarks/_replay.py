@@ -69,7 +69,9 @@ class ReplayRig:
         self.transport = MockTransport(self.replay, record=False)
         # No ceiling on the pace: the poller's own pace (scaled to the watch set) spreads a
         # tick's requests over a second or two of clock time, which :meth:`_drain` lets pass.
-        self.policy = policy or PollPolicy(max_requests_per_second=1e9)
+        # No refresh wait: a tick is a round over every task, and the wait would leave the
+        # tasks that moved out of the next one.
+        self.policy = policy or PollPolicy(max_requests_per_second=1e9, refresh_interval=None)
         self.client = OneChatClient(
             api_key=API_KEY,
             base_url="http://127.0.0.1:9",
