@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
+from zlib import crc32
 
 from ._errors import ServerError
 from ._events import Event
@@ -150,6 +151,11 @@ class _Entry:
         self.alarm_at = alarm_at
 
 
+#: Changes timed, across all tasks, before only one task in _WATCH_ONE_IN keeps watching for
+#: a server that changes sooner than PollPolicy.refresh_interval.
+_WATCHES_FIRST = 8
+_WATCH_ONE_IN = 8
+
 #: A heap is compacted when it holds more than this many items per tracked task (plus a few).
 _COMPACT_RATIO = 2
 _COMPACT_SLACK = 64
@@ -176,6 +182,8 @@ class Tracker:
         #: Set when two changes of one task came closer than refresh_interval (the poller
         #: says so once).
         self.refresh_disproved = False
+        #: Changes that must still be timed by a watch task before most tasks stop watching.
+        self._watches_left = _WATCHES_FIRST
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
         self._next_alarm = math.inf
@@ -380,7 +388,7 @@ class Tracker:
                     continue
                 refresh = self._refresh
                 if refresh is not None and task_id in mine:
-                    self._changed(entry, now, refresh, known=known is not None)
+                    self._changed(task_id, entry, now, refresh, known=known is not None)
             # Else nothing that tracking looks at moved: not decoded, no event.
             if task_id in mine:
                 entry.answered_at = entry.polled_at
@@ -400,27 +408,40 @@ class Tracker:
         self._compact()
         return events, confirm
 
-    def _changed(self, entry: _Entry, now: float, refresh: float, *, known: bool) -> None:
+    def _changed(
+        self, task_id: str, entry: _Entry, now: float, refresh: float, *, known: bool
+    ) -> None:
         """A list answer to this task's own question showed a change: wait for the next.
 
-        The change came after the last answer that did not show it, so the next cannot come
-        before that question's time plus refresh_interval: until then (less the batch
-        window, so that a server that changes sooner is caught) the task is not asked about.
-        A change seen before the last one's bound was up disproves the rule for good.
+        The change came between the last question that did not show it and this one, so
+        the next comes a refresh_interval later, within the same span. A *watch* task is
+        asked again just before the span opens (less the batch window): a server that
+        changes sooner shows it there, and a change seen before the last one's bound was
+        up disproves the rule for good. The others are asked just before the span closes
+        (less the batch window), when the change has come nine times in ten: one question
+        where the cadence would have asked three times, and the change seen sooner. Every
+        task watches until the rule has held for a few changes, then one in eight.
         """
         if not known:
             # The first snapshot, or one after a callback: no change of the server's to time.
             entry.changed_after = None
             return
         previous = entry.changed_after
-        if previous is not None and now < previous + refresh:
-            self._refresh = None
-            self.refresh_disproved = True
-            return
+        if previous is not None:
+            if now < previous + refresh:
+                self._refresh = None
+                self.refresh_disproved = True
+                return
+            if self._watches_left:
+                self._watches_left -= 1
         after = entry.changed_after = entry.answered_at
         if after is None:
             return
-        quiet = after + refresh - self.policy.batch_window
+        if self._watches_left or not crc32(task_id.encode()) % _WATCH_ONE_IN:
+            opens = after
+        else:
+            opens = after if entry.polled_at is None else entry.polled_at
+        quiet = opens + refresh - self.policy.batch_window
         entry.quiet_until = quiet
         entry.next_at = max(entry.next_at, quiet)
 

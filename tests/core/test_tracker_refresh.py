@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from zlib import crc32
 
 import pytest
 
 from onechat_async._models import Task, TaskStatus
 from onechat_async._policy import PollPolicy
-from onechat_async._tracker import Tracker
+from onechat_async._tracker import _WATCH_ONE_IN, _WATCHES_FIRST, Tracker
 
 #: The gateway's shape: asked every 5 s, a task's copy refreshed every 15 s (the default
 #: refresh_interval, 3 x interval), questions batched within half a second.
@@ -103,3 +104,45 @@ def test_a_waiting_task_does_not_top_up_a_request() -> None:
     # At 10.5 task 2 is due and task 1 waits until 15.0: though within an interval and not
     # asked lately, it does not fill the request's second place.
     assert tracker.due(10.5) == ["2"]
+
+
+def settled(task_id: str) -> Tracker:
+    """A tracker whose rule has held for every watched change, then task ``task_id`` changed.
+
+    Task ``task_id`` was seen at 10% (asked at 0.5) and at 20% (asked at 5.5).
+    """
+    tracker = Tracker(POLICY)
+    tracker._watches_left = 0  # as after _WATCHES_FIRST changes kept to the rule
+    tracker.watch(task_id, 0.0)
+    ask_and_answer(tracker, 0.5, 10, task_id)
+    ask_and_answer(tracker, 5.5, 20, task_id)
+    return tracker
+
+
+def test_once_the_rule_held_most_tasks_are_asked_just_before_the_change_is_due() -> None:
+    """The change seen at 5.5 came after 0.5: the next comes by 20.5, so it is asked at 20.0."""
+    assert crc32(b"1") % _WATCH_ONE_IN  # not a watch task
+    tracker = settled("1")
+    assert next_question(tracker, "1") == pytest.approx(5.5 + 15 - 0.5)
+    assert tracker.due(19.4) == []
+
+
+def test_one_task_in_eight_keeps_watching_for_a_faster_server() -> None:
+    """A watch task is still asked just before the span opens, where a faster server shows."""
+    assert not crc32(b"4") % _WATCH_ONE_IN
+    tracker = settled("4")
+    assert next_question(tracker, "4") == pytest.approx(0.5 + 15 - 0.5)
+    ask_and_answer(tracker, 15.0, 30, "4")  # a change within 15 s of the last one's bound
+    assert tracker.refresh_disproved
+
+
+def test_every_task_watches_until_the_rule_held_for_the_first_changes() -> None:
+    """The first _WATCHES_FIRST changes that keep to the rule are watched, whatever the task."""
+    tracker = started()
+    assert tracker._watches_left == _WATCHES_FIRST
+    ask_and_answer(tracker, 5.5, 20)  # timed, but no change before it to compare with
+    assert tracker._watches_left == _WATCHES_FIRST
+    ask_and_answer(tracker, 15.0, 20)
+    ask_and_answer(tracker, 20.0, 30)  # kept to the rule: one fewer to watch
+    assert tracker._watches_left == _WATCHES_FIRST - 1
+    assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)  # still watching
