@@ -429,8 +429,7 @@ class Tracker:
         previous = entry.changed_after
         if previous is not None:
             if now < previous + refresh:
-                self._refresh = None
-                self.refresh_disproved = True
+                self._disprove_refresh()
                 return
             if self._watches_left:
                 self._watches_left -= 1
@@ -444,6 +443,22 @@ class Tracker:
         quiet = opens + refresh - self.policy.batch_window
         entry.quiet_until = quiet
         entry.next_at = max(entry.next_at, quiet)
+
+    def _disprove_refresh(self) -> None:
+        """Two changes came closer than refresh_interval: back to the cadence, waits and all."""
+        self._refresh = None
+        self.refresh_disproved = True
+        for task_id, entry in self._entries.items():
+            if entry.quiet_until == -math.inf:
+                continue
+            entry.quiet_until = -math.inf
+            if entry.polled_at is not None and not entry.asking:
+                cadence = entry.polled_at + entry.wait
+                if cadence < entry.next_at:
+                    entry.next_at = cadence
+                    self._schedule.put(cadence, task_id)
+                    self._next_poll = min(self._next_poll, cadence)
+        self._compact()
 
     def on_fetched(self, task_id: str, raw: object, now: float) -> list[Event]:
         """Take in the answer to a question about ``task_id`` alone, still as raw JSON."""

@@ -146,3 +146,21 @@ def test_every_task_watches_until_the_rule_held_for_the_first_changes() -> None:
     ask_and_answer(tracker, 20.0, 30)  # kept to the rule: one fewer to watch
     assert tracker._watches_left == _WATCHES_FIRST - 1
     assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)  # still watching
+
+
+def test_when_the_rule_is_disproved_every_waiting_task_is_back_on_the_cadence() -> None:
+    """The tasks still waiting for a refresh are asked at their cadence once it is disproved."""
+    tracker = Tracker(POLICY)
+    tracker._watches_left = 0
+    for task_id in ("1", "4"):  # 1 waits until the span closes, 4 watches
+        tracker.watch(task_id, 0.0)
+    assert sorted(tracker.due(0.5)) == ["1", "4"]
+    tracker.on_listed(["1", "4"], [row(10, "1"), row(10, "4")], 0.6)
+    assert sorted(tracker.due(5.5)) == ["1", "4"]
+    tracker.on_listed(["1", "4"], [row(20, "1"), row(20, "4")], 5.6)
+    assert next_question(tracker, "1") == pytest.approx(20.0)
+    assert tracker.due(15.0) == ["4"]
+    tracker.on_listed(["4"], [row(30, "4")], 15.1)  # too soon: disproved
+    assert tracker.refresh_disproved
+    assert next_question(tracker, "1") == pytest.approx(10.5)  # polled at 5.5, every 5 s
+    assert tracker.due(15.1) == ["1"]
