@@ -5,9 +5,10 @@ to the same simulator, 64 in flight at a time, over a connection pool of the sam
 both parse the answer and keep the task id. Ours goes through ``OneChatClient.imagine``:
 validation, headers, the retry wrapper, dormant admission (the default ``max_in_flight``),
 the answer's checks and decoding. It runs twice: as shipped (the default construction: the
-client makes its own aiohttp session), and with a plain ``aiohttp.ClientSession()`` lent to it, which tells the client's own cost from its session settings. The simulator runs
-in the same process, so its CPU is in every figure; the client-only overhead per submit is
-reported apart, from CPU time.
+client makes its own aiohttp session), and with a plain ``aiohttp.ClientSession()`` lent to
+it, which tells the client's own cost from its session settings. The simulator runs in the
+same process, so its CPU is in every figure; the client-only overhead per submit is reported
+apart, from CPU time.
 
 Run alone: ``python -m benchmarks.bench_fanout [--quick]``.
 """

@@ -476,7 +476,7 @@ class OneChatClient:
         *,
         resend: bool = True,
         timeout: float | None = None,
-    ) -> Awaitable[_T]:
+    ) -> Coroutine[Any, Any, _T]:
         """Send a submit, with this client's notifyHook unless the caller named one.
 
         A plain function handing back the sending coroutine, so that a submit without a
