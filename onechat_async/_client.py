@@ -469,19 +469,33 @@ class OneChatClient:
             self._callbacks.keyed(state, key)
         return await self._durable.submit(key, send, tag=state or "", retry=retry)
 
-    async def _submit_read(
+    def _submit_read(
         self,
         request: Request,
         reader: Callable[..., _T],
         *,
         resend: bool = True,
         timeout: float | None = None,
-    ) -> _T:
-        """Send a submit, with this client's notifyHook unless the caller named one."""
+    ) -> Coroutine[Any, Any, _T]:
+        """Send a submit, with this client's notifyHook unless the caller named one.
+
+        A plain function handing back the sending coroutine, so that a submit without a
+        callback link costs no coroutine frame of ours here.
+        """
         link = self._callbacks
         if link is None or not link.wants(request):
-            return await self._send_submit(request, reader, resend=resend, timeout=timeout)
+            return self._send_submit(request, reader, resend=resend, timeout=timeout)
+        return self._linked_submit(link, request, reader, resend=resend, timeout=timeout)
 
+    async def _linked_submit(
+        self,
+        link: CallbackLink,
+        request: Request,
+        reader: Callable[..., _T],
+        *,
+        resend: bool,
+        timeout: float | None,
+    ) -> _T:
         def send(request: Request, reader: Callable[..., _T]) -> Awaitable[_T]:
             return self._send_submit(request, reader, resend=resend, timeout=timeout)
 
@@ -504,7 +518,8 @@ class OneChatClient:
         # Through the journal (resend=False) the journal alone decides on sending again.
         policy = self._submit_retry if resend else None
         timeout = timeout or self._submit_timeout
-        started = self._clock.now()
+        # The clock is read only when a wait may be computed (most submits have no policy).
+        started = 0.0 if policy is None else self._clock.now()
         attempt = 0
         while True:
             attempt += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -42,6 +42,27 @@ _OP = re.compile(r"^(?:[UV][1-4]|R)$")
 _MAX_HOOK = 2000
 #: json.dumps(..., ensure_ascii=False) would build a new encoder for every body.
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+#: And JSONEncoder.encode builds a new C encoder on every call: the same one (same
+#: separators, ensure_ascii=False), made once. No circular check: every body is built
+#: here from fresh dicts and lists, never from a caller's object graph.
+_make_c_encoder: Callable[..., Callable[[object, int], tuple[str, ...]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_C_ENCODE = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None,  # markers: no circular check
+        _ENCODER.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        _ENCODER.indent,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        _ENCODER.sort_keys,
+        _ENCODER.skipkeys,
+        _ENCODER.allow_nan,
+    )
+)
 _MAX_STATE = 255
 
 BOT_TYPES = frozenset({"MID_JOURNEY", "NIJI_JOURNEY"})
@@ -66,7 +87,10 @@ def encode_body(request: Request) -> bytes | None:
     """The request's JSON body as bytes, refused here when a gateway would refuse its size."""
     if request.body is None:
         return None
-    body = _ENCODER.encode(request.body).encode()
+    if _C_ENCODE is not None:
+        body = "".join(_C_ENCODE(request.body, 0)).encode()
+    else:  # pragma: no cover - only an interpreter without json's C speedups
+        body = _ENCODER.encode(request.body).encode()
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(
             f"the {request.endpoint} request is {len(body) / 2**20:.1f} MiB, over the "

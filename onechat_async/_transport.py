@@ -197,7 +197,17 @@ class AiohttpTransport:
                 proxy=self._proxy,
             ) as resp:
                 status = resp.status
-                payload = await self._read(resp)
+                length = resp.content_length
+                if (
+                    length is not None
+                    and length <= self._max
+                    and "Content-Encoding" not in resp.headers
+                ):
+                    # The common case (every submit's answer), read without _read's coroutine:
+                    # aiohttp reads no more than Content-Length.
+                    payload = await resp.read()
+                else:
+                    payload = await self._read(resp)
                 return Response(status, dict(resp.headers), payload)
         except (_TooLarge, _Undecodable, TimeoutError, ValueError, aiohttp.ClientError) as exc:
             error = self._failure(exc, status, url, headers=headers, timeout=timeout)
