@@ -141,12 +141,17 @@ def test_main_refuses_unknown_names() -> None:
 
 
 def test_track_races_only_the_sides_asked_for_and_skips_the_tick() -> None:
-    """With sides=("ours",) and no tick, part one races ours and the batched loop only."""
-    config = attrs.evolve(bench_track_cpu.SMOKE, sides=("ours",), tick_window=0.0)
+    """With two of ours and no tick, part one races them and the batched loop, nobody else."""
+    config = attrs.evolve(bench_track_cpu.SMOKE, sides=("ours", "ours-cadence"), tick_window=0.0)
     result = bench_track_cpu.run(config)
     (table,) = result.tables
     (n,) = config.sizes
-    assert column(table, "ended") == [f"{n} of {n}"] * 2
+    assert column(table, "follower") == [
+        "ours (track_many)",
+        "ours, refresh_interval=None",
+        "batched loop (list-by-condition)",
+    ]
+    assert column(table, "ended") == [f"{n} of {n}"] * 3
     assert [t.name for t in result.targets] == [
         f"client CPU ours / batched loop, HTTP included, N = {n:,}"
     ]
