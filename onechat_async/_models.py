@@ -8,10 +8,11 @@ the private converter in :mod:`onechat_async._wire`, nowhere else.
 from __future__ import annotations
 
 import enum
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -250,10 +251,6 @@ def _task_maker() -> Callable[..., Task]:
     defaults, no factory: the caller passes all twenty values, already checked.
     """
     new = object.__new__
-    # Task's fields in attrs' order, which make_task's parameters follow: a new field or a
-    # new order fails here, at import, rather than filling the wrong slots.
-    if tuple(field.name for field in attrs.fields(Task)) != _TASK_FIELDS:
-        raise RuntimeError("make_task no longer matches Task's fields")
 
     def make_task(  # noqa: PLR0917 - Task's own fields, by position on purpose
         id: str,
@@ -302,31 +299,13 @@ def _task_maker() -> Callable[..., Task]:
         made: Task = task
         return made
 
+    # Its parameters are Task's fields in attrs' order, which callers pass by position: a
+    # new field or a new order fails here, at import, rather than leaving a slot unset.
+    fields = tuple(field.name for field in attrs.fields(Task))
+    if tuple(inspect.signature(make_task).parameters) != fields:
+        raise RuntimeError("make_task no longer matches Task's fields")
     return make_task
 
-
-_TASK_FIELDS: Final = (
-    "id",
-    "status",
-    "action",
-    "progress",
-    "prompt",
-    "prompt_en",
-    "description",
-    "state",
-    "custom_id",
-    "bot_type",
-    "submit_time",
-    "start_time",
-    "finish_time",
-    "image_url",
-    "fail_reason",
-    "buttons",
-    "properties",
-    "image_urls",
-    "video_url",
-    "video_urls",
-)
 
 #: ``Task(...)`` by position with every field given, built faster (see _task_maker).
 make_task: Callable[..., Task] = _task_maker()

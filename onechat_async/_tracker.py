@@ -321,7 +321,8 @@ class Tracker:
                 if (
                     entry.polled_at is not None and entry.polled_at > recent
                 ) or entry.quiet_until > now:
-                    # Asked about lately: not pulled forward, but still on the schedule.
+                    # Asked about lately, or its next change cannot have come yet: not pulled
+                    # forward, but still on the schedule.
                     stay.append(task_id)
                     continue
                 entry.asking = True
@@ -418,9 +419,9 @@ class Tracker:
         asked again just before the span opens (less the batch window): a server that
         changes sooner shows it there, and a change seen before the last one's bound was
         up disproves the rule for good. The others are asked just before the span closes
-        (less the batch window), when the change has come nine times in ten: one question
-        where the cadence would have asked three times, and the change seen sooner. Every
-        task watches until the rule has held for a few changes, then one in eight.
+        (less the batch window), when the change has usually come: one question where the
+        cadence would have asked three times, and the change seen no later. Every task
+        watches until the rule has held for a few changes, then one in eight.
         """
         if not known:
             # The first snapshot, or one after a callback: no change of the server's to time.
@@ -437,10 +438,11 @@ class Tracker:
         if after is None:
             return
         if self._watches_left or not crc32(task_id.encode()) % _WATCH_ONE_IN:
-            opens = after
+            counted_from = after  # a watch task: just before the span opens
         else:
-            opens = after if entry.polled_at is None else entry.polled_at
-        quiet = opens + refresh - self.policy.batch_window
+            # Just before the span closes: from the question that saw this change.
+            counted_from = after if entry.polled_at is None else entry.polled_at
+        quiet = counted_from + refresh - self.policy.batch_window
         entry.quiet_until = quiet
         entry.next_at = max(entry.next_at, quiet)
 
