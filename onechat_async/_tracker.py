@@ -146,7 +146,7 @@ class _Entry:
         self.quiet_until = -math.inf
         #: Asked about, answer not handed back yet.
         self.asking = False
-        #: When this task's item on the alarm heap comes up (inf: none); never later than
+        #: When this task's item on the alarm timetable comes up (inf: none); never later than
         #: its real alarm, which only an un-stalling change can bring forward.
         self.alarm_at = alarm_at
 
@@ -156,7 +156,7 @@ class _Entry:
 _WATCHES_FIRST = 8
 _WATCH_ONE_IN = 8
 
-#: A heap is compacted when it holds more than this many items per tracked task (plus a few).
+#: A timetable is compacted when it holds more than this many items per tracked task (plus a few).
 _COMPACT_RATIO = 2
 _COMPACT_SLACK = 64
 
@@ -514,7 +514,7 @@ class Tracker:
                 # In flight, it goes on the schedule when it is settled.
                 self._push(next_at, task_id)
             self._next_poll = min(self._next_poll, next_at)
-        # A change only puts a task's alarm later, except the end of a stall: the heap item
+        # A change only puts a task's alarm later, except the end of a stall: the timetable item
         # already there is then a lower bound, and expire finds the real time when it comes up.
         alarm_at = alarm(state, policy)
         if alarm_at is not None and alarm_at < entry.alarm_at:

@@ -1,4 +1,4 @@
-"""The tracker's schedule heaps pick exactly the tasks a scan of every task would pick."""
+"""The tracker's timetables pick exactly the tasks a scan of every task would pick."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _STATUSES = ["SUBMITTED", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "SUCCESS"
 
 
 def scan_due(tracker: Tracker, now: float) -> tuple[set[str], list[tuple[float, str]]]:
-    """The ids due() gave before the heap, by scanning every entry (it marks nothing).
+    """The ids due() gave before the timetable, by scanning every entry (it marks nothing).
 
     Those due within the batch window in any order, then the top-up's candidates in order:
     (next_at, id) of the ``room`` due soonest, and of every one tied with the last of them.
