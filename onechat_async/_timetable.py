@@ -68,8 +68,8 @@ class Timetable:
         self._size -= len(ids)
         return when, ids
 
-    def earliest(self, live: Callable[[float, str], bool]) -> float:
-        """The earliest time with a ``live`` id under it; inf when none.
+    def earliest(self, live: Callable[[float, str], object]) -> float:
+        """The earliest time with an id under it that ``live`` finds true; inf when none.
 
         The dead ids met on the way are dropped, so that the next call does not test them
         again: each dead id is tested once.

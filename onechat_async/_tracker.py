@@ -286,8 +286,9 @@ class Tracker:
             when, ids = schedule.pop_first()
             for task_id in ids:
                 entry = entries.get(task_id)
-                # Marked in flight at once, so that a second live item of the same task is
-                # dead by the time it comes up.
+                # _live, inlined: this runs for every task due in a tick. Marked in flight
+                # at once, so that a second live item of the same task is dead by the time
+                # it comes up.
                 if entry is not None and not entry.asking and entry.next_at == when:
                     entry.asking = True
                     taken.append(entry)
@@ -305,7 +306,7 @@ class Tracker:
         """Add up to ``room`` tasks due soonest within an interval, not asked about lately."""
         policy = self.policy
         schedule = self._schedule
-        entries = self._entries
+        live = self._live
         soon, recent = now + policy.interval, now - policy.fast_interval
         kept: list[tuple[float, list[str]]] = []
         while room and schedule.first() <= soon:
@@ -315,8 +316,8 @@ class Tracker:
                 if not room:
                     stay.extend(ids[i:])
                     break
-                entry = entries.get(task_id)
-                if entry is None or entry.asking or entry.next_at != when:
+                entry = live(when, task_id)
+                if entry is None:
                     continue  # dead: dropped
                 if (
                     entry.polled_at is not None and entry.polled_at > recent
@@ -335,10 +336,7 @@ class Tracker:
 
     def _earliest(self) -> float:
         """The earliest next_at of a task not in flight; dead items on top are dropped."""
-        return self._schedule.earliest(self._is_due_at)
-
-    def _is_due_at(self, when: float, task_id: str) -> bool:
-        return self._live(when, task_id) is not None
+        return self._schedule.earliest(self._live)
 
     def on_listed(
         self, asked: Iterable[str], answer: Iterable[object], now: float
