@@ -91,8 +91,8 @@ class PollPolicy:
     :ivar chunk_size: ids per list-by-condition request (1 to 100).
     :ivar refresh_interval: the shortest time between two changes of one task on the server
         (default: 3 x ``interval``, the 15 s in which the gateway refreshes its copy of every
-        task). After a poll showed a change, the task is asked again just before the next
-        one is due (less ``batch_window``) instead of at every ``interval``: behind the
+        task). After a poll showed a change, the task is asked again when the next one is
+        due instead of at every ``interval``: behind the
         gateway the questions between could not see news. A change that comes sooner
         proves the server is not like that (a midjourney-proxy asked directly, a gateway
         fed by callbacks): the rule is then dropped for the client's life, and the poller

@@ -151,10 +151,15 @@ class _Entry:
         self.alarm_at = alarm_at
 
 
-#: Changes timed, across all tasks, before only one task in _WATCH_ONE_IN keeps watching for
-#: a server that changes sooner than PollPolicy.refresh_interval.
+#: Changes timed, across all tasks, before only some tasks keep watching for a server that
+#: changes sooner than PollPolicy.refresh_interval: one in _WATCH_ONE_IN, or fewer in a large
+#: watch set, down to one in _WATCH_ONE_IN_MAX while that still leaves _WATCHERS_AT_LEAST.
+#: A watch costs about one extra question per change; one watcher seeing a change early is
+#: enough to disprove the rule for all.
 _WATCHES_FIRST = 8
 _WATCH_ONE_IN = 8
+_WATCH_ONE_IN_MAX = 32
+_WATCHERS_AT_LEAST = 32
 
 #: A timetable is compacted when it holds more than this many items per tracked task (plus a few).
 _COMPACT_RATIO = 2
@@ -182,7 +187,7 @@ class Tracker:
         #: Set when two changes of one task came closer than refresh_interval (the poller
         #: says so once).
         self.refresh_disproved = False
-        #: Changes that must still be timed by a watch task before most tasks stop watching.
+        #: Timed changes still to be watched, whatever their task, before most tasks stop watching.
         self._watches_left = _WATCHES_FIRST
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
@@ -416,33 +421,44 @@ class Tracker:
         the next comes a refresh_interval later, within the same span. A *watch* task is
         asked again just before the span opens (less the batch window): a server that
         changes sooner shows it there, and a change seen before the last one's bound was
-        up disproves the rule for good. The others are asked just before the span closes
-        (less the batch window), when the change has usually come: one question where the
-        cadence would have asked three times, and the change seen no later. Every task
-        watches until the rule has held for a few changes, then one in eight.
+        up disproves the rule for good. The others are asked when the span closes, when the
+        change has come: one question where the cadence would have asked three times, and
+        the change seen no later. Every task watches until the rule has held for a few
+        changes, then one in eight (one in 32 of a large watch set, see _watch_one_in).
         """
         if not known:
             # The first snapshot, or one after a callback: no change of the server's to time.
             entry.changed_after = None
             return
         previous = entry.changed_after
-        if previous is not None:
-            if now < previous + refresh:
-                self._disprove_refresh()
-                return
-            if self._watches_left:
-                self._watches_left -= 1
+        if previous is not None and now < previous + refresh:
+            self._disprove_refresh()
+            return
         after = entry.changed_after = entry.answered_at
         if after is None:
             return
-        if self._watches_left or not crc32(task_id.encode()) % _WATCH_ONE_IN:
-            counted_from = after  # a watch task: just before the span opens
+        polled = entry.polled_at
+        if self._watches_left:
+            # Counted as they are handed out, not as they are proved: a watch set that
+            # starts together would otherwise have every task watch its first change.
+            self._watches_left -= 1
+            watch = True
         else:
-            # Just before the span closes: from the question that saw this change.
-            counted_from = after if entry.polled_at is None else entry.polled_at
-        quiet = counted_from + refresh - self.policy.batch_window
+            watch = polled is None or not crc32(task_id.encode()) % self._watch_one_in()
+        if watch:
+            # A watch task: just before the span opens, where a sooner change would show.
+            quiet = after + refresh - self.policy.batch_window
+        else:
+            # When the span closes: the change came by the question that saw it, so the next
+            # one has come by then; the batch window pulls the question a little earlier, as
+            # it would the cadence's.
+            quiet = polled + refresh
         entry.quiet_until = quiet
         entry.next_at = max(entry.next_at, quiet)
+
+    def _watch_one_in(self) -> int:
+        """One task in how many watches, for a watch set of this size."""
+        return min(_WATCH_ONE_IN_MAX, max(_WATCH_ONE_IN, len(self._entries) // _WATCHERS_AT_LEAST))
 
     def _disprove_refresh(self) -> None:
         """Two changes came closer than refresh_interval: back to the cadence, waits and all."""

@@ -9,7 +9,13 @@ import pytest
 
 from onechat_async._models import Task, TaskStatus
 from onechat_async._policy import PollPolicy
-from onechat_async._tracker import _WATCH_ONE_IN, _WATCHES_FIRST, Tracker
+from onechat_async._tracker import (
+    _WATCH_ONE_IN,
+    _WATCH_ONE_IN_MAX,
+    _WATCHERS_AT_LEAST,
+    _WATCHES_FIRST,
+    Tracker,
+)
 
 #: The gateway's shape: asked every 5 s, a task's copy refreshed every 15 s (the default
 #: refresh_interval, 3 x interval), questions batched within half a second.
@@ -119,12 +125,13 @@ def settled(task_id: str) -> Tracker:
     return tracker
 
 
-def test_once_the_rule_held_most_tasks_are_asked_just_before_the_change_is_due() -> None:
-    """The change seen at 5.5 came after 0.5: the next comes by 20.5, so it is asked at 20.0."""
+def test_once_the_rule_held_most_tasks_are_asked_when_the_change_is_due() -> None:
+    """The change seen at 5.5 came by 5.5: the next comes by 20.5, so it is asked then."""
     assert crc32(b"1") % _WATCH_ONE_IN  # not a watch task
     tracker = settled("1")
-    assert next_question(tracker, "1") == pytest.approx(5.5 + 15 - 0.5)
-    assert tracker.due(19.4) == []
+    assert next_question(tracker, "1") == pytest.approx(5.5 + 15)
+    assert tracker.due(19.9) == []
+    assert tracker.due(20.0) == ["1"]  # within the batch window, as the cadence would be
 
 
 def test_one_task_in_eight_keeps_watching_for_a_faster_server() -> None:
@@ -136,16 +143,57 @@ def test_one_task_in_eight_keeps_watching_for_a_faster_server() -> None:
     assert tracker.refresh_disproved
 
 
-def test_every_task_watches_until_the_rule_held_for_the_first_changes() -> None:
-    """The first _WATCHES_FIRST changes that keep to the rule are watched, whatever the task."""
+def test_the_first_timed_changes_are_watched_whatever_the_task() -> None:
+    """The first _WATCHES_FIRST timed changes are watched; they are counted as handed out."""
+    assert crc32(b"1") % _WATCH_ONE_IN  # not a watch task once the first ones are used up
     tracker = started()
     assert tracker._watches_left == _WATCHES_FIRST
-    ask_and_answer(tracker, 5.5, 20)  # timed, but no change before it to compare with
-    assert tracker._watches_left == _WATCHES_FIRST
-    ask_and_answer(tracker, 15.0, 20)
-    ask_and_answer(tracker, 20.0, 30)  # kept to the rule: one fewer to watch
+    ask_and_answer(tracker, 5.5, 20)  # timed, and watched
     assert tracker._watches_left == _WATCHES_FIRST - 1
-    assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)  # still watching
+    assert next_question(tracker) == pytest.approx(0.5 + 15 - 0.5)
+    tracker._watches_left = 1
+    ask_and_answer(tracker, 15.0, 20)
+    ask_and_answer(tracker, 20.0, 30)  # the last watch handed out
+    assert tracker._watches_left == 0
+    assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)
+    ask_and_answer(tracker, 30.0, 30)
+    ask_and_answer(tracker, 35.0, 40)  # none left: asked when the span closes
+    assert next_question(tracker) == pytest.approx(35.0 + 15)
+
+
+def test_a_task_set_that_starts_together_does_not_all_watch() -> None:
+    """Tasks whose first changes come together use up the first watches, then mostly wait."""
+    tracker = Tracker(POLICY)
+    ids = [str(i) for i in range(1, 41)]
+    for task_id in ids:
+        tracker.watch(task_id, 0.0)
+    assert sorted(tracker.due(0.5)) == sorted(ids)
+    tracker.on_listed(ids, [row(10, i) for i in ids], 0.6)
+    assert sorted(tracker.due(5.5)) == sorted(ids)
+    tracker.on_listed(ids, [row(20, i) for i in ids], 5.6)  # every task changed at once
+    watching = [i for i in ids if next_question(tracker, i) == pytest.approx(0.5 + 15 - 0.5)]
+    chosen = [i for i in ids if not crc32(i.encode()) % _WATCH_ONE_IN]
+    assert len(watching) == _WATCHES_FIRST + len(set(chosen) - set(ids[:_WATCHES_FIRST]))
+    assert len(watching) < len(ids) // 2
+
+
+@pytest.mark.parametrize(
+    ("tracked", "one_in"),
+    [
+        (10, _WATCH_ONE_IN),
+        (_WATCHERS_AT_LEAST * _WATCH_ONE_IN, _WATCH_ONE_IN),
+        (_WATCHERS_AT_LEAST * 20, 20),
+        (_WATCHERS_AT_LEAST * _WATCH_ONE_IN_MAX, _WATCH_ONE_IN_MAX),
+        (100_000, _WATCH_ONE_IN_MAX),
+    ],
+)
+def test_a_large_watch_set_keeps_fewer_watchers_but_never_few(tracked: int, one_in: int) -> None:
+    """One task in 8 watches, one in up to 32 of a large set, leaving at least 32 watchers."""
+    tracker = Tracker(POLICY)
+    for i in range(tracked):
+        tracker.watch(str(i), 0.0)
+    assert tracker._watch_one_in() == one_in
+    assert tracked // one_in >= min(tracked // _WATCH_ONE_IN, _WATCHERS_AT_LEAST)
 
 
 def test_when_the_rule_is_disproved_every_waiting_task_is_back_on_the_cadence() -> None:
@@ -158,7 +206,7 @@ def test_when_the_rule_is_disproved_every_waiting_task_is_back_on_the_cadence() 
     tracker.on_listed(["1", "4"], [row(10, "1"), row(10, "4")], 0.6)
     assert sorted(tracker.due(5.5)) == ["1", "4"]
     tracker.on_listed(["1", "4"], [row(20, "1"), row(20, "4")], 5.6)
-    assert next_question(tracker, "1") == pytest.approx(20.0)
+    assert next_question(tracker, "1") == pytest.approx(20.5)
     assert tracker.due(15.0) == ["4"]
     tracker.on_listed(["4"], [row(30, "4")], 15.1)  # too soon: disproved
     assert tracker.refresh_disproved
