@@ -8,7 +8,6 @@ the private converter in :mod:`onechat_async._wire`, nowhere else.
 from __future__ import annotations
 
 import enum
-import inspect
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -238,77 +237,11 @@ class _TaskLayout:
     filled, the object's class is switched to Task, which CPython allows because the two
     have the same slots in the same order (why Task has no ``__weakref__`` slot: a class
     with one cannot be switched to). The poller builds a Task for every task that moved on
-    every tick; this costs 0.7 us where the slots' own setters cost 1.6 us.
+    every tick (``_wire._task_builder``); this costs 0.7 us where the slots' own setters
+    cost 1.6 us.
     """
 
     __slots__ = Task.__slots__  # type: ignore[attr-defined]
-
-
-def _task_maker() -> Callable[..., Task]:
-    """``Task(...)`` with every field given by position, for the wire decoder.
-
-    The same object, equal to attrs' own and of type Task (see :class:`_TaskLayout`). No
-    defaults, no factory: the caller passes all twenty values, already checked.
-    """
-    new = object.__new__
-
-    def make_task(  # noqa: PLR0917 - Task's own fields, by position on purpose
-        id: str,
-        status: TaskStatus,
-        action: TaskAction | None,
-        progress: int | None,
-        prompt: str,
-        prompt_en: str,
-        description: str,
-        state: str,
-        custom_id: str,
-        bot_type: str,
-        submit_time: datetime | None,
-        start_time: datetime | None,
-        finish_time: datetime | None,
-        image_url: str | None,
-        fail_reason: str | None,
-        buttons: tuple[Button, ...],
-        properties: Mapping[str, Any],
-        image_urls: tuple[str, ...],
-        video_url: str | None,
-        video_urls: tuple[str, ...],
-    ) -> Task:
-        task: Any = new(_TaskLayout)
-        task.id = id
-        task.status = status
-        task.action = action
-        task.progress = progress
-        task.prompt = prompt
-        task.prompt_en = prompt_en
-        task.description = description
-        task.state = state
-        task.custom_id = custom_id
-        task.bot_type = bot_type
-        task.submit_time = submit_time
-        task.start_time = start_time
-        task.finish_time = finish_time
-        task.image_url = image_url
-        task.fail_reason = fail_reason
-        task.buttons = buttons
-        task.properties = properties
-        task.image_urls = image_urls
-        task.video_url = video_url
-        task.video_urls = video_urls
-        task.__class__ = Task
-        made: Task = task
-        return made
-
-    # Its parameters are Task's fields in attrs' order, which callers pass by position: a
-    # new field or a new order fails here, at import, rather than leaving a slot unset.
-    fields = tuple(field.name for field in attrs.fields(Task))
-    if tuple(inspect.signature(make_task).parameters) != fields:
-        raise RuntimeError("make_task no longer matches Task's fields")
-    return make_task
-
-
-#: ``Task(...)`` by position with every field given, built faster (see _task_maker).
-make_task: Callable[..., Task] = _task_maker()
 
 
 @attrs.frozen

@@ -58,7 +58,7 @@ import msgspec
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus, make_task
+from ._models import AccountFilter, Button, SubmitResult, Task, TaskAction, TaskStatus, _TaskLayout
 from ._secrets import shorten
 
 __all__ = [
@@ -349,6 +349,47 @@ def _within_depth(value: object, limit: int) -> bool:
 _intern = sys.intern
 
 
+#: A Raw field's value when the object lacks it: as if it said null, which it may also say.
+_NULL: Final = msgspec.Raw(b"null")
+#: JSON texts of at most this many bytes ("null", "[{}]", "12") make no button, URL or property.
+_EMPTY_RAW: Final = 4
+
+
+class Row(msgspec.Struct, gc=False, rename="camel"):
+    """One task object as read, before the rules of :func:`_task_builder`.
+
+    A task object parsed as a dict (a fetch, a callback) is put in one to be decoded;
+    msgspec reads a list answer straight into these: fields the library does not use are
+    skipped without being built, and the containers (``buttons``, ``properties``, the URL
+    lists) stay :class:`msgspec.Raw` slices of the body until the task is decoded, which
+    only a task that moved is (:func:`decode_row`). Any JSON value fits any field, as in a
+    dict; a missing field is None (a Raw one: ``null``), except ``id``, which is ``UNSET``
+    (no id at all).
+    Not tracked by the garbage collector: nothing read from JSON can form a cycle.
+    """
+
+    id: Any = msgspec.UNSET
+    status: Any = None
+    action: Any = None
+    progress: Any = None
+    prompt: Any = None
+    prompt_en: Any = None
+    description: Any = None
+    state: Any = None
+    custom_id: Any = None
+    bot_type: Any = None
+    submit_time: Any = None
+    start_time: Any = None
+    finish_time: Any = None
+    image_url: Any = None
+    fail_reason: Any = None
+    buttons: msgspec.Raw = _NULL
+    properties: msgspec.Raw = _NULL
+    image_urls: msgspec.Raw = _NULL
+    video_url: Any = None
+    video_urls: msgspec.Raw = _NULL
+
+
 def _task_builder(  # noqa: PLR0915 - the builder below is one straight function on purpose
     structure_buttons: Callable[[object, object], tuple[Button, ...]],
 ) -> Callable[..., Task]:
@@ -363,125 +404,89 @@ def _task_builder(  # noqa: PLR0915 - the builder below is one straight function
     descriptions and bot types are interned.
     """
     known_times = _datetimes.known
+    new = object.__new__
 
-    # One straight function on purpose: each field costs a type check, not a call.
-    def build_task(  # noqa: PLR0915, PLR0917 - one argument per wire field, by position
-        raw_id: object,
-        raw_status: object,
-        raw_action: object,
-        raw_progress: object,
-        raw_prompt: object,
-        raw_prompt_en: object,
-        raw_description: object,
-        raw_state: object,
-        raw_custom_id: object,
-        raw_bot_type: object,
-        raw_submit_time: object,
-        raw_start_time: object,
-        raw_finish_time: object,
-        raw_image_url: object,
-        raw_fail_reason: object,
-        raw_buttons: object,
-        raw_properties: object,
-        raw_image_urls: object,
-        raw_video_url: object,
-        raw_video_urls: object,
-        known_id: str | None,
-    ) -> Task:
-        # The rules, once, for both shapes a task arrives in: a dict (fetch, callbacks) and
-        # a Row (list answers). A field missing from either comes here as None.
-        if raw_id == known_id and type(raw_id) is str:
+    # One straight function on purpose: each field costs a type check, not a call, and is
+    # stored straight into the Task's slot (see _TaskLayout).
+    def build_task(row: Row, known_id: str | None) -> Task:  # noqa: PLR0915
+        # The rules, once, for both shapes a task arrives in: a Row of a list answer, and a
+        # dict (fetch, callbacks) made into one. A field missing from either is None here,
+        # or a Raw null; a Row's containers come as Raw text, a dict's already parsed.
+        task: Any = new(_TaskLayout)
+        value: Any = row.id
+        if value == known_id and type(value) is str:
             # The tracker's own str, checked when it was watched: one per task, not one more
             # per decoded snapshot.
-            task_id = known_id
+            task.id = known_id
         else:
-            task_id = _id_or_empty(raw_id)
-            if task_id == known_id:
-                task_id = known_id
-        value = raw_status
+            task_id = _id_or_empty(value)
+            task.id = known_id if task_id == known_id else task_id
+        value = row.status
         status = _STATUSES.get(value) if type(value) is str else None
-        if status is None:
-            status = _status(value)
-        value = raw_prompt
-        prompt = value if type(value) is str else _text(value)
-        value = raw_prompt_en
+        task.status = status if status is not None else _status(value)
+        value = row.action
+        action = _ACTIONS.get(value) if type(value) is str else None
+        task.action = action if action is not None else _action(value)
+        value = row.progress
+        progress = _PERCENTS.get(value) if type(value) is str else None
+        task.progress = progress if progress is not None else _progress(value)
+        value = row.prompt
+        task.prompt = prompt = value if type(value) is str else _text(value)
+        value = row.prompt_en
         prompt_en = value if type(value) is str else _text(value)
-        if prompt_en == prompt:
-            prompt_en = prompt
-        value = raw_description
-        description = _intern(value) if type(value) is str else _text(value)
-        value = raw_state
-        state = value if type(value) is str else _text(value)
-        value = raw_custom_id
-        custom_id = value if type(value) is str else _text(value)
-        value = raw_bot_type
-        bot_type = _intern(value) if type(value) is str else _text(value)
-        value = raw_image_url
-        image_url = (value or None) if type(value) is str else _optional_text(value)
-        value = raw_fail_reason
-        fail_reason = (value or None) if type(value) is str else _optional_text(value)
-        value = raw_buttons
-        buttons = structure_buttons(value, None) if type(value) is list and value else ()
-        value = raw_image_urls
-        image_urls = _urls(value) if type(value) is list and value else ()
-        value = raw_video_url
+        task.prompt_en = prompt if prompt_en == prompt else prompt_en
+        value = row.description
+        task.description = _intern(value) if type(value) is str else _text(value)
+        value = row.state
+        task.state = value if type(value) is str else _text(value)
+        value = row.custom_id
+        task.custom_id = value if type(value) is str else _text(value)
+        value = row.bot_type
+        task.bot_type = _intern(value) if type(value) is str else _text(value)
+        # A task's times come back unchanged on every tick: a valid one is in the memo.
+        value = row.submit_time
+        time = known_times(value) if type(value) is int else None
+        task.submit_time = time if time is not None else _millis(value)
+        value = row.start_time
+        time = known_times(value) if type(value) is int else None
+        task.start_time = time if time is not None else _millis(value)
+        value = row.finish_time
+        if type(value) is int:
+            # 0, the gateway's "not finished", is unset without a call.
+            time = known_times(value) if value else None
+            task.finish_time = time if time is not None or not value else _millis(value)
+        else:
+            task.finish_time = _millis(value)
+        value = row.image_url
+        task.image_url = (value or None) if type(value) is str else _optional_text(value)
+        value = row.fail_reason
+        task.fail_reason = (value or None) if type(value) is str else _optional_text(value)
+        # The usual containers are short texts ("[]", null): no call for them.
+        value = row.buttons
+        if type(value) is _Raw:
+            value = None if len(value) <= _EMPTY_RAW else _raw_value(value)
+        task.buttons = structure_buttons(value, None) if type(value) is list and value else ()
+        task.properties = _mapping(row.properties)
+        value = row.image_urls
+        if type(value) is _Raw:
+            value = None if len(value) <= _EMPTY_RAW else _raw_value(value)
+        task.image_urls = _urls(value) if type(value) is list and value else ()
+        value = row.video_url
         # Missing from every gateway answer: None without a call.
-        video_url = (
+        task.video_url = (
             None
             if value is None
             else (value or None)
             if type(value) is str
             else _optional_text(value)
         )
-        value = raw_video_urls
-        video_urls = _urls(value) if type(value) is list and value else ()
-        # A task's times come back unchanged on every tick: a valid one is in the memo.
-        value = raw_submit_time
-        submit_time = known_times(value) if type(value) is int else None
-        if submit_time is None:
-            submit_time = _millis(value)
-        value = raw_start_time
-        start_time = known_times(value) if type(value) is int else None
-        if start_time is None:
-            start_time = _millis(value)
-        value = raw_finish_time
-        if type(value) is int:
-            # 0, the gateway's "not finished", is unset; a valid time is in the memo.
-            finish_time = known_times(value) if value else None
-            if finish_time is None and value:
-                finish_time = _millis(value)
-        else:
-            finish_time = _millis(value)
-        value = raw_action
-        action = _ACTIONS.get(value) if type(value) is str else None
-        if action is None:
-            action = _action(value)
-        value = raw_progress
-        progress = _PERCENTS.get(value) if type(value) is str else None
-        if progress is None:
-            progress = _progress(value)
-        return make_task(
-            task_id,
-            status,
-            action,
-            progress,
-            prompt,
-            prompt_en,
-            description,
-            state,
-            custom_id,
-            bot_type,
-            submit_time,
-            start_time,
-            finish_time,
-            image_url,
-            fail_reason,
-            buttons,
-            _mapping(raw_properties),
-            image_urls,
-            video_url,
-            video_urls,
-        )
+        value = row.video_urls
+        if type(value) is _Raw:
+            value = None if len(value) <= _EMPTY_RAW else _raw_value(value)
+        task.video_urls = _urls(value) if type(value) is list and value else ()
+        task.__class__ = Task
+        built: Task = task
+        return built
 
     return build_task
 
@@ -496,7 +501,7 @@ class _TaskReader:
 
     def __call__(self, o: dict[str, Any], _: object = None, known_id: str | None = None) -> Task:
         get = o.get
-        return self.build(
+        row = Row(
             o["id"],
             get("status"),
             get("action"),
@@ -517,8 +522,8 @@ class _TaskReader:
             get("imageUrls"),
             get("videoUrl"),
             get("videoUrls"),
-            known_id,
         )
+        return self.build(row, known_id)
 
 
 def _submit_result(o: dict[str, Any], task_id: str, code: int) -> SubmitResult:
@@ -717,49 +722,9 @@ def decode_task(data: object, *, known_id: str | None = None) -> Task:
     return task
 
 
-#: A Raw field's value when the object lacks it: as if it said null, which it may also say.
-_NULL: Final = msgspec.Raw(b"null")
-
-
-class Row(msgspec.Struct, gc=False, rename="camel"):
-    """One task object of a list answer as read, before any of the rules above.
-
-    msgspec reads a list answer straight into these: fields the library does not use are
-    skipped without being built, and the containers (``buttons``, ``properties``, the URL
-    lists) stay :class:`msgspec.Raw` slices of the body until the task is decoded, which
-    only a task that moved is (:func:`decode_row`). Any JSON value fits any field, as in a
-    dict; a missing field is None (a Raw one: ``null``), except ``id``, which is ``UNSET``
-    (no id at all).
-    Not tracked by the garbage collector: nothing read from JSON can form a cycle.
-    """
-
-    id: Any = msgspec.UNSET
-    status: Any = None
-    action: Any = None
-    progress: Any = None
-    prompt: Any = None
-    prompt_en: Any = None
-    description: Any = None
-    state: Any = None
-    custom_id: Any = None
-    bot_type: Any = None
-    submit_time: Any = None
-    start_time: Any = None
-    finish_time: Any = None
-    image_url: Any = None
-    fail_reason: Any = None
-    buttons: msgspec.Raw = _NULL
-    properties: msgspec.Raw = _NULL
-    image_urls: msgspec.Raw = _NULL
-    video_url: Any = None
-    video_urls: msgspec.Raw = _NULL
-
-
 #: (wire key, Row field) of every Row field, for rows made from dicts.
 _ROW_KEYS: Final = tuple((_camel(name), name) for name in Row.__struct_fields__)
 _ROWS: Final = msgspec.json.Decoder(list[Row])
-#: JSON texts of at most this many bytes ("null", "[{}]", "12") make no button, URL or property.
-_EMPTY_RAW: Final = 4
 #: ``properties`` texts up to this long are remembered decoded: most tasks share a few.
 _RAW_MAPPING_TEXT: Final = 256
 _RAW_MAPPINGS: dict[bytes, Mapping[str, Any]] = {}
@@ -829,40 +794,8 @@ def decode_row(row: Row, *, known_id: str | None = None) -> Task:
     raw_id = row.id
     if raw_id is msgspec.UNSET:
         raise WireError("task has no usable id: it has none")
-    # The usual containers are short texts ("[]", null): no call for them.
-    buttons: object = row.buttons
-    image_urls: object = row.image_urls
-    video_urls: object = row.video_urls
-    if type(buttons) is not _Raw or len(buttons) > _EMPTY_RAW:
-        buttons = _raw_value(buttons)
-    if type(image_urls) is not _Raw or len(image_urls) > _EMPTY_RAW:
-        image_urls = _raw_value(image_urls)
-    if type(video_urls) is not _Raw or len(video_urls) > _EMPTY_RAW:
-        video_urls = _raw_value(video_urls)
     try:
-        task = _build_task(
-            raw_id,
-            row.status,
-            row.action,
-            row.progress,
-            row.prompt,
-            row.prompt_en,
-            row.description,
-            row.state,
-            row.custom_id,
-            row.bot_type,
-            row.submit_time,
-            row.start_time,
-            row.finish_time,
-            row.image_url,
-            row.fail_reason,
-            buttons,
-            row.properties,
-            image_urls,
-            row.video_url,
-            video_urls,
-            known_id,
-        )
+        task = _build_task(row, known_id)
     except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         # Unreachable while every field hook is total; as in decode_task.
         raise WireError(f"Task cannot be decoded: {type(exc).__name__}") from None
@@ -900,3 +833,15 @@ def decode_submit_result(data: object, *, code: int | None = None) -> SubmitResu
 def encode(value: object) -> Any:
     """Turn a model (an AccountFilter, say) into its wire JSON shape."""
     return _converter.unstructure(value)
+
+
+def _check_task_builder() -> None:
+    """A new Task field the builder does not fill would be an unset slot: found at import,
+    rather than by the first caller that reads it."""
+    empty = decode_row(Row(id="1"))
+    unset = [field.name for field in attrs.fields(Task) if not hasattr(empty, field.name)]
+    if unset:
+        raise RuntimeError(f"the Task builder leaves {', '.join(unset)} unset")
+
+
+_check_task_builder()
