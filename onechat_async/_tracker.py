@@ -189,6 +189,8 @@ class Tracker:
         self.refresh_disproved = False
         #: Timed changes still to be watched, whatever their task, before most tasks stop watching.
         self._watches_left = _WATCHES_FIRST
+        #: _watch_one_in() as of the answer being taken in.
+        self._watch_every = _WATCH_ONE_IN
         # Lower bounds, not exact minima: a stale early value only costs an idle wake-up.
         self._next_poll = math.inf
         self._next_alarm = math.inf
@@ -355,6 +357,8 @@ class Tracker:
         """
         events: list[Event] = []
         entries = self._entries
+        # Once per answer, not per change: the watch set's size barely moves within one.
+        self._watch_every = self._watch_one_in()
         rows = _rows_by_id(answer, entries)
         # Only the ids asked in this request are settled here: a row about a task asked in
         # another request still in flight is news, but that request settles it.
@@ -444,7 +448,7 @@ class Tracker:
             self._watches_left -= 1
             watch = True
         else:
-            watch = polled is None or not crc32(task_id.encode()) % self._watch_one_in()
+            watch = polled is None or not crc32(task_id.encode()) % self._watch_every
         if watch:
             # A watch task: just before the span opens, where a sooner change would show.
             quiet = after + refresh - self.policy.batch_window
@@ -508,7 +512,8 @@ class Tracker:
         seen: Any,
         events: list[Event],
     ) -> None:
-        state, news = observe(entry.state, task, now, seen=seen)
+        before = entry.state
+        state, news = observe(before, task, now, seen=seen)
         entry.state = state
         if not news:
             return
@@ -528,12 +533,14 @@ class Tracker:
                 # In flight, it goes on the schedule when it is settled.
                 self._push(next_at, task_id)
             self._next_poll = min(self._next_poll, next_at)
-        # A change only puts a task's alarm later, except the end of a stall: the timetable item
-        # already there is then a lower bound, and expire finds the real time when it comes up.
-        alarm_at = alarm(state, policy)
-        if alarm_at is not None and alarm_at < entry.alarm_at:
-            entry.alarm_at = alarm_at
-            self._push_alarm(alarm_at, task_id)
+        # A change only puts a task's alarm later (the timetable item already there is then a
+        # lower bound, and expire finds the real time when it comes up), except the end of a
+        # stall, or the first alarm of a task that had none.
+        if before.stalled or entry.alarm_at == math.inf:
+            alarm_at = alarm(state, policy)
+            if alarm_at is not None and alarm_at < entry.alarm_at:
+                entry.alarm_at = alarm_at
+                self._push_alarm(alarm_at, task_id)
 
     def on_pushed(self, task: Task, now: float) -> list[Event]:
         """Take in a snapshot a verified callback delivered; the same rules as a poll's.

@@ -104,9 +104,10 @@ def test_a_task_near_its_end_is_asked_about_sooner() -> None:
     assert tracker.due(10.5) == ["1"]
 
 
-def test_a_stalled_task_that_moves_can_stall_again() -> None:
+@pytest.mark.parametrize("deadline", [None, 100])
+def test_a_stalled_task_that_moves_can_stall_again(deadline: int | None) -> None:
     """A change after Stalled re-arms the alarm, so a new quiet stretch is reported too."""
-    tracker = Tracker(PollPolicy(interval=5, deadline=None, stall_after=10))
+    tracker = Tracker(PollPolicy(interval=5, deadline=deadline, stall_after=10))
     tracker.watch("1", 0.0)
     assert [type(e) for e in tracker.expire(10.0)] == [Stalled]
     events = tracker.on_fetched("1", raw("1", "IN_PROGRESS", "10%"), 12.0)

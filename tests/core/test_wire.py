@@ -270,3 +270,18 @@ def test_shared_properties_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(_wire._SHARED_MAPPINGS) == 1
     numbers = {"a": 1}
     assert decode_task({"id": "4", "properties": numbers}).properties is numbers
+
+
+def test_row_properties_follow_their_text_from_one_task_to_the_next() -> None:
+    """Rows read in turn get each its own text's properties, the last one shared again."""
+    body = (
+        b'[{"id":"1","properties":{"a":"x"}},{"id":"2","properties":{"a":"y"}},'
+        b'{"id":"3","properties":{"a":"y"}},{"id":"4","properties":{"a":"x"}},'
+        b'{"id":"5","properties":null},{"id":"6","properties":{"a":"x"}}]'
+    )
+    rows = _wire.read_rows(body)
+    assert rows is not None
+    found = [_wire.decode_row(row).properties for row in rows]
+    assert found == [{"a": "x"}, {"a": "y"}, {"a": "y"}, {"a": "x"}, {}, {"a": "x"}]
+    assert found[2] is found[1]
+    assert found[3] is found[0] is found[5]
