@@ -112,12 +112,25 @@ def _further_raw(raw: Row, other: Row) -> bool:
     return further(kept, candidate) is candidate
 
 
+#: Changes timed, across all tasks, before only some tasks keep watching for a server that
+#: changes sooner than PollPolicy.refresh_interval: one in _WATCH_ONE_IN, or fewer in a large
+#: watch set, halving down to one in _WATCH_ONE_IN_MAX while that leaves _WATCHERS_AT_LEAST
+#: (powers of two, so that one stored bucket per task serves every share).
+#: A watch costs about one extra question per change; one watcher seeing a change early is
+#: enough to disprove the rule for all.
+_WATCHES_FIRST = 8
+_WATCH_ONE_IN = 8
+_WATCH_ONE_IN_MAX = 32
+_WATCHERS_AT_LEAST = 32
+
+
 class _Entry:
     # Slots keep the per-task overhead small: 10,000 tracked tasks is a normal load.
     __slots__ = (
         "alarm_at",
         "answered_at",
         "asking",
+        "bucket",
         "changed_after",
         "next_at",
         "polled_at",
@@ -133,6 +146,9 @@ class _Entry:
         self.state = state
         self.task = task
         self.next_at = next_at
+        #: Which watch share the task is in (see Tracker._changed): its id's CRC-32 modulo
+        #: _WATCH_ONE_IN_MAX, worked out once (a small int, shared by every task with it).
+        self.bucket = crc32(state.task_id.encode()) % _WATCH_ONE_IN_MAX
         #: The policy's delay for this state, kept with it: the state changes only when the
         #: task moves, while every task due in a tick needs its delay.
         self.wait = wait
@@ -150,16 +166,6 @@ class _Entry:
         #: its real alarm, which only an un-stalling change can bring forward.
         self.alarm_at = alarm_at
 
-
-#: Changes timed, across all tasks, before only some tasks keep watching for a server that
-#: changes sooner than PollPolicy.refresh_interval: one in _WATCH_ONE_IN, or fewer in a large
-#: watch set, down to one in _WATCH_ONE_IN_MAX while that still leaves _WATCHERS_AT_LEAST.
-#: A watch costs about one extra question per change; one watcher seeing a change early is
-#: enough to disprove the rule for all.
-_WATCHES_FIRST = 8
-_WATCH_ONE_IN = 8
-_WATCH_ONE_IN_MAX = 32
-_WATCHERS_AT_LEAST = 32
 
 #: A timetable is compacted when it holds more than this many items per tracked task (plus a few).
 _COMPACT_RATIO = 2
@@ -448,7 +454,7 @@ class Tracker:
             self._watches_left -= 1
             watch = True
         else:
-            watch = polled is None or not crc32(task_id.encode()) % self._watch_every
+            watch = polled is None or not entry.bucket % self._watch_every
         if watch:
             # A watch task: just before the span opens, where a sooner change would show.
             quiet = after + refresh - self.policy.batch_window
@@ -458,11 +464,15 @@ class Tracker:
             # it would the cadence's.
             quiet = polled + refresh
         entry.quiet_until = quiet
-        entry.next_at = max(entry.next_at, quiet)
+        if quiet > entry.next_at:  # max() costs several times more
+            entry.next_at = quiet
 
     def _watch_one_in(self) -> int:
         """One task in how many watches, for a watch set of this size."""
-        return min(_WATCH_ONE_IN_MAX, max(_WATCH_ONE_IN, len(self._entries) // _WATCHERS_AT_LEAST))
+        one_in, tracked = _WATCH_ONE_IN, len(self._entries)
+        while one_in < _WATCH_ONE_IN_MAX and tracked // (2 * one_in) >= _WATCHERS_AT_LEAST:
+            one_in *= 2
+        return one_in
 
     def _disprove_refresh(self) -> None:
         """Two changes came closer than refresh_interval: back to the cadence, waits and all."""

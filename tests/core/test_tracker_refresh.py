@@ -181,14 +181,15 @@ def test_a_task_set_that_starts_together_does_not_all_watch() -> None:
     ("tracked", "one_in"),
     [
         (10, _WATCH_ONE_IN),
-        (_WATCHERS_AT_LEAST * _WATCH_ONE_IN, _WATCH_ONE_IN),
-        (_WATCHERS_AT_LEAST * 20, 20),
+        (_WATCHERS_AT_LEAST * 2 * _WATCH_ONE_IN - 1, _WATCH_ONE_IN),
+        (_WATCHERS_AT_LEAST * 2 * _WATCH_ONE_IN, 2 * _WATCH_ONE_IN),
+        (_WATCHERS_AT_LEAST * _WATCH_ONE_IN_MAX - 1, _WATCH_ONE_IN_MAX // 2),
         (_WATCHERS_AT_LEAST * _WATCH_ONE_IN_MAX, _WATCH_ONE_IN_MAX),
         (100_000, _WATCH_ONE_IN_MAX),
     ],
 )
 def test_a_large_watch_set_keeps_fewer_watchers_but_never_few(tracked: int, one_in: int) -> None:
-    """One task in 8 watches, one in up to 32 of a large set, leaving at least 32 watchers."""
+    """One task in 8 watches, one in 16 or 32 of a large set, leaving at least 32 watchers."""
     tracker = Tracker(POLICY)
     for i in range(tracked):
         tracker.watch(str(i), 0.0)
