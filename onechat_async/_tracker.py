@@ -454,8 +454,8 @@ class Tracker:
             self._watches_left -= 1
             watch = True
         else:
-            watch = polled is None or not entry.bucket % self._watch_every
-        if watch:
+            watch = not entry.bucket % self._watch_every
+        if watch or polled is None:
             # A watch task: just before the span opens, where a sooner change would show.
             quiet = after + refresh - self.policy.batch_window
         else:
@@ -464,7 +464,7 @@ class Tracker:
             # it would the cadence's.
             quiet = polled + refresh
         entry.quiet_until = quiet
-        if quiet > entry.next_at:  # max() costs several times more
+        if quiet > entry.next_at:  # noqa: PLR1730 - max() costs several times more
             entry.next_at = quiet
 
     def _watch_one_in(self) -> int:

@@ -517,11 +517,11 @@ class _TaskReader:
             get("finishTime"),
             get("imageUrl"),
             get("failReason"),
-            get("buttons"),
-            get("properties"),
-            get("imageUrls"),
+            get("buttons", _NULL),
+            get("properties", _NULL),
+            get("imageUrls", _NULL),
             get("videoUrl"),
-            get("videoUrls"),
+            get("videoUrls", _NULL),
         )
         return self.build(row, known_id)
 
@@ -846,8 +846,11 @@ def encode(value: object) -> Any:
 
 
 def _check_task_builder() -> None:
-    """A new Task field the builder does not fill would be an unset slot: found at import,
-    rather than by the first caller that reads it."""
+    """Fail at import if the Task builder leaves a field unset.
+
+    A new Task field the builder does not fill would be an unset slot, found otherwise by
+    the first caller that reads it.
+    """
     empty = decode_row(Row(id="1"))
     unset = [field.name for field in attrs.fields(Task) if not hasattr(empty, field.name)]
     if unset:
