@@ -433,8 +433,8 @@ class Tracker:
         changes sooner shows it there, and a change seen before the last one's bound was
         up disproves the rule for good. The others are asked when the span closes, when the
         change has come: one question where the cadence would have asked three times, and
-        the change seen no later. Every task watches until the rule has held for a few
-        changes, then one in eight (one in 32 of a large watch set, see _watch_one_in).
+        the change seen no later. The first few changes timed are watched whatever their
+        task; after them one task in 8, 16 or 32 by the watch set's size (_watch_one_in).
         """
         if not known:
             # The first snapshot, or one after a callback: no change of the server's to time.
