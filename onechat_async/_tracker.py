@@ -402,7 +402,7 @@ class Tracker:
                     continue
                 refresh = self._refresh
                 if refresh is not None and task_id in mine:
-                    self._changed(task_id, entry, now, refresh, known=known is not None)
+                    self._changed(entry, now, refresh, known=known is not None)
             # Else nothing that tracking looks at moved: not decoded, no event.
             if task_id in mine:
                 entry.answered_at = entry.polled_at
@@ -422,9 +422,7 @@ class Tracker:
         self._compact()
         return events, confirm
 
-    def _changed(
-        self, task_id: str, entry: _Entry, now: float, refresh: float, *, known: bool
-    ) -> None:
+    def _changed(self, entry: _Entry, now: float, refresh: float, *, known: bool) -> None:
         """A list answer to this task's own question showed a change: wait for the next.
 
         The change came between the last question that did not show it and this one, so
