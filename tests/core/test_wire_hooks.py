@@ -192,7 +192,7 @@ def test_properties_with_numbers_are_never_shared(
 
 
 def test_the_task_builder_sets_every_field_as_tasks_init_does() -> None:
-    """The decoder fills the Task's twin and switches its class: the Task __init__ would make."""
+    """The decoder fills the Task's twin and switches its class: what cattrs' own hook makes."""
     wire = {
         "id": "7", "status": "SUCCESS", "action": "UPSCALE", "progress": "100%",
         "prompt": "a cat", "promptEn": "a cat, en", "description": "ok", "state": "s",
