@@ -96,15 +96,24 @@ async def run_batch(jobs: int, *, store: bool = False) -> Run:
 
 
 def peak_in_flight(sim: Simulator) -> int:
-    """The most tasks the account ever held at once (running or waiting), from its own plans."""
+    """The most places the account ever held at once, counted as the simulator counts them.
+
+    A task holds a slot while it runs (start to finish), and a waiting place from its queueing
+    to its start if it had to wait. One handed to a slot that frees within the dispatch time
+    waits for nothing: it holds no waiting place while it is dispatched (``_store.schedule``),
+    so counting it from its queueing would put one task more than the room at such instants.
+    """
     ledger = sim._store.records()
+    dispatch = sim._store.timings.dispatch
     # At one instant a task that ends frees its place before one that arrives takes it.
-    changes = sorted(
-        change
-        for record in ledger
-        if record.plan.queued_at is not None
-        for change in ((record.plan.queued_at, 1), (record.plan.finish_at, -1))
-    )
+    changes = []
+    for record in ledger:
+        plan = record.plan
+        if plan.queued_at is None:
+            continue
+        waited = plan.start_at > plan.queued_at + dispatch
+        changes += [(plan.queued_at if waited else plan.start_at, 1), (plan.finish_at, -1)]
+    changes.sort()
     held = peak = 0
     for _at, step in changes:
         held += step
