@@ -363,8 +363,9 @@ class Tracker:
         """
         events: list[Event] = []
         entries = self._entries
-        # Once per answer, not per change: the watch set's size barely moves within one.
-        self._watch_every = self._watch_one_in()
+        if self._refresh is not None:
+            # Once per answer, not per change: the watch set's size barely moves within one.
+            self._watch_every = self._watch_one_in()
         rows = _rows_by_id(answer, entries)
         # Only the ids asked in this request are settled here: a row about a task asked in
         # another request still in flight is news, but that request settles it.
@@ -454,16 +455,13 @@ class Tracker:
             watch = True
         else:
             watch = not entry.bucket % self._watch_every
-        if watch or polled is None:
-            # A watch task: just before the span opens, where a sooner change would show.
-            quiet = after + refresh - self.policy.batch_window
-        else:
-            # Just before the span closes: the change came by the question that saw it, so
-            # the next one has usually come by then. Asked a batch window early, a few miss
-            # it and are asked again at the cadence (sooner near a task's end); measured at
-            # 100,000 tasks that keeps the median change-to-event under half an interval,
-            # where asking at the span's end left it at half an interval.
-            quiet = polled + refresh - self.policy.batch_window
+        # A watch task is asked just before the span opens, where a sooner change would show;
+        # the others just before it closes, counted from the question that saw this change.
+        # A batch window early, a few miss it and are asked again at the cadence (sooner near
+        # a task's end): measured at 100,000 tasks that keeps the median change-to-event under
+        # half an interval, where asking at the span's very end left it at half an interval.
+        counted_from = after if watch or polled is None else polled
+        quiet = counted_from + refresh - self.policy.batch_window
         entry.quiet_until = quiet
         if quiet > entry.next_at:  # noqa: PLR1730 - max() costs several times more
             entry.next_at = quiet

@@ -500,30 +500,9 @@ class _TaskReader:
         self.build = _task_builder(structure_buttons)
 
     def __call__(self, o: dict[str, Any], _: object = None, known_id: str | None = None) -> Task:
-        get = o.get
-        row = Row(
-            o["id"],
-            get("status"),
-            get("action"),
-            get("progress"),
-            get("prompt"),
-            get("promptEn"),
-            get("description"),
-            get("state"),
-            get("customId"),
-            get("botType"),
-            get("submitTime"),
-            get("startTime"),
-            get("finishTime"),
-            get("imageUrl"),
-            get("failReason"),
-            get("buttons", _NULL),
-            get("properties", _NULL),
-            get("imageUrls", _NULL),
-            get("videoUrl"),
-            get("videoUrls", _NULL),
-        )
-        return self.build(row, known_id)
+        if "id" not in o:
+            raise KeyError("id")  # as the generated hook: a Task has no id without one
+        return self.build(row_of(o), known_id)
 
 
 def _submit_result(o: dict[str, Any], task_id: str, code: int) -> SubmitResult:
